@@ -1,0 +1,159 @@
+"""The eigen backend: problems solved exactly by a symmetric eigen-solver.
+
+Every problem's value is ``Σ_j w_j μ_j`` (plus ``∓(α/2)‖w‖²`` when smoothed) over the
+eigenvalues ``μ_j`` in its index range, with weights ``w`` (ones for exact problems, the
+capped-simplex weights of ``smoothing.py`` for smoothed ones). Its gradient is
+``Q diag(w) Qᵀ`` — ``q_k q_kᵀ`` for ``λ_k``, the projector for a Ky Fan sum — and, for a
+``SymTridiagonal``, ``(Σ_j w_j q_ij²)`` on the diagonal and ``(2 Σ_j w_j q_ij q_{i+1,j})``
+off it. At a repeated eigenvalue the returned ``q_k q_kᵀ`` uses the eigenvector the
+solver picked, a member of the Clarke subdifferential.
+
+Under ``torch.no_grad`` (or when nothing requires grad) only eigenvalues are computed;
+``Solution.X`` / ``Solution.x`` then compute the vectors on first access.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..matrices import SymTridiagonal
+from ..problems import SphereQP
+from ..smoothing import fantope_envelope
+from ..solution import Solution
+
+__all__ = ["EigenBackend"]
+
+_METHODS = ("auto", "lapack")
+
+
+def _flatten(A):
+    """``(B, n, n)`` dense or ``SymTridiagonal`` with one batch dimension."""
+    n = A.shape[-1]
+    if isinstance(A, SymTridiagonal):
+        return A.reshape(-1)
+    return A.reshape(-1, n, n)
+
+
+def _eigenpairs(A, lo: int, hi: int, vectors: bool, method: str):
+    """Eigenvalues ``lo..hi-1`` of a flat batch (and their vectors ``(B, n, hi-lo)``)."""
+    dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
+    dense = dense.detach()
+    if dense.shape[0] == 0:
+        n = dense.shape[-1]
+        values = dense.new_zeros((0, hi - lo))
+        return values, (dense.new_zeros((0, n, hi - lo)) if vectors else None)
+    if vectors:
+        values, Q = torch.linalg.eigh(dense)
+        return values[:, lo:hi], Q[:, :, lo:hi].contiguous()
+    return torch.linalg.eigvalsh(dense)[:, lo:hi], None
+
+
+def _weights(problem, values: torch.Tensor, n: int):
+    """``(value, w)`` of the problem from its eigenvalues in ``problem.eigen_range(n)``."""
+    if problem.smoothing is None:
+        return values.sum(-1), torch.ones_like(values)
+    value = values.new_zeros(values.shape[:-1])
+    w = torch.zeros_like(values)
+    for term in problem.fantope_terms(n):
+        v, wt = fantope_envelope(values, term.count, term.largest, problem.smoothing)
+        value = value + term.coef * v
+        w = w + term.coef * wt
+    return value, w
+
+
+def _lift(problem, Q: torch.Tensor, w: torch.Tensor):
+    """``X = Q diag(w) Qᵀ`` and the minimizer(s) ``x`` (None for smoothed problems)."""
+    X = (Q * w.unsqueeze(-2)) @ Q.mT
+    if problem.smoothing is not None:
+        return X, None
+    return X, (Q[..., 0] if isinstance(problem, SphereQP) else Q)
+
+
+class _DenseValue(torch.autograd.Function):
+    """value(A) with ``∂value/∂A = Q diag(w) Qᵀ``; also returns ``Q, w`` (not differentiable)."""
+
+    @staticmethod
+    def forward(ctx, A, problem, method):
+        lo, hi = problem.eigen_range(A.shape[-1])
+        values, Q = _eigenpairs(A, lo, hi, True, method)
+        value, w = _weights(problem, values, A.shape[-1])
+        ctx.save_for_backward(Q, w)
+        ctx.mark_non_differentiable(Q, w)
+        return value, Q, w
+
+    @staticmethod
+    def backward(ctx, grad_value, _grad_Q, _grad_w):
+        Q, w = ctx.saved_tensors
+        scaled = Q * (grad_value.unsqueeze(-1) * w).unsqueeze(-2)
+        return scaled @ Q.mT, None, None
+
+
+class _TridiagonalValue(torch.autograd.Function):
+    """value(d, e) with ``∂/∂d_i = Σ_j w_j q_ij²`` and ``∂/∂e_i = 2 Σ_j w_j q_ij q_{i+1,j}``."""
+
+    @staticmethod
+    def forward(ctx, diag, off, problem, method):
+        n = diag.shape[-1]
+        lo, hi = problem.eigen_range(n)
+        values, Q = _eigenpairs(SymTridiagonal(diag, off), lo, hi, True, method)
+        value, w = _weights(problem, values, n)
+        ctx.save_for_backward(Q, w)
+        ctx.mark_non_differentiable(Q, w)
+        return value, Q, w
+
+    @staticmethod
+    def backward(ctx, grad_value, _grad_Q, _grad_w):
+        Q, w = ctx.saved_tensors
+        gw = (grad_value.unsqueeze(-1) * w).unsqueeze(-2)  # (B, 1, r)
+        grad_diag = (Q * Q * gw).sum(-1)
+        grad_off = 2 * (Q[:, :-1] * Q[:, 1:] * gw).sum(-1)
+        return grad_diag, grad_off, None, None
+
+
+class EigenBackend:
+    """Solve problems exactly with a symmetric eigen-solver.
+
+    ``method="auto"`` picks the solver per batch; ``"lapack"`` forces ``torch.linalg``.
+    """
+
+    name = "eigen"
+
+    def __init__(self, method: str = "auto"):
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+        self.method = method
+
+    def solve(self, problem, A) -> Solution:
+        n = A.shape[-1]
+        batch = A.shape[:-2]
+        flat = _flatten(A)
+        needs_grad = torch.is_grad_enabled() and A.requires_grad
+        if needs_grad:
+            if isinstance(flat, SymTridiagonal):
+                value, Q, w = _TridiagonalValue.apply(flat.diag, flat.off, problem, self.method)
+            else:
+                value, Q, w = _DenseValue.apply(flat, problem, self.method)
+            X, x = _lift(problem, Q, w)
+            return Solution(value.reshape(batch), X.reshape(*batch, n, n), _shape(x, batch))
+
+        lo, hi = problem.eigen_range(n)
+        values, _ = _eigenpairs(flat, lo, hi, False, self.method)
+        value, _ = _weights(problem, values, n)
+
+        def lift():
+            with torch.no_grad():
+                values, Q = _eigenpairs(flat, lo, hi, True, self.method)
+                _, w = _weights(problem, values, n)
+                X, x = _lift(problem, Q, w)
+            return X.reshape(*batch, n, n), _shape(x, batch)
+
+        return Solution(value.reshape(batch), lift=lift)
+
+    def __repr__(self) -> str:
+        return f"EigenBackend(method={self.method!r})"
+
+
+def _shape(x, batch):
+    if x is None:
+        return None
+    return x.reshape(*batch, *x.shape[1:])

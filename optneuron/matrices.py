@@ -1,0 +1,121 @@
+"""How a batch of symmetric matrices is held: a dense tensor or ``SymTridiagonal``.
+
+Dense input ``(..., n, n)`` is symmetrized as ``(A + Aᵀ)/2``, so no triangle is silently
+ignored and gradients come back symmetric. All argument checks for matrices live here:
+type, dtype (float32/float64), rank, squareness, empty size, finiteness.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["SymTridiagonal", "as_symmetric", "batch_shape", "matrix_size"]
+
+_FLOATS = (torch.float32, torch.float64)
+
+
+def _as_float_tensor(name: str, value) -> torch.Tensor:
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(value)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}")
+    if value.dtype not in _FLOATS:
+        raise TypeError(f"{name} must be float32 or float64, got {value.dtype}")
+    return value
+
+
+def _check_finite(name: str, value: torch.Tensor) -> None:
+    if value.numel() and not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name} has non-finite entries (nan or inf)")
+
+
+class SymTridiagonal:
+    """A batch of symmetric tridiagonal matrices ``T = diag(d) + diag(e, 1) + diag(e, -1)``.
+
+    ``diag`` has shape ``(..., n)`` and ``off`` shape ``(..., n-1)`` with the same batch
+    dimensions, dtype and device. Eigenvalues of ``T`` cost ``O(n)`` per Sturm count,
+    and ``∂λ_k/∂d_i = q_i²``, ``∂λ_k/∂e_i = 2 q_i q_{i+1}``.
+    """
+
+    def __init__(self, diag, off):
+        diag = _as_float_tensor("diag", diag)
+        off = _as_float_tensor("off", off)
+        if diag.ndim < 1:
+            raise ValueError(f"diag must have shape (..., n), got a {diag.ndim}-d tensor")
+        if diag.shape[-1] < 1:
+            raise ValueError("diag has an empty last dimension: matrices must be at least 1x1")
+        expected = (*diag.shape[:-1], diag.shape[-1] - 1)
+        if tuple(off.shape) != expected:
+            raise ValueError(
+                f"off must have shape {expected} for diag of shape {tuple(diag.shape)}, "
+                f"got {tuple(off.shape)}"
+            )
+        if off.dtype != diag.dtype or off.device != diag.device:
+            raise TypeError(
+                f"diag and off must share dtype and device, got {diag.dtype}/{diag.device} "
+                f"and {off.dtype}/{off.device}"
+            )
+        self.diag = diag
+        self.off = off
+
+    @property
+    def shape(self) -> torch.Size:
+        n = self.diag.shape[-1]
+        return torch.Size((*self.diag.shape[:-1], n, n))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.diag.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.diag.device
+
+    @property
+    def requires_grad(self) -> bool:
+        return self.diag.requires_grad or self.off.requires_grad
+
+    def to_dense(self) -> torch.Tensor:
+        """The dense ``(..., n, n)`` tensor; differentiable in ``diag`` and ``off``."""
+        return (
+            torch.diag_embed(self.diag)
+            + torch.diag_embed(self.off, offset=1)
+            + torch.diag_embed(self.off, offset=-1)
+        )
+
+    def reshape(self, *batch) -> SymTridiagonal:
+        """The same matrices with the batch dimensions reshaped to ``batch``."""
+        n = self.diag.shape[-1]
+        return SymTridiagonal(self.diag.reshape(*batch, n), self.off.reshape(*batch, n - 1))
+
+    def __repr__(self) -> str:
+        shape = tuple(self.shape)
+        return f"SymTridiagonal(shape={shape}, dtype={self.dtype}, device={self.device})"
+
+
+def as_symmetric(A, name: str = "A") -> torch.Tensor | SymTridiagonal:
+    """Validate a batch of matrices; dense input comes back symmetrized, ``(A + Aᵀ)/2``."""
+    if isinstance(A, SymTridiagonal):
+        _check_finite(f"{name}.diag", A.diag)
+        _check_finite(f"{name}.off", A.off)
+        return A
+    A = _as_float_tensor(name, A)
+    if A.ndim < 2:
+        raise ValueError(f"{name} must have shape (..., n, n), got a {A.ndim}-d tensor")
+    if A.shape[-1] != A.shape[-2]:
+        raise ValueError(f"{name} must be square in its last two dimensions, got {tuple(A.shape)}")
+    if A.shape[-1] == 0:
+        raise ValueError(f"{name} has an empty matrix dimension: matrices must be at least 1x1")
+    _check_finite(name, A)
+    return (A + A.mT) / 2
+
+
+def matrix_size(A: torch.Tensor | SymTridiagonal) -> int:
+    """``n`` for a batch of ``n × n`` matrices."""
+    return A.shape[-1]
+
+
+def batch_shape(A: torch.Tensor | SymTridiagonal) -> torch.Size:
+    """The leading (batch) dimensions."""
+    return A.shape[:-2]

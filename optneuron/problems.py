@@ -1,0 +1,145 @@
+"""Problems: frozen declarations of what a neuron solves, with their argument checks.
+
+A problem says *what* is computed from a symmetric matrix ``A`` (n × n); a backend
+says *how*. Eigenvalues are ascending and indices 0-based; a negative index counts
+from the top, exactly like ``torch.linalg.eigvalsh(A)[..., index]``.
+
+Every problem is a signed sum of Ky Fan terms (DESIGN.md):
+
+* ``F_m(A)   = min { <A, X> : tr X = m, 0 ⪯ X ⪯ I }``   (sum of the m smallest eigenvalues)
+* ``E_m(A)   = max { <A, X> : tr X = m, 0 ⪯ X ⪯ I }``   (sum of the m largest)
+
+and ``λ_k = F_{k+1} − F_k = E_{n−k} − E_{n−k−1}``. With ``smoothing=alpha`` each
+term becomes its Moreau envelope, ``F^α_m(A) = min <A, X> + (α/2)‖X‖²_F`` and
+``E^α_m(A) = max <A, X> − (α/2)‖X‖²_F`` over the same Fantope; ``fantope_terms``
+lists the terms, so both backends solve the same mathematical object.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import NamedTuple
+
+__all__ = ["SphereQP", "KyFan", "FantopeTerm"]
+
+
+class FantopeTerm(NamedTuple):
+    """One signed Ky Fan term ``coef · F_count`` (``largest=False``) or ``coef · E_count``."""
+
+    coef: int
+    count: int
+    largest: bool
+
+
+def _check_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def _check_smoothing(smoothing) -> float | None:
+    if smoothing is None:
+        return None
+    if isinstance(smoothing, bool) or not isinstance(smoothing, numbers.Real):
+        raise TypeError(f"smoothing must be a positive float or None, got {smoothing!r}")
+    smoothing = float(smoothing)
+    if not math.isfinite(smoothing) or smoothing <= 0:
+        raise ValueError(f"smoothing must be a positive finite float or None, got {smoothing!r}")
+    return smoothing
+
+
+def _check_size(n) -> int:
+    n = _check_int("n", n)
+    if n < 1:
+        raise ValueError(f"matrix size n must be at least 1, got {n}")
+    return n
+
+
+@dataclass(frozen=True)
+class SphereQP:
+    """The k-th eigenvalue as a quadratic program on the unit sphere (Courant–Fischer).
+
+    ``λ_k(A) = min { xᵀ A x : ‖x‖ = 1, x ⟂ q_0, …, q_{k−1} }``; ``index=0`` is
+    ``min xᵀAx`` on the sphere (concave in A), ``index=-1`` the maximum (convex).
+    With ``smoothing=α`` the value is ``E^α_{n−k}(A) − E^α_{n−k−1}(A)``, which tends
+    to ``λ_k`` as ``α → 0`` (error at most ``α·n/2``: both envelopes err
+    on the same side, by at most ``α·m/2`` each).
+    """
+
+    index: int = 0
+    smoothing: float | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "index", _check_int("index", self.index))
+        object.__setattr__(self, "smoothing", _check_smoothing(self.smoothing))
+
+    def resolve_index(self, n: int) -> int:
+        """The 0-based ascending index for size ``n``; ValueError if out of range."""
+        n = _check_size(n)
+        if not -n <= self.index < n:
+            raise ValueError(
+                f"index {self.index} is out of range for {n}x{n} matrices "
+                f"(valid: {-n} .. {n - 1})"
+            )
+        return self.index % n
+
+    def eigen_range(self, n: int) -> tuple[int, int]:
+        """Half-open range ``[lo, hi)`` of ascending eigenvalue indices the value depends on."""
+        if self.smoothing is not None:
+            self.resolve_index(n)
+            return 0, n
+        k = self.resolve_index(n)
+        return k, k + 1
+
+    def fantope_terms(self, n: int) -> tuple[FantopeTerm, ...]:
+        """Ky Fan terms whose signed sum is the value (the fewest for the exact problem)."""
+        k = self.resolve_index(n)
+        top = n - 1 - k
+        if self.smoothing is None and k <= top:
+            terms = (FantopeTerm(1, k + 1, False), FantopeTerm(-1, k, False))
+        else:
+            terms = (FantopeTerm(1, top + 1, True), FantopeTerm(-1, top, True))
+        return tuple(t for t in terms if t.count > 0)
+
+
+@dataclass(frozen=True)
+class KyFan:
+    """Sum of the ``count`` smallest eigenvalues (or largest, ``largest=True``).
+
+    ``F_m(A) = min { tr(UᵀAU) : UᵀU = I_m } = min { <A, X> : tr X = m, 0 ⪯ X ⪯ I }``;
+    with ``largest=True``, ``E_m(A)`` = the max over the same sets. With ``smoothing=α``
+    the Moreau envelope of DESIGN.md (within ``α·m/2`` of the exact value).
+    """
+
+    count: int = 1
+    largest: bool = False
+    smoothing: float | None = None
+
+    def __post_init__(self):
+        count = _check_int("count", self.count)
+        if count < 1:
+            raise ValueError(f"count must be at least 1, got {count}")
+        if not isinstance(self.largest, bool):
+            raise TypeError(f"largest must be a bool, got {self.largest!r}")
+        object.__setattr__(self, "count", count)
+        object.__setattr__(self, "smoothing", _check_smoothing(self.smoothing))
+
+    def check_size(self, n: int) -> int:
+        n = _check_size(n)
+        if self.count > n:
+            raise ValueError(f"count {self.count} is out of range for {n}x{n} matrices (1 .. {n})")
+        return n
+
+    def eigen_range(self, n: int) -> tuple[int, int]:
+        """Half-open range ``[lo, hi)`` of ascending eigenvalue indices the value depends on."""
+        n = self.check_size(n)
+        if self.smoothing is not None:
+            return 0, n
+        return (n - self.count, n) if self.largest else (0, self.count)
+
+    def fantope_terms(self, n: int) -> tuple[FantopeTerm, ...]:
+        """The single Ky Fan term of this problem."""
+        self.check_size(n)
+        return (FantopeTerm(1, self.count, self.largest),)
