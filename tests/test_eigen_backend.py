@@ -136,3 +136,48 @@ def test_batch_shapes_and_empty_batches():
 def test_unknown_method_is_rejected():
     with pytest.raises(ValueError, match="method"):
         OptLayer(SphereQP(0), method="magic")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("problem", [SphereQP(0), SphereQP(4), SphereQP(-1), KyFan(3),
+                                     KyFan(2, largest=True), SphereQP(3, smoothing=0.2)])
+def test_kernel_and_lapack_paths_agree(dtype, problem):
+    A = random_symmetric(16, 9, 9, seed=12, dtype=dtype)
+    g = torch.Generator().manual_seed(13)
+    T = SymTridiagonal(torch.randn(16, 9, generator=g, dtype=dtype),
+                       torch.randn(16, 8, generator=g, dtype=dtype))
+    tol = 1e-12 if dtype == torch.float64 else 2e-5
+    for M in (A, T):
+        grads = {}
+        for method in ("kernel", "lapack"):
+            leaf = (M.to_dense() if isinstance(M, SymTridiagonal) else M).clone()
+            leaf.requires_grad_(True)
+            value = OptLayer(problem, method=method)(leaf).value
+            value.sum().backward()
+            grads[method] = (value.detach(), leaf.grad)
+        torch.testing.assert_close(grads["kernel"][0], grads["lapack"][0], atol=tol, rtol=0)
+        torch.testing.assert_close(grads["kernel"][1], grads["lapack"][1], atol=tol * 100, rtol=0)
+
+
+def test_kernel_falls_back_to_lapack_on_clustered_rows():
+    mu = torch.tensor([[1.0, 1.0, 1.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0, 5.0]])
+    A = with_spectrum(mu, seed=14).requires_grad_(True)
+    sol = OptLayer(SphereQP(1), method="kernel")(A)
+    sol.value.sum().backward()
+    torch.testing.assert_close(sol.value.detach(), torch.tensor([1.0, 2.0], dtype=A.dtype))
+    for b in range(2):
+        m, Q = np.linalg.eigh(A.detach()[b].numpy())
+        assert subdifferential_distance(A.grad[b].numpy(), Q, m, 1, 2, 1e-8) < 1e-12
+
+
+def test_tridiagonal_kernel_gradient_matches_lapack():
+    g = torch.Generator().manual_seed(15)
+    d = torch.randn(8, 12, generator=g, dtype=torch.float64)
+    e = torch.randn(8, 11, generator=g, dtype=torch.float64)
+    grads = []
+    for method in ("kernel", "lapack"):
+        dd, ee = d.clone().requires_grad_(True), e.clone().requires_grad_(True)
+        OptLayer(SphereQP(5), method=method)(SymTridiagonal(dd, ee)).value.sum().backward()
+        grads.append((dd.grad, ee.grad))
+    torch.testing.assert_close(grads[0][0], grads[1][0])
+    torch.testing.assert_close(grads[0][1], grads[1][1])

@@ -23,7 +23,10 @@ from ..solution import Solution
 
 __all__ = ["EigenBackend"]
 
-_METHODS = ("auto", "lapack")
+_METHODS = ("auto", "kernel", "lapack")
+
+# Above these sizes LAPACK's blocked reduction wins over the compiled kernels (benchmarks/).
+_KERNEL_MAX_DENSE_N = 64
 
 
 def _flatten(A):
@@ -34,18 +37,62 @@ def _flatten(A):
     return A.reshape(-1, n, n)
 
 
-def _eigenpairs(A, lo: int, hi: int, vectors: bool, method: str):
-    """Eigenvalues ``lo..hi-1`` of a flat batch (and their vectors ``(B, n, hi-lo)``)."""
-    dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
-    dense = dense.detach()
-    if dense.shape[0] == 0:
-        n = dense.shape[-1]
-        values = dense.new_zeros((0, hi - lo))
-        return values, (dense.new_zeros((0, n, hi - lo)) if vectors else None)
+def _choose(A, method: str) -> str:
+    """``"kernel"`` or ``"lapack"`` for this batch: kernels on CPU for the sizes they win."""
+    if method != "auto":
+        return method
+    if A.device.type != "cpu":
+        return "lapack"
+    if isinstance(A, SymTridiagonal) or A.shape[-1] <= _KERNEL_MAX_DENSE_N:
+        return "kernel"
+    return "lapack"
+
+
+def _lapack_eigenpairs(dense: torch.Tensor, lo: int, hi: int, vectors: bool):
     if vectors:
         values, Q = torch.linalg.eigh(dense)
         return values[:, lo:hi], Q[:, :, lo:hi].contiguous()
     return torch.linalg.eigvalsh(dense)[:, lo:hi], None
+
+
+def _kernel_eigenpairs(A, lo: int, hi: int, vectors: bool):
+    """The compiled kernels; rows they flag (clusters, no convergence) go to LAPACK."""
+    from .. import kernels
+
+    if A.device.type != "cpu":
+        raise ValueError(f"method='kernel' needs CPU tensors, got device {A.device}")
+    if isinstance(A, SymTridiagonal):
+        values, Q, suspect = kernels.tridiagonal_eigenpairs(
+            A.diag.detach().contiguous().numpy(), A.off.detach().contiguous().numpy(),
+            lo, hi, vectors,
+        )
+    else:
+        values, Q, suspect = kernels.dense_eigenpairs(
+            A.detach().contiguous().numpy(), lo, hi, vectors
+        )
+    values = torch.from_numpy(values)
+    Q = torch.from_numpy(Q) if vectors else None
+    if suspect.any():
+        rows = torch.from_numpy(suspect)
+        dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
+        fixed_values, fixed_Q = _lapack_eigenpairs(dense.detach()[rows], lo, hi, vectors)
+        values[rows] = fixed_values
+        if vectors:
+            Q[rows] = fixed_Q
+    return values, Q
+
+
+def _eigenpairs(A, lo: int, hi: int, vectors: bool, method: str):
+    """Eigenvalues ``lo..hi-1`` of a flat batch (and their vectors ``(B, n, hi-lo)``)."""
+    if A.shape[0] == 0:
+        n = A.shape[-1]
+        values = torch.zeros((0, hi - lo), dtype=A.dtype, device=A.device)
+        empty = torch.zeros((0, n, hi - lo), dtype=A.dtype, device=A.device)
+        return values, (empty if vectors else None)
+    if _choose(A, method) == "kernel":
+        return _kernel_eigenpairs(A, lo, hi, vectors)
+    dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
+    return _lapack_eigenpairs(dense.detach(), lo, hi, vectors)
 
 
 def _weights(problem, values: torch.Tensor, n: int):
@@ -113,7 +160,9 @@ class _TridiagonalValue(torch.autograd.Function):
 class EigenBackend:
     """Solve problems exactly with a symmetric eigen-solver.
 
-    ``method="auto"`` picks the solver per batch; ``"lapack"`` forces ``torch.linalg``.
+    ``method="auto"`` picks per batch: the compiled numba kernels (``optneuron.kernels``) for
+    CPU tensors — tridiagonal always, dense up to n = 64 — and ``torch.linalg`` (LAPACK, or
+    cuSOLVER on CUDA) otherwise; ``"kernel"`` and ``"lapack"`` force one path.
     """
 
     name = "eigen"
