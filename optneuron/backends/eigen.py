@@ -9,7 +9,8 @@ off it. At a repeated eigenvalue the returned ``q_k q_kᵀ`` uses the eigenvecto
 solver picked, a member of the Clarke subdifferential.
 
 Under ``torch.no_grad`` (or when nothing requires grad) only eigenvalues are computed;
-``Solution.X`` / ``Solution.x`` then compute the vectors on first access.
+``Solution.X`` / ``Solution.x`` then compute the vectors on first access. With gradients the
+vectors are computed once, kept for backward, and ``X`` is formed from them only if asked for.
 """
 
 from __future__ import annotations
@@ -182,8 +183,12 @@ class EigenBackend:
                 value, Q, w = _TridiagonalValue.apply(flat.diag, flat.off, problem, self.method)
             else:
                 value, Q, w = _DenseValue.apply(flat, problem, self.method)
-            X, x = _lift(problem, Q, w)
-            return Solution(value.reshape(batch), X.reshape(*batch, n, n), _shape(x, batch))
+
+            def lift_saved():
+                X, x = _lift(problem, Q, w)
+                return X.reshape(*batch, n, n), _shape(x, batch)
+
+            return Solution(value.reshape(batch), lift=lift_saved)
 
         lo, hi = problem.eigen_range(n)
         values, _ = _eigenpairs(flat, lo, hi, False, self.method)
