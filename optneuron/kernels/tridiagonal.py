@@ -1,56 +1,9 @@
-"""Batch kernel for eigenpairs lo..hi-1 of symmetric tridiagonal matrices."""
-
-import math
+"""Batch eigenpairs lo..hi-1 of symmetric tridiagonal matrices (Python front end)."""
 
 import numba
 import numpy as np
-from numba import njit, prange
 
-from ._core import FAILED, chunk_bounds, scale_exponent, scratch, sign_fix, solve_scaled, zero_matrix
-
-
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def _tri_batch(diag, off, lo, hi, vectors, nchunks, vals, vecs, suspect):
-    B, n = diag.shape
-    m = hi - lo
-    for c in prange(nchunks):
-        b0, b1 = chunk_bounds(c, nchunks, B)
-        d, e, e2, lam, Z, ws = scratch(n, m, vectors)
-        for b in range(b0, b1):
-            amax = 0.0
-            for i in range(n):
-                amax = max(amax, abs(np.float64(diag[b, i])))
-            for i in range(n - 1):
-                amax = max(amax, abs(np.float64(off[b, i])))
-            if not amax < math.inf:
-                # NaN or inf somewhere (the max propagates both)
-                status = FAILED
-                for j in range(m):
-                    lam[j] = math.nan
-                    if vectors:
-                        for i in range(n):
-                            Z[j, i] = math.nan
-            elif amax == 0.0:
-                status = zero_matrix(n, lo, hi, vectors, lam, Z)
-            else:
-                p = scale_exponent(amax)
-                s = math.ldexp(1.0, -p)
-                for i in range(n):
-                    d[i] = np.float64(diag[b, i]) * s
-                for i in range(n - 1):
-                    e[i] = np.float64(off[b, i]) * s
-                status = solve_scaled(d, e, e2, n, lo, hi, vectors, lam, Z, ws)
-                for j in range(m):
-                    lam[j] = math.ldexp(lam[j], p)
-            suspect[b] = status != 0
-            for j in range(m):
-                vals[b, j] = lam[j]
-            if vectors:
-                for j in range(m):
-                    z = Z[j]
-                    sign_fix(z, n)
-                    for i in range(n):
-                        vecs[b, i, j] = z[i]
+from ._compiled import _tri_batch
 
 
 def _check_range(n, lo, hi):
