@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import (
+from kernel_helpers import (
     EPS,
     check_against_lapack,
     random_orthogonal,

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import EPS, check_against_lapack, random_orthogonal, tridiag_to_dense
+from kernel_helpers import EPS, check_against_lapack, random_orthogonal, tridiag_to_dense
 
 from optneuron.kernels import dense_eigenpairs, tridiagonal_eigenpairs
 
