@@ -1,0 +1,102 @@
+"""Certified sensitivity of spectral neurons and of networks built with them.
+
+Weyl's inequality ``|λ_k(A + E) − λ_k(A)| ≤ ‖E‖_op`` gives, for ``f(z) = λ_k(A_0 + Σ z_i A_i)``,
+
+    |f(z+ε) − f(z)| ≤ Σ_i |ε_i| ‖A_i‖_op ≤ ‖ε‖₂ (Σ_i ‖A_i‖²_op)^{1/2}.
+
+``feature_bounds`` returns the per-feature ``‖A_i‖_op`` (exact: ``max |eigvalsh(A_i)|`` of the
+assembled matrix, whatever the structure). For a layer with bounds ``B (out, in)``,
+``‖f(z+ε) − f(z)‖ ≤ ‖B |ε|‖``, so its constant is ``‖B‖₂`` (largest singular value) for
+``norm="l2"`` and ``‖B‖_∞`` (largest row sum) for ``norm="linf"`` — the same operator norms
+used for ``nn.Linear`` weights. Compositions multiply the per-layer constants.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .nn import _Spectral
+from .pencils import Pencil
+
+__all__ = ["feature_bounds", "lipschitz_bound", "spectral_penalty"]
+
+_NORMS = ("l2", "linf")
+
+
+def _pencil_of(module) -> Pencil:
+    if isinstance(module, _Spectral):
+        return module.pencil
+    if isinstance(module, Pencil):
+        return module
+    raise TypeError(
+        f"module must be a SpectralNeuron, SpectralLayer or Pencil, got {type(module).__name__}"
+    )
+
+
+def _operator_norms(module) -> torch.Tensor:
+    """Differentiable ``‖A_i‖_op``: ``([out_features,] in_features)``."""
+    A = _pencil_of(module).feature_matrices()
+    return torch.linalg.eigvalsh(A).abs().amax(-1)
+
+
+def feature_bounds(module) -> torch.Tensor:
+    """``‖A_i‖_op`` per feature (detached): ``(in_features,)`` or ``(out_features, in_features)``.
+
+    ``|f(z+ε) − f(z)| ≤ Σ_i |ε_i| · bound_i`` for every ``z`` and ``ε``.
+    """
+    with torch.no_grad():
+        return _operator_norms(module)
+
+
+def spectral_penalty(module: nn.Module) -> torch.Tensor:
+    """Differentiable ``Σ_i ‖A_i‖_op``, summed over every spectral neuron in ``module``."""
+    if isinstance(module, (_Spectral, Pencil)):
+        return _operator_norms(module).sum()
+    terms = [_operator_norms(m).sum() for m in module.modules() if isinstance(m, _Spectral)]
+    if not terms:
+        raise TypeError(f"{type(module).__name__} contains no SpectralNeuron or SpectralLayer")
+    return torch.stack(terms).sum()
+
+
+def _linear_norm(weight: torch.Tensor, norm: str) -> float:
+    if norm == "l2":
+        return torch.linalg.matrix_norm(weight, ord=2).item()
+    return weight.abs().sum(-1).max().item()  # ‖W‖_∞ = largest row sum
+
+
+def _bound_matrix_norm(B: torch.Tensor, norm: str) -> float:
+    if B.ndim == 1:
+        B = B.unsqueeze(0)
+    return _linear_norm(B, norm)
+
+
+def lipschitz_bound(module: nn.Module, norm: str = "l2") -> float:
+    """Certified Lipschitz constant of ``module`` for ``‖·‖₂`` (``"l2"``) or ``‖·‖_∞`` (``"linf"``).
+
+    Single neuron: ``(Σ ‖A_i‖²_op)^{1/2}`` (l2) or ``Σ ‖A_i‖_op`` (linf). ``nn.Sequential`` of
+    ``nn.Linear``, ``nn.ReLU``, ``nn.Tanh``, ``nn.Identity`` and spectral neurons/layers (nested
+    allowed): the product of the layers' constants. Any other module raises ``TypeError``.
+    """
+    if norm not in _NORMS:
+        raise ValueError(f"norm must be one of {_NORMS}, got {norm!r}")
+    with torch.no_grad():
+        return _lipschitz(module, norm)
+
+
+def _lipschitz(module: nn.Module, norm: str) -> float:
+    if isinstance(module, _Spectral):
+        return _bound_matrix_norm(_operator_norms(module), norm)
+    if isinstance(module, nn.Sequential):
+        constant = 1.0
+        for child in module:
+            constant *= _lipschitz(child, norm)
+        return constant
+    if isinstance(module, nn.Linear):
+        return _linear_norm(module.weight, norm)
+    if isinstance(module, (nn.ReLU, nn.Tanh, nn.Identity)):
+        return 1.0
+    raise TypeError(
+        f"lipschitz_bound does not support {type(module).__name__}; supported: nn.Sequential of "
+        "nn.Linear, nn.ReLU, nn.Tanh, nn.Identity, SpectralNeuron, SpectralLayer"
+    )

@@ -1,0 +1,192 @@
+"""Spectral neurons: ``f(z) = λ_k(A_0 + Σ_i z_i A_i)`` as PyTorch modules.
+
+A ``SpectralNeuron`` is a pencil (``optneuron.pencils``) followed by an ``OptLayer`` solving
+``SphereQP(index, smoothing)``; a ``SpectralLayer`` is ``out_features`` independent neurons
+whose matrices form one batch ``(..., out_features, n, n)``, solved in one call.
+
+What the structure guarantees, for every parameter value (DESIGN.md, "Shape by construction"):
+``monotone={i: +1}`` makes ``f`` nondecreasing in ``z_i`` (``-1``: nonincreasing);
+``index=0`` makes ``f`` concave, ``index=-1`` convex; and
+``|f(z+ε) − f(z)| ≤ Σ_i |ε_i| ‖A_i‖_op`` (Weyl), see ``feature_bounds``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+from torch import nn
+
+from .layer import OptLayer
+from .pencils import make_pencil
+from .problems import SphereQP
+
+__all__ = ["SpectralNeuron", "SpectralLayer"]
+
+
+def _resolve_index(index, dim: int) -> int:
+    if index is None:
+        # The lower middle eigenvalue for even dim: (dim − 1) // 2.
+        return (dim - 1) // 2
+    if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+        raise TypeError(f"index must be an int or None, got {type(index).__name__} {index!r}")
+    if not -dim <= index < dim:
+        raise ValueError(f"index {index} is out of range for dim={dim} (valid: {-dim} .. {dim - 1})")
+    return int(index)
+
+
+class _Spectral(nn.Module):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int | None,
+        dim: int,
+        index: int | None = None,
+        structure: str = "dense",
+        bandwidth: int | None = None,
+        monotone: dict | None = None,
+        backend: str = "eigen",
+        smoothing: float | None = None,
+        backend_options: dict | None = None,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        self.pencil = make_pencil(
+            in_features,
+            dim,
+            structure=structure,
+            bandwidth=bandwidth,
+            monotone=monotone,
+            out_features=out_features,
+            device=device,
+            dtype=dtype,
+        )
+        self.in_features = self.pencil.in_features
+        self.out_features = self.pencil.out_features
+        self.dim = self.pencil.dim
+        self.index = _resolve_index(index, self.dim)
+        self.solver = OptLayer(
+            SphereQP(self.index, smoothing=smoothing), backend, **(backend_options or {})
+        )
+
+    @property
+    def structure(self) -> str:
+        return self.pencil.structure
+
+    @property
+    def monotone(self) -> dict:
+        return self.pencil.monotone
+
+    @property
+    def smoothing(self) -> float | None:
+        return self.solver.problem.smoothing
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Near-affine initialization of the pencil (see ``optneuron.pencils.Pencil``)."""
+        self.pencil.reset_parameters(generator=generator)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.solver(self.pencil(z)).value
+
+    def solve(self, z: torch.Tensor):
+        """The full ``Solution`` (value, lifted ``X``, eigenvector ``x``) for inputs ``z``."""
+        return self.solver(self.pencil(z))
+
+    # Certificates live in certify.py (it sits on top of nn); imported lazily.
+    def feature_bounds(self) -> torch.Tensor:
+        """``‖A_i‖_op`` per feature: ``(in_features,)`` or ``(out_features, in_features)``."""
+        from .certify import feature_bounds
+
+        return feature_bounds(self)
+
+    def lipschitz_bound(self, norm: str = "l2") -> float:
+        """Certified Lipschitz constant w.r.t. ``norm`` (``"l2"`` or ``"linf"``) of the input."""
+        from .certify import lipschitz_bound
+
+        return lipschitz_bound(self, norm=norm)
+
+    def spectral_penalty(self) -> torch.Tensor:
+        """Differentiable ``Σ_i ‖A_i‖_op`` (summed over neurons), for regularization."""
+        from .certify import spectral_penalty
+
+        return spectral_penalty(self)
+
+    def extra_repr(self) -> str:
+        s = f"in_features={self.in_features}"
+        if self.out_features is not None:
+            s += f", out_features={self.out_features}"
+        s += f", dim={self.dim}, index={self.index}, structure={self.structure!r}"
+        if self.structure == "banded":
+            s += f", bandwidth={self.pencil.bandwidth}"
+        if self.monotone:
+            s += f", monotone={self.monotone}"
+        s += f", backend={self.solver.backend.name!r}"
+        if self.smoothing is not None:
+            s += f", smoothing={self.smoothing}"
+        return s
+
+
+class SpectralNeuron(_Spectral):
+    """``f(z) = λ_k(A_0 + Σ_i z_i A_i)``: ``(..., in_features) → (...)``.
+
+    ``index=None`` picks the middle eigenvalue ``(dim − 1) // 2`` (the lower of the two middle
+    ones when ``dim`` is even); ``index=0`` is concave in ``z``, ``index=-1`` convex.
+    ``structure`` (``"dense"``, ``"tridiagonal"``, ``"banded"`` with ``bandwidth``) and
+    ``monotone={feature: ±1}`` go to the pencil; ``backend`` (``"eigen"`` or ``"sdp"``) and
+    ``smoothing=α`` (Moreau-smoothed eigenvalue, exact as ``α → 0``) to the ``OptLayer``.
+    ``neuron.pencil(z)`` returns the matrices it solves (dense or ``SymTridiagonal``).
+    Initialization is near affine (see ``optneuron.pencils.Pencil``).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        dim: int,
+        index: int | None = None,
+        structure: str = "dense",
+        bandwidth: int | None = None,
+        monotone: dict | None = None,
+        backend: str = "eigen",
+        smoothing: float | None = None,
+        *,
+        backend_options: dict | None = None,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            in_features, None, dim, index, structure, bandwidth, monotone, backend, smoothing,
+            backend_options, device, dtype,
+        )
+
+
+class SpectralLayer(_Spectral):
+    """``out_features`` independent spectral neurons: ``(..., in_features) → (..., out_features)``.
+
+    Neuron ``j`` computes ``λ_k(A_0^j + Σ_i z_i A_i^j)``; all matrices are built by one batched
+    linear map into ``(..., out_features, n, n)`` and solved in one ``OptLayer`` call (no loop
+    over neurons). Arguments as in ``SpectralNeuron``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        dim: int,
+        index: int | None = None,
+        structure: str = "dense",
+        bandwidth: int | None = None,
+        monotone: dict | None = None,
+        backend: str = "eigen",
+        smoothing: float | None = None,
+        *,
+        backend_options: dict | None = None,
+        device=None,
+        dtype=None,
+    ):
+        if out_features is None:
+            raise ValueError("out_features must be a positive int (use SpectralNeuron for one)")
+        super().__init__(
+            in_features, out_features, dim, index, structure, bandwidth, monotone, backend,
+            smoothing, backend_options, device, dtype,
+        )

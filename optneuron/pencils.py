@@ -1,0 +1,386 @@
+"""Affine matrix pencils ``z ↦ A(z) = A_0 + Σ_i z_i A_i`` as PyTorch modules.
+
+A pencil holds each matrix by its *coordinates* in a structure (the lower-triangle entries the
+structure allows) and maps ``z (..., in_features)`` to the coordinates of ``A(z)`` with one
+linear map, then unpacks them symmetrically:
+
+* ``"dense"``: packed lower triangle, ``n(n+1)/2`` coordinates, isometric — an off-diagonal
+  coordinate ``c`` becomes ``c/√2`` in both triangles, so ``‖coordinates‖₂ = ‖A‖_F``;
+* ``"tridiagonal"``: diagonal ``(n)`` and off-diagonal ``(n−1)`` as two linear maps, output a
+  ``SymTridiagonal`` (entries as they are: ``∂λ_k/∂e_i = 2 q_i q_{i+1}``);
+* ``"banded"`` (``bandwidth=b``): the ``b+1`` lower bands, isometric like dense, dense output.
+
+``monotone={feature: +1 | -1}`` makes that feature's matrix ``±L Lᵀ`` with ``L`` lower
+triangular within the structure (dense: any lower ``L``; tridiagonal: lower bidiagonal;
+banded: lower banded), so ``A_i ⪰ 0`` (``⪯ 0``) for *every* parameter value and each
+eigenvalue of ``A(z)`` is nondecreasing (nonincreasing) in ``z_i``. This is a parametrization
+(``torch.nn.utils.parametrize``, geotorch style): the stored parameter is ``L``'s coordinates,
+``pencil.weight`` always reads the PSD coordinates.
+
+With ``out_features=m`` a pencil produces ``m`` independent matrices per input,
+``(..., m, n, n)``, from one batched linear map.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from .matrices import SymTridiagonal
+
+__all__ = [
+    "Pencil",
+    "DensePencil",
+    "TridiagonalPencil",
+    "BandedPencil",
+    "MonotoneFeatures",
+    "make_pencil",
+    "STRUCTURES",
+]
+
+STRUCTURES = ("dense", "tridiagonal", "banded")
+
+
+def _check_positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return int(value)
+
+
+class _Pattern:
+    """Which lower-triangle entries a structure stores, and their isometric scales.
+
+    Coordinates are ordered band by band (diagonal first, then sub-diagonal 1, …), so the
+    tridiagonal layout is ``[diag (n), off (n−1)]``.
+    """
+
+    def __init__(self, dim: int, bandwidth: int, isometric: bool):
+        self.dim = dim
+        self.bandwidth = bandwidth
+        rows, cols = [], []
+        for k in range(bandwidth + 1):
+            for j in range(dim - k):
+                rows.append(j + k)
+                cols.append(j)
+        self.rows = torch.tensor(rows, dtype=torch.long)
+        self.cols = torch.tensor(cols, dtype=torch.long)
+        self.size = len(rows)
+        off = self.rows != self.cols
+        self.lower = self.rows * dim + self.cols  # flat index of (row, col), row >= col
+        self.upper = (self.cols * dim + self.rows)[off]
+        self.off_mask = off
+        # c / √2 in both triangles keeps ‖c‖₂ = ‖A‖_F (so weight decay is a Frobenius penalty).
+        scale = torch.ones(self.size, dtype=torch.float64)
+        if isometric:
+            scale[off] = 1 / math.sqrt(2)
+        self.scale = scale
+
+    def _scale(self, like: torch.Tensor) -> torch.Tensor:
+        return self.scale.to(dtype=like.dtype, device=like.device)
+
+    def symmetric(self, coords: torch.Tensor) -> torch.Tensor:
+        """Dense symmetric ``(..., n, n)`` from coordinates ``(..., size)``."""
+        n = self.dim
+        vals = coords * self._scale(coords)
+        flat = coords.new_zeros(*coords.shape[:-1], n * n)
+        flat = flat.index_add(-1, self.lower.to(coords.device), vals)
+        flat = flat.index_add(-1, self.upper.to(coords.device), vals[..., self.off_mask])
+        return flat.reshape(*coords.shape[:-1], n, n)
+
+    def pack(self, A: torch.Tensor) -> torch.Tensor:
+        """Coordinates ``(..., size)`` of the symmetric ``A (..., n, n)`` (inverse of ``symmetric``)."""
+        n = self.dim
+        flat = A.reshape(*A.shape[:-2], n * n)
+        return flat[..., self.lower.to(A.device)] / self._scale(A)
+
+    def lower_factor(self, coords: torch.Tensor) -> torch.Tensor:
+        """Lower-triangular ``L (..., n, n)`` with the structure's pattern, entries = coords."""
+        n = self.dim
+        flat = coords.new_zeros(*coords.shape[:-1], n * n)
+        flat = flat.index_add(-1, self.lower.to(coords.device), coords)
+        return flat.reshape(*coords.shape[:-1], n, n)
+
+
+class MonotoneFeatures(nn.Module):
+    """Parametrization of a pencil's ``weight (…, in_features, size)``: PSD/NSD feature matrices.
+
+    For each listed feature ``i`` with sign ``s_i``, the stored coordinates are read as a lower
+    factor ``L`` (within the structure) and replaced by the coordinates of ``s_i · L Lᵀ``,
+    which stays inside the structure (a lower ``b``-banded ``L`` gives a ``b``-banded
+    ``L Lᵀ``). Other features pass through unchanged.
+    """
+
+    def __init__(self, pattern: _Pattern, features: list[int], signs: list[int]):
+        super().__init__()
+        self.pattern = pattern
+        self.register_buffer("features", torch.tensor(features, dtype=torch.long), persistent=False)
+        self.register_buffer("signs", torch.tensor(signs, dtype=torch.float64), persistent=False)
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        L = self.pattern.lower_factor(weight.index_select(-2, self.features))
+        signs = self.signs.to(weight.dtype).unsqueeze(-1)
+        psd = self.pattern.pack(L @ L.mT) * signs
+        return weight.index_copy(-2, self.features, psd)
+
+    def extra_repr(self) -> str:
+        pairs = ", ".join(
+            f"{int(f)}: {int(s):+d}" for f, s in zip(self.features.tolist(), self.signs.tolist())
+        )
+        return "{" + pairs + "}"
+
+
+def _check_monotone(monotone, in_features: int) -> dict[int, int]:
+    if monotone is None:
+        return {}
+    if not isinstance(monotone, dict):
+        raise TypeError(
+            f"monotone must be a dict {{feature: +1 | -1}} or None, got {type(monotone).__name__}"
+        )
+    out = {}
+    for feature, sign in monotone.items():
+        if isinstance(feature, bool) or not isinstance(feature, numbers.Integral):
+            raise TypeError(f"monotone keys must be int feature indices, got {feature!r}")
+        if not -in_features <= feature < in_features:
+            raise ValueError(
+                f"monotone feature {feature} is out of range for in_features={in_features}"
+            )
+        if isinstance(sign, bool) or sign not in (1, -1):
+            raise ValueError(f"monotone[{feature}] must be +1 or -1, got {sign!r}")
+        key = int(feature) % in_features
+        if key in out and out[key] != sign:
+            raise ValueError(f"monotone feature {feature} is given both signs")
+        out[key] = int(sign)
+    return dict(sorted(out.items()))
+
+
+class Pencil(nn.Module):
+    """``A(z) = A_0 + Σ_i z_i A_i`` with ``A_0, A_i`` in a structure (see the module docstring).
+
+    ``forward(z (..., in_features))`` returns ``(..., [out_features,] n, n)`` matrices: a dense
+    tensor, or a ``SymTridiagonal`` for ``structure="tridiagonal"``. Parameters: ``bias``
+    (coordinates of ``A_0``, ``([out,] size)``) and ``weight`` (coordinates of the ``A_i``,
+    ``([out,] in_features, size)``), parametrized by ``MonotoneFeatures`` when ``monotone``
+    is given.
+
+    ``reset_parameters`` starts near affine: ``A_0 = diag(j − (n−1)/2)`` (unit gaps, sorted, so
+    every eigenvalue is simple and ``λ_k(A(z)) ≈ (A_0)_kk + Σ z_i (A_i)_kk`` to first order),
+    feature coordinates ``~ U(±1/√(in_features·n))`` so that ``‖Σ z_i A_i‖_op = O(1)`` for
+    standardized ``z`` whatever ``in_features`` and ``n`` (a random symmetric matrix with entry
+    scale ``σ`` has ``‖·‖_op ≈ 2σ√n``): the perturbation is of the order of the gaps, so the
+    function starts nearly affine yet its off-diagonal parameters get gradient from the start.
+    Monotone features start at ``L`` with entries ``~ U(±β)``, ``β`` chosen so that ``L Lᵀ``
+    has the same entry scale. Randomness comes from torch's global RNG or ``generator``.
+    """
+
+    structure: str = "dense"
+
+    def __init__(
+        self,
+        in_features: int,
+        dim: int,
+        *,
+        bandwidth: int | None = None,
+        monotone: dict | None = None,
+        out_features: int | None = None,
+        device=None,
+        dtype=None,
+        _structure: str | None = None,
+    ):
+        super().__init__()
+        structure = _structure or self.structure
+        self.in_features = _check_positive_int("in_features", in_features)
+        self.dim = _check_positive_int("dim", dim)
+        self.out_features = (
+            None if out_features is None else _check_positive_int("out_features", out_features)
+        )
+        if structure == "dense":
+            if bandwidth is not None:
+                raise ValueError("bandwidth applies only to structure='banded'")
+            bandwidth = self.dim - 1
+        elif structure == "tridiagonal":
+            if bandwidth not in (None, 1):
+                raise ValueError(f"a tridiagonal pencil has bandwidth 1, got bandwidth={bandwidth}")
+            bandwidth = 1
+        elif structure == "banded":
+            if bandwidth is None:
+                raise ValueError("structure='banded' needs bandwidth=b (a non-negative int)")
+            if isinstance(bandwidth, bool) or not isinstance(bandwidth, numbers.Integral):
+                raise TypeError(f"bandwidth must be an int, got {bandwidth!r}")
+            if bandwidth < 0:
+                raise ValueError(f"bandwidth must be non-negative, got {bandwidth}")
+            bandwidth = min(int(bandwidth), self.dim - 1)
+        else:
+            raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+        self.structure = structure
+        self.bandwidth = bandwidth
+        self.monotone = _check_monotone(monotone, self.in_features)
+        self._pattern = _Pattern(self.dim, bandwidth, isometric=structure != "tridiagonal")
+
+        factory = {"device": device, "dtype": dtype}
+        lead = () if self.out_features is None else (self.out_features,)
+        size = self._pattern.size
+        self.bias = nn.Parameter(torch.empty(*lead, size, **factory))
+        self.weight = nn.Parameter(torch.empty(*lead, self.in_features, size, **factory))
+        self.reset_parameters()
+        if self.monotone:
+            parametrize.register_parametrization(
+                self,
+                "weight",
+                MonotoneFeatures(self._pattern, list(self.monotone), list(self.monotone.values())),
+            )
+
+    @property
+    def num_coordinates(self) -> int:
+        """Coordinates per matrix (``n(n+1)/2`` dense, ``2n−1`` tridiagonal)."""
+        return self._pattern.size
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Near-affine initialization (see the class docstring)."""
+        n = self.dim
+        bias = torch.zeros(self._pattern.size, dtype=torch.float64)
+        bias[:n] = torch.arange(n, dtype=torch.float64) - (n - 1) / 2
+        bias_param = self.bias
+        bias_param.copy_(bias.to(bias_param.dtype).expand_as(bias_param))
+
+        bound = 1 / math.sqrt(self.in_features * n)
+        weight = self._raw_weight()
+        w = torch.rand(weight.shape, generator=generator, dtype=torch.float64) * 2 - 1
+        w = w * bound
+        if self.monotone:
+            # (L Lᵀ)_ij sums ~width products of entries ~U(±β) (variance β²/3 each), so
+            # β = √(3·bound/width) gives L Lᵀ entries of about the scale `bound`.
+            width = (self.bandwidth + 2) / 2
+            beta = math.sqrt(3 * bound / width)
+            idx = torch.tensor(list(self.monotone), dtype=torch.long)
+            w[..., idx, :] = w[..., idx, :] / bound * beta
+        weight.copy_(w.to(weight.dtype))
+
+    def _raw_weight(self) -> torch.Tensor:
+        if parametrize.is_parametrized(self, "weight"):
+            return self.parametrizations.weight.original
+        return self.weight
+
+    def _check_input(self, z) -> torch.Tensor:
+        if not isinstance(z, torch.Tensor):
+            raise TypeError(f"z must be a torch.Tensor, got {type(z).__name__}")
+        if z.ndim < 1 or z.shape[-1] != self.in_features:
+            raise ValueError(
+                f"z must have shape (..., {self.in_features}), got {tuple(z.shape)}"
+            )
+        if z.dtype != self.bias.dtype:
+            raise TypeError(
+                f"z has dtype {z.dtype} but the pencil's parameters are {self.bias.dtype}"
+            )
+        return z
+
+    def coordinates(self, z: torch.Tensor) -> torch.Tensor:
+        """Coordinates of ``A(z)``: ``(..., [out_features,] size)``, one matmul."""
+        z = self._check_input(z)
+        W = self.weight
+        if self.out_features is None:
+            return self.bias + z @ W
+        m, size = self.out_features, self._pattern.size
+        # (out, in, size) → (in, out·size): all neurons in one matmul.
+        flat = z @ W.transpose(0, 1).reshape(self.in_features, m * size)
+        return self.bias + flat.reshape(*z.shape[:-1], m, size)
+
+    def to_matrix(self, coords: torch.Tensor):
+        """Unpack coordinates ``(..., size)`` into the structure's matrix type."""
+        if self.structure == "tridiagonal":
+            n = self.dim
+            return SymTridiagonal(coords[..., :n], coords[..., n:])
+        return self._pattern.symmetric(coords)
+
+    def forward(self, z: torch.Tensor):
+        return self.to_matrix(self.coordinates(z))
+
+    def feature_matrices(self) -> torch.Tensor:
+        """Dense ``A_i``: ``([out_features,] in_features, n, n)`` (differentiable)."""
+        return self._pattern.symmetric(self.weight)
+
+    def offset_matrix(self) -> torch.Tensor:
+        """Dense ``A_0``: ``([out_features,] n, n)`` (differentiable)."""
+        return self._pattern.symmetric(self.bias)
+
+    def extra_repr(self) -> str:
+        s = f"in_features={self.in_features}, dim={self.dim}"
+        if self.out_features is not None:
+            s += f", out_features={self.out_features}"
+        if self.structure == "banded":
+            s += f", bandwidth={self.bandwidth}"
+        if self.monotone:
+            s += f", monotone={self.monotone}"
+        return s
+
+
+class DensePencil(Pencil):
+    """Dense symmetric pencil: packed isometric lower-triangle coordinates (see ``Pencil``)."""
+
+    structure = "dense"
+
+    def __init__(self, in_features, dim, *, monotone=None, out_features=None, device=None,
+                 dtype=None):
+        super().__init__(in_features, dim, monotone=monotone, out_features=out_features,
+                         device=device, dtype=dtype, _structure="dense")
+
+
+class TridiagonalPencil(Pencil):
+    """Symmetric tridiagonal pencil; ``forward`` returns a ``SymTridiagonal``.
+
+    Coordinates are ``[diag (n), off (n−1)]``, two linear maps of ``z`` held in one weight.
+    A monotone feature is ``±L Lᵀ`` with ``L`` lower bidiagonal.
+    """
+
+    structure = "tridiagonal"
+
+    def __init__(self, in_features, dim, *, monotone=None, out_features=None, device=None,
+                 dtype=None):
+        super().__init__(in_features, dim, monotone=monotone, out_features=out_features,
+                         device=device, dtype=dtype, _structure="tridiagonal")
+
+
+class BandedPencil(Pencil):
+    """Symmetric banded pencil (``bandwidth`` sub-diagonals), isometric coordinates, dense output.
+
+    A monotone feature is ``±L Lᵀ`` with ``L`` lower banded (same bandwidth).
+    """
+
+    structure = "banded"
+
+    def __init__(self, in_features, dim, bandwidth, *, monotone=None, out_features=None,
+                 device=None, dtype=None):
+        super().__init__(in_features, dim, bandwidth=bandwidth, monotone=monotone,
+                         out_features=out_features, device=device, dtype=dtype,
+                         _structure="banded")
+
+
+def make_pencil(
+    in_features: int,
+    dim: int,
+    structure: str = "dense",
+    bandwidth: int | None = None,
+    monotone: dict | None = None,
+    out_features: int | None = None,
+    device=None,
+    dtype=None,
+) -> Pencil:
+    """The pencil of the named ``structure`` (``"dense"``, ``"tridiagonal"``, ``"banded"``)."""
+    if structure not in STRUCTURES:
+        raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
+    kwargs = dict(monotone=monotone, out_features=out_features, device=device, dtype=dtype)
+    if structure == "dense":
+        if bandwidth is not None:
+            raise ValueError("bandwidth applies only to structure='banded'")
+        return DensePencil(in_features, dim, **kwargs)
+    if structure == "tridiagonal":
+        if bandwidth not in (None, 1):
+            raise ValueError(f"a tridiagonal pencil has bandwidth 1, got bandwidth={bandwidth}")
+        return TridiagonalPencil(in_features, dim, **kwargs)
+    return BandedPencil(in_features, dim, bandwidth, **kwargs)
