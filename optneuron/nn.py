@@ -31,7 +31,9 @@ def _resolve_index(index, dim: int) -> int:
     if isinstance(index, bool) or not isinstance(index, numbers.Integral):
         raise TypeError(f"index must be an int or None, got {type(index).__name__} {index!r}")
     if not -dim <= index < dim:
-        raise ValueError(f"index {index} is out of range for dim={dim} (valid: {-dim} .. {dim - 1})")
+        raise ValueError(
+            f"index {index} is out of range for dim={dim} (valid: {-dim} .. {dim - 1})"
+        )
     return int(index)
 
 

@@ -94,7 +94,7 @@ class _Pattern:
         return flat.reshape(*coords.shape[:-1], n, n)
 
     def pack(self, A: torch.Tensor) -> torch.Tensor:
-        """Coordinates ``(..., size)`` of the symmetric ``A (..., n, n)`` (inverse of ``symmetric``)."""
+        """Coordinates ``(..., size)`` of a symmetric ``A (..., n, n)``; inverts ``symmetric``."""
         n = self.dim
         flat = A.reshape(*A.shape[:-2], n * n)
         return flat[..., self.lower.to(A.device)] / self._scale(A)
