@@ -323,7 +323,7 @@ _PARAMS_DOC = """
     ----------
     n_neurons : int, default=8
         Spectral neurons in the hidden layer. Eight 4×4 neurons on 10 features hold
-        8·11·10 = 880 pencil parameters — the size of a one-hidden-layer MLP with ~60 units.
+        8·11·10 = 880 pencil parameters — the size of a one-hidden-layer MLP with ~75 units.
     dim : int, default=4
         Matrix size ``n`` of each neuron. ``λ_k`` of an ``n × n`` pencil is piecewise smooth
         with up to ``n − 1`` eigenvalue crossings; 4 is expressive enough for common tabular

@@ -41,7 +41,7 @@ def test_regressor_beats_linear_regression(friedman, fitted_regressor):
     X, y, X_test, y_test = friedman
     linear = LinearRegression().fit(X, y).score(X_test, y_test)
     spectral = fitted_regressor.score(X_test, y_test)
-    # Friedman #1 (noise 1): linear ≈ 0.70, the spectral defaults ≈ 0.9.
+    # Friedman #1 (noise 1, 700 rows): linear 0.74, the spectral defaults 0.93 (seed 0).
     assert spectral > linear + 0.1, (spectral, linear)
 
 
