@@ -108,6 +108,7 @@ def _data(classification: bool):
     return X, ((y > 0).astype(int) if classification else y)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("kind", ["regressor", "classifier"])
 def test_estimators_pickle(kind, tmp_path):
     from optneuron.sklearn import SpectralClassifier, SpectralRegressor
