@@ -60,3 +60,11 @@ def value_and_grad(problem, A, backend: str = "eigen"):
 
 def min_gap(mu: np.ndarray) -> float:
     return float(np.min(np.diff(np.sort(mu)))) if len(mu) > 1 else np.inf
+
+
+def distinct_gap(mu: np.ndarray, tol: float = 1e-9) -> float:
+    """Smallest gap between *distinct* eigenvalues (values within ``tol`` are one cluster)."""
+    mu = np.sort(mu)
+    gaps = np.diff(mu)
+    gaps = gaps[gaps > tol]
+    return float(gaps.min()) if len(gaps) else np.inf

@@ -3,7 +3,7 @@ backward passes return members of it."""
 
 import numpy as np
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import optneuron
@@ -12,6 +12,7 @@ from optneuron.verify import subdifferential_distance
 from ._helpers import (
     SEEDS,
     clustered_spectrum,
+    distinct_gap,
     orthogonal,
     random_symmetric,
     value_and_grad,
@@ -50,6 +51,7 @@ def test_sdp_gradient_in_subdifferential(n, data, seed):
     k = data.draw(st.integers(0, n - 1))
     A = with_spectrum(clustered_spectrum(n, seed, max_mult=4), seed)
     mu, Q = np.linalg.eigh(A)
+    assume(distinct_gap(mu) > 1e-2)  # a nearly-but-not-repeated pair blurs the SDP's answer
     problem = optneuron.SphereQP(k)
     _, G, sol = value_and_grad(problem, A, "sdp")
     assert subdifferential_distance(G, Q, mu, k, k + 1, 1e-8) <= 1e-5
@@ -64,11 +66,12 @@ def test_directional_derivative_at_cluster(n, data, seed):
     k = data.draw(st.integers(0, n - 1))
     A = with_spectrum(clustered_spectrum(n, seed, max_mult=4), seed)
     mu, Q = np.linalg.eigh(A)
+    assume(distinct_gap(mu) > 1e-2)  # keeps the O(t/gap) second-order term small
     a, b = _cluster(mu, k)
     E = random_symmetric(n, seed + 1)
     U = Q[:, a:b]
     predicted = np.linalg.eigvalsh(U.T @ E @ U)[k - a]
-    t = 1e-6
+    t = 1e-7
     fd = (np.linalg.eigvalsh(A + t * E)[k] - mu[k]) / t
     assert abs(fd - predicted) <= 1e-4 * (1 + np.abs(E).max())
 
@@ -81,6 +84,7 @@ def test_every_q_qT_is_a_limit_of_gradients(n, data, seed):
     k = data.draw(st.integers(0, n - 1))
     A = with_spectrum(clustered_spectrum(n, seed, max_mult=4), seed)
     mu, Q = np.linalg.eigh(A)
+    assume(distinct_gap(mu) > 1e-3)
     a, b = _cluster(mu, k)
     V = Q[:, a:b] @ orthogonal(b - a, seed + 5)  # a random orthonormal basis of the eigenspace
     q = V[:, k - a]
