@@ -370,3 +370,72 @@ def test_sdp_agrees_with_eigen(n, batch, dtype, kind, log_scale, seed, data):
     norm = torch.linalg.matrix_norm(A.double(), ord=2) if A.numel() else torch.zeros(0)
     tol = SDP_TOL * norm + 2 * n * _eps(dtype) * norm
     assert torch.all((sol.value.double() - exact.double()).abs() <= tol)
+
+
+# --- pencils and neurons -------------------------------------------------------------------
+
+
+@st.composite
+def neurons(draw):
+    from optneuron.nn import SpectralLayer, SpectralNeuron
+
+    structure = draw(st.sampled_from(("dense", "tridiagonal", "banded")))
+    # dim = 1 tridiagonal hits the SymTridiagonal n=1 bug (test_failures.py::test_tridiagonal_1x1)
+    dim = draw(st.integers(2 if structure == "tridiagonal" else 1, 8))
+    bandwidth = draw(st.integers(1, max(1, dim - 1))) if structure == "banded" else None
+    in_features = draw(st.integers(1, 4))
+    out_features = draw(st.one_of(st.none(), st.integers(1, 3)))
+    signs = draw(st.dictionaries(st.integers(0, in_features - 1), st.sampled_from((-1, 1))))
+    smoothing = draw(st.one_of(st.none(), st.sampled_from((1e-3, 0.1))))
+    dtype = draw(st.sampled_from(DTYPES))
+    index = draw(st.integers(-dim - 2, dim + 1))
+    kw = dict(index=index, structure=structure, bandwidth=bandwidth, monotone=signs or None,
+              smoothing=smoothing, dtype=dtype)
+    torch.manual_seed(draw(st.integers(0, 2**16)))
+    if not -dim <= index < dim:
+        with pytest.raises(ValueError, match="index"):
+            SpectralNeuron(in_features, dim, **kw)
+        return None
+    if out_features is None:
+        return SpectralNeuron(in_features, dim, **kw)
+    return SpectralLayer(in_features, out_features, dim, **kw)
+
+
+@settings(max_examples=max(20, settings.default.max_examples // 2))
+@given(model=neurons(), batch=batch_shapes, log_scale=st.integers(-3, 3), data=st.data())
+def test_neurons(model, batch, log_scale, data):
+    if model is None:
+        return
+    dtype = model.pencil.bias.dtype
+    g = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16), label="seed"))
+    z = (torch.randn(*batch, model.in_features, generator=g, dtype=torch.float64)
+         * 10.0**log_scale).to(dtype).requires_grad_(True)
+    out = model(z)
+    extra = () if model.out_features is None else (model.out_features,)
+    assert out.shape == (*batch, *extra) and out.dtype == dtype
+    assert torch.isfinite(out).all()
+
+    with torch.no_grad():
+        A = model.pencil(z.detach())
+    A = A.to_dense() if isinstance(A, SymTridiagonal) else A
+    A64 = A.double().reshape(-1, model.dim, model.dim).numpy()
+    mu, norm = _reference(A64)
+    n, eps, alpha = model.dim, _eps(dtype), model.smoothing
+    slack = 0.0 if alpha is None else alpha * n / 2
+    err = np.abs(out.detach().double().reshape(-1).numpy() - mu[:, model.index])
+    assert np.all(err <= slack * (1 + 16 * eps) + 4 * CONTRACT_C * n * eps * (norm + 1))
+
+    if out.numel():
+        out.sum().backward()
+        assert torch.isfinite(z.grad).all()
+        assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+        # monotone features: a partial derivative of the declared sign (up to rounding)
+        grad = z.grad.reshape(-1, model.in_features)
+        for i, s in model.monotone.items():
+            assert torch.all(s * grad[:, i] >= -1e3 * eps * (1 + grad.abs().max()))
+
+    bad = z.detach().clone()
+    if bad.numel():
+        bad.view(-1)[0] = math.nan
+        with pytest.raises(ValueError, match="non-finite"):
+            model(bad)
