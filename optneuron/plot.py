@@ -159,11 +159,11 @@ def eigen_surface(
     if kind == "surface":
         ax = _axes(ax, projection="3d")
         ax.plot_surface(X, Y, Z, cmap="viridis", linewidth=0, antialiased=True)
-        ax.set_zlabel(f"λ_{index}")
+        ax.set_zlabel(f"λ_{index % n}")
     else:
         ax = _axes(ax)
         filled = ax.contourf(X, Y, Z, levels=20, cmap="viridis")
-        ax.figure.colorbar(filled, ax=ax, label=f"λ_{index}")
+        ax.figure.colorbar(filled, ax=ax, label=f"λ_{index % n}")
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     return ax
@@ -272,9 +272,11 @@ def training_curves(
     ylabel: str = "loss",
 ):
     """Draw training curves: ``history`` maps a name to a sequence of values (one per epoch),
-    or is one sequence. ``logy`` uses a log scale when every value is positive."""
+    or is one sequence. Scalar entries of a mapping (such as ``"best_epoch"``) are not curves
+    and are skipped. ``logy`` uses a log scale when every value is positive."""
     if isinstance(history, Mapping):
-        curves = {str(k): np.asarray(v, dtype=np.float64).ravel() for k, v in history.items()}
+        curves = {str(k): np.asarray(v, dtype=np.float64).ravel() for k, v in history.items()
+                  if np.ndim(v) > 0}
     else:
         curves = {ylabel: np.asarray(history, dtype=np.float64).ravel()}
     if not curves or any(len(v) == 0 for v in curves.values()):

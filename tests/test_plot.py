@@ -123,6 +123,8 @@ def test_response_curve_errors_name_the_argument():
 def test_training_curves_mapping_and_sequence():
     ax = plot.training_curves({"train": [3, 2, 1], "valid": [4, 3, 2.5]})
     assert len(ax.get_lines()) == 2 and ax.get_yscale() == "log"
+    ax = plot.training_curves({"train": [3, 2, 1], "best_epoch": 3})
+    assert len(ax.get_lines()) == 1  # the scalar is not a curve
     ax = plot.training_curves([1.0, -1.0], logy=True)
     assert ax.get_yscale() == "linear"  # a non-positive value keeps the axis linear
     with pytest.raises(ValueError, match="history"):
