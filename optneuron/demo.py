@@ -209,7 +209,7 @@ def fit_hybrid(net: nn.Module, Z: torch.Tensor, y: torch.Tensor, *, epochs: int 
             if v < best:
                 best, best_state = v, copy.deepcopy(net.state_dict())
                 history["best_epoch"] = len(history["valid"])
-            bar.set_postfix(train=f"{history['train'][-1]:.3f}", valid=f"{v:.3f}")
+            bar.set_postfix(train=f"{history['train'][-1]:.3f}", valid=f"{v:.3f}", refresh=False)
     if best_state is not None:
         net.load_state_dict(best_state)
     net.eval()
@@ -310,9 +310,10 @@ def _format_table(metrics: dict) -> str:
     return "\n".join(rows)
 
 
-def run_demo(dataset: str = "diabetes", epochs: int = 300, dim: int = 3, neurons: int = 4,
+def run_demo(dataset: str = "diabetes", epochs: int = 200, dim: int = 3, neurons: int = 4,
              out: str | Path | None = "optneuron-demo.png", seed: int = 0, quick: bool = False,
-             penalty: float = 1e-2, progress: bool = True, echo=print) -> DemoResult:
+             penalty: float = 1e-2, lr: float = 3e-3, progress: bool = True,
+             echo=print) -> DemoResult:
     """Train the hybrid network, compare it with a linear model and a same-size MLP on a
     held-out quarter of the data, certify it, check monotonicity and draw the figure.
 
@@ -326,6 +327,8 @@ def run_demo(dataset: str = "diabetes", epochs: int = 300, dim: int = 3, neurons
             raise ValueError(f"{name} must be an int of at least {low}, got {value!r}")
     if not penalty >= 0:
         raise ValueError(f"penalty must be non-negative, got {penalty!r}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr!r}")
     lines: list[str] = []
 
     def say(text=""):
@@ -355,7 +358,7 @@ def run_demo(dataset: str = "diabetes", epochs: int = 300, dim: int = 3, neurons
         f"{n_params} parameters")
     with _torch_threads(1):
         history = fit_hybrid(net, standardize(X_tr), torch.from_numpy((y_tr - y_mean) / y_std),
-                             epochs=epochs, penalty=penalty, task=data.task, seed=seed,
+                             epochs=epochs, lr=lr, penalty=penalty, task=data.task, seed=seed,
                              progress=progress)
 
     def predict_hybrid(X):
@@ -501,13 +504,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The ``optneuron demo`` options."""
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="diabetes",
                         help="bundled scikit-learn dataset (default: diabetes)")
-    parser.add_argument("--epochs", type=int, default=300, help="training epochs (default 300)")
+    parser.add_argument("--epochs", type=int, default=200, help="training epochs (default 200)")
     parser.add_argument("--dim", type=int, default=3,
                         help="matrix size of each spectral neuron (default 3)")
     parser.add_argument("--neurons", type=int, default=4,
                         help="number of spectral neurons (default 4)")
     parser.add_argument("--penalty", type=float, default=1e-2,
                         help="weight of the spectral-norm penalty Σ‖A_i‖_op (default 1e-2)")
+    parser.add_argument("--lr", type=float, default=3e-3,
+                        help="Adam step size (default 3e-3)")
     parser.add_argument("--out", default="optneuron-demo.png",
                         help="where to write the PNG figure (default optneuron-demo.png)")
     parser.add_argument("--no-figure", action="store_true", help="skip the figure")
@@ -525,7 +530,7 @@ def main(args=None) -> int:
         args = parser.parse_args(args)
     run_demo(dataset=args.dataset, epochs=args.epochs, dim=args.dim, neurons=args.neurons,
              out=None if args.no_figure else args.out, seed=args.seed, quick=args.quick,
-             penalty=args.penalty, progress=not args.no_progress)
+             penalty=args.penalty, lr=args.lr, progress=not args.no_progress)
     return 0
 
 
