@@ -452,7 +452,7 @@ def _draw(path: Path, data: Dataset, net, predictors, X_tr, bounds, history, che
     from .plot import response_curve, training_curves
 
     mono = sorted(data.monotone)[:3]
-    others = [i for i in np.argsort(-bounds) if i not in data.monotone]
+    others = [i for i in np.argsort(-bounds * X_tr.std(0)) if i not in data.monotone]
     features = mono + others[: 4 - len(mono)]
     fig = Figure(figsize=(13, 7.5), layout="constrained")
     axes = fig.subplots(2, 3).ravel()
@@ -481,15 +481,21 @@ def _draw(path: Path, data: Dataset, net, predictors, X_tr, bounds, history, che
         ax.set_visible(False)
     ax = axes[4]
     scaled = bounds * X_tr.std(0)  # per standardized unit, so features compare
-    order = np.argsort(scaled)
+    # The 12 largest certificates, plus every monotone feature, keep the labels readable.
+    top = set(np.argsort(scaled)[-12:]) | set(data.monotone)
+    order = [j for j in np.argsort(scaled) if j in top]
     colors = ["tab:green" if j in data.monotone else "tab:blue" for j in order]
     ax.barh([data.feature_names[j] for j in order], scaled[order], color=colors)
     ax.set_xlabel(f"certified |Δ {ylabel}| per 1 std of the feature")
-    ax.set_title("per-feature certificate (green: monotone)", fontsize=10)
+    title = "per-feature certificate (green: monotone)"
+    if len(order) < len(scaled):
+        title = f"largest {len(order)} of {len(scaled)} per-feature certificates (green: monotone)"
+    ax.set_title(title, fontsize=10)
     curves = {"train": history["train"]}
     if history["valid"]:
         curves["validation"] = history["valid"]
-    training_curves(curves, ax=axes[5], ylabel="loss (standardized)")
+    loss_name = "MSE (standardized)" if data.task == "regression" else "log-loss"
+    training_curves(curves, ax=axes[5], ylabel=loss_name)
     if "best_epoch" in history:
         axes[5].axvline(history["best_epoch"], color="0.5", ls=":", lw=1,
                         label=f"kept (epoch {history['best_epoch']})")
