@@ -87,7 +87,10 @@ class SymTridiagonal:
     def reshape(self, *batch) -> SymTridiagonal:
         """The same matrices with the batch dimensions reshaped to ``batch``."""
         n = self.diag.shape[-1]
-        return SymTridiagonal(self.diag.reshape(*batch, n), self.off.reshape(*batch, n - 1))
+        diag = self.diag.reshape(*batch, n)
+        # shape the off-diagonal from diag's batch: with n = 1 it is empty, so a -1 in
+        # ``batch`` could not be inferred from it
+        return SymTridiagonal(diag, self.off.reshape(*diag.shape[:-1], n - 1))
 
     def __repr__(self) -> str:
         shape = tuple(self.shape)
@@ -95,7 +98,11 @@ class SymTridiagonal:
 
 
 def as_symmetric(A, name: str = "A") -> torch.Tensor | SymTridiagonal:
-    """Validate a batch of matrices; dense input comes back symmetrized, ``(A + Aᵀ)/2``."""
+    """Validate a batch of matrices; dense input comes back symmetrized, ``(A + Aᵀ)/2``.
+
+    Computed as ``A/2 + Aᵀ/2``: every finite input stays finite (``A + Aᵀ`` overflows for
+    entries above half the dtype's maximum), and symmetric input comes back unchanged.
+    """
     if isinstance(A, SymTridiagonal):
         _check_finite(f"{name}.diag", A.diag)
         _check_finite(f"{name}.off", A.off)
@@ -108,7 +115,7 @@ def as_symmetric(A, name: str = "A") -> torch.Tensor | SymTridiagonal:
     if A.shape[-1] == 0:
         raise ValueError(f"{name} has an empty matrix dimension: matrices must be at least 1x1")
     _check_finite(name, A)
-    return (A + A.mT) / 2
+    return A / 2 + A.mT / 2
 
 
 def matrix_size(A: torch.Tensor | SymTridiagonal) -> int:

@@ -38,9 +38,6 @@ def test_tridiagonal_value_is_the_dense_eigenvalue(dim, seed, data):
     torch.testing.assert_close(neuron(z), expected)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="SymTridiagonal.reshape(-1) fails for 1x1 matrices (empty off-diagonal)"
-)
 def test_one_by_one_tridiagonal_neuron():
     neuron = SpectralNeuron(2, 1, structure="tridiagonal")
     z = torch.randn(3, 2)
