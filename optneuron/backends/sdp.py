@@ -14,8 +14,20 @@ The value's gradient is the optimal ``X`` (Danskin: ``∂/∂A min_X <A, X> = X*
 exact and lies in the Clarke subdifferential at repeated eigenvalues, where the solution
 map itself is not differentiable. ``Solution.X`` stays differentiable through cvxpylayers.
 
-diffcp does not report Clarabel's status, so every returned ``X`` is checked: finite,
-``|tr X − m|`` and the eigenvalues of ``X`` outside ``[0, 1]`` within ``feasibility_tol``.
+Each matrix is divided by its spectral radius ``s`` before the solve (and ``α`` by the
+same ``s``: ``F^α_m(S) = s·F^{α/s}_m(S/s)`` with the same optimal ``X``), because the
+solver's tolerances are absolute: unscaled, any feasible ``X`` passes them when ``‖A‖`` is
+below ~1e-8.
+
+diffcp does not report Clarabel's status (a solve stopped by ``max_iter`` or
+``time_limit`` comes back as if it were optimal), so every returned ``X`` is certified:
+
+- feasible: finite, ``|tr X − m|`` and the eigenvalues of ``X`` outside ``[0, 1]`` within
+  ``feasibility_tol``;
+- optimal: its objective exceeds the optimum ``F^α_m(S)`` — computed from LAPACK's
+  ``eigvalsh`` of ``S`` in float64 (the closed form of DESIGN.md, not the eigen backend's
+  kernels) — by at most ``optimality_tol · max(1, m) · max(‖S‖₂, α)``.
+
 A point that fails raises ``SDPSolverError`` naming the status it amounts to.
 """
 
@@ -26,6 +38,7 @@ import functools
 import torch
 
 from ..matrices import SymTridiagonal
+from ..smoothing import fantope_envelope
 from ..solution import Solution
 
 __all__ = ["SDPBackend", "SDPSolverError"]
@@ -72,19 +85,28 @@ class SDPBackend:
 
     ``solver_args`` go to diffcp and on to the solver's settings (default: Clarabel with gap
     and feasibility tolerances 1e-12 — values then agree with ``eigvalsh`` to ~1e-9; SCS's
-    defaults only to ~2e-5). ``feasibility_tol`` bounds the
-    accepted violation of ``tr X = m`` and ``0 ⪯ X ⪯ I``.
+    defaults only to ~2e-5, so SCS needs a looser ``optimality_tol``). ``feasibility_tol``
+    bounds the accepted violation of ``tr X = m`` and ``0 ⪯ X ⪯ I``; ``optimality_tol`` the
+    accepted objective gap, relative to ``max(1, m) · max(‖S‖₂, α)`` (module docstring).
     """
 
     name = "sdp"
 
-    def __init__(self, solver_args: dict | None = None, feasibility_tol: float = 1e-6):
+    def __init__(
+        self,
+        solver_args: dict | None = None,
+        feasibility_tol: float = 1e-6,
+        optimality_tol: float = 1e-6,
+    ):
         if solver_args is not None and not isinstance(solver_args, dict):
             raise TypeError(f"solver_args must be a dict or None, got {type(solver_args).__name__}")
         if not feasibility_tol > 0:
             raise ValueError(f"feasibility_tol must be positive, got {feasibility_tol!r}")
+        if not optimality_tol > 0:
+            raise ValueError(f"optimality_tol must be positive, got {optimality_tol!r}")
         self.solver_args = dict(DEFAULT_SOLVER_ARGS if solver_args is None else solver_args)
         self.feasibility_tol = float(feasibility_tol)
+        self.optimality_tol = float(optimality_tol)
 
     def solve(self, problem, A) -> Solution:
         if isinstance(A, SymTridiagonal):
@@ -114,10 +136,16 @@ class SDPBackend:
             # The Fantope with tr X = n is the single point I (an SDP solver would see
             # no strictly feasible point); an empty batch has nothing to solve.
             return torch.eye(n, dtype=S.dtype, device=S.device).expand(B, n, n).clone()
-        layer = _fantope_layer(n, m, alpha is not None)
-        params = [S.to("cpu", torch.float64)]
+        S64 = S.to("cpu", torch.float64)
+        mu = torch.linalg.eigvalsh(S64.detach())
+        # Spectral radius as the scale (1 for S = 0); detached, because X(S/s, α/s) equals
+        # X(S, α) for every s > 0, so s carries no derivative.
+        scale = mu.abs().amax(-1).clamp_min(torch.finfo(torch.float64).tiny)
+        scale = torch.where(mu.abs().amax(-1) > 0, scale, torch.ones_like(scale))
+        params = [S64 / scale[:, None, None]]
         if alpha is not None:
-            params.append(torch.tensor(alpha, dtype=torch.float64))
+            params.append(alpha / scale)
+        layer = _fantope_layer(n, m, alpha is not None)
         try:
             (X,) = layer(*params, solver_args=self.solver_args)
         except Exception as err:  # diffcp/clarabel failures carry their status in the message
@@ -125,7 +153,9 @@ class SDPBackend:
                 f"SDP solve failed for a Fantope problem (n={n}, m={m}): "
                 f"status: {type(err).__name__}: {err}"
             ) from err
-        self._check_feasible(X.detach(), m)
+        Xd = X.detach()
+        self._check_feasible(Xd, m)
+        self._check_optimal(S64.detach(), Xd, mu, m, alpha)
         return X.to(S.device, S.dtype)
 
     def _check_feasible(self, X: torch.Tensor, m: int) -> None:
@@ -140,6 +170,27 @@ class SDPBackend:
                 f"SDP solver returned an infeasible X (status: infeasible/inaccurate, m={m}): "
                 f"|tr X - m| = {trace_gap:.2e}, eigenvalues of X in [{low:.3e}, {high:.3e}], "
                 f"tolerance {tol:.1e}"
+            )
+
+    def _check_optimal(
+        self, S: torch.Tensor, X: torch.Tensor, mu: torch.Tensor, m: int, alpha: float | None
+    ) -> None:
+        """Objective of ``X`` minus the closed-form optimum, against ``optimality_tol``."""
+        objective = (S * X).sum((-2, -1))
+        if alpha is None:
+            optimum = mu[:, :m].sum(-1)
+        else:
+            objective = objective + (alpha / 2) * (X * X).sum((-2, -1))
+            optimum, _ = fantope_envelope(mu, m, largest=False, alpha=alpha)
+        scale = mu.abs().amax(-1).clamp_min(alpha or 0.0)
+        gap = (objective - optimum) / scale.clamp_min(torch.finfo(torch.float64).tiny)
+        worst = gap.abs().max().item()
+        if worst > self.optimality_tol * max(1, m):
+            raise SDPSolverError(
+                f"SDP solver returned a feasible but not optimal X (status: not optimal, m={m}): "
+                f"objective gap {worst:.2e} relative to max(‖S‖₂, α), "
+                f"tolerance {self.optimality_tol * max(1, m):.1e}; the solver likely stopped "
+                f"early (max_iter/time_limit) or its tolerances are loose"
             )
 
     def __repr__(self) -> str:
