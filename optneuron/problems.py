@@ -63,9 +63,9 @@ class SphereQP:
 
     ``λ_k(A) = min { xᵀ A x : ‖x‖ = 1, x ⟂ q_0, …, q_{k−1} }``; ``index=0`` is
     ``min xᵀAx`` on the sphere (concave in A), ``index=-1`` the maximum (convex).
-    With ``smoothing=α`` the value is ``E^α_{n−k}(A) − E^α_{n−k−1}(A)``, which tends
-    to ``λ_k`` as ``α → 0`` (error at most ``α·n/2``: both envelopes err
-    on the same side, by at most ``α·m/2`` each).
+    With ``smoothing=α`` the value is ``λ^α_k = E^α_{n−k}(A) − E^α_{n−k−1}(A)``, smooth
+    everywhere, with ``0 ≤ λ_k − λ^α_k ≤ α`` (theory/smoothing.md): it never
+    overestimates ``λ_k`` and converges at rate ``α``, uniformly in ``n`` and ``A``.
     """
 
     index: int = 0
@@ -110,7 +110,8 @@ class KyFan:
 
     ``F_m(A) = min { tr(UᵀAU) : UᵀU = I_m } = min { <A, X> : tr X = m, 0 ⪯ X ⪯ I }``;
     with ``largest=True``, ``E_m(A)`` = the max over the same sets. With ``smoothing=α``
-    the Moreau envelope of DESIGN.md (within ``α·m/2`` of the exact value).
+    the Moreau envelope of DESIGN.md, one-sided: ``0 ≤ F^α_m − F_m ≤ α·m/2`` and
+    ``0 ≤ E_m − E^α_m ≤ α·m/2`` (theory/smoothing.md).
     """
 
     count: int = 1

@@ -48,6 +48,11 @@ def fantope_envelope(
     gradient of the value w.r.t. ``A`` equal to ``Q diag(w) Qᵀ``.
     """
     sign = 1.0 if largest else -1.0
-    w = capped_simplex_projection(sign * eigenvalues / alpha, float(count))
+    # The projection is invariant to shifting v by a constant; centring and working in
+    # float64 keep the weights accurate when α ≪ ‖A‖ (in float32, μ/α would carry an
+    # absolute error eps·‖A‖/α into w and break the α bounds of the envelope).
+    mu = eigenvalues.to(torch.float64)
+    v = sign * (mu - mu.mean(-1, keepdim=True)) / alpha
+    w = capped_simplex_projection(v, float(count)).to(eigenvalues.dtype)
     value = (w * eigenvalues).sum(-1) - sign * (alpha / 2) * (w * w).sum(-1)
     return value, w
