@@ -14,8 +14,11 @@ linear map, then unpacks them symmetrically:
 triangular within the structure (dense: any lower ``L``; tridiagonal: lower bidiagonal;
 banded: lower banded), so ``A_i ⪰ 0`` (``⪯ 0``) for *every* parameter value and each
 eigenvalue of ``A(z)`` is nondecreasing (nonincreasing) in ``z_i``. This is a parametrization
-(``torch.nn.utils.parametrize``, geotorch style): the stored parameter is ``L``'s coordinates,
-``pencil.weight`` always reads the PSD coordinates.
+(geotorch style, the small module ``MonotoneFeatures``): for a monotone feature the parameter
+``pencil.weight`` stores ``L``'s coordinates, and ``pencil.feature_coordinates()`` reads the
+coordinates of ``A_i`` through the parametrization. It is applied in ``forward`` rather than
+registered with ``torch.nn.utils.parametrize``, so whole models stay picklable
+(``torch.save(model)``); ``state_dict`` keys are ``bias`` and ``weight`` for every pencil.
 
 With ``out_features=m`` a pencil produces ``m`` independent matrices per input,
 ``(..., m, n, n)``, from one batched linear map.
@@ -28,7 +31,6 @@ import numbers
 
 import torch
 from torch import nn
-from torch.nn.utils import parametrize
 
 from .matrices import SymTridiagonal
 
@@ -80,18 +82,30 @@ class _Pattern:
         if isometric:
             scale[off] = 1 / math.sqrt(2)
         self.scale = scale
+        # Unpacking is a gather: flat entry j of the matrix reads coordinate index[j], where
+        # index ``size`` points at an appended zero (entries outside the pattern). A gather
+        # is faster than scattering with index_add, forward and backward (measured 1.2-1.5×).
+        coordinate = torch.arange(self.size)
+        symmetric = torch.full((dim * dim,), self.size, dtype=torch.long)
+        symmetric[self.lower] = coordinate
+        symmetric[self.upper] = coordinate[off]
+        self.symmetric_index = symmetric
+        lower = torch.full((dim * dim,), self.size, dtype=torch.long)
+        lower[self.lower] = coordinate
+        self.lower_index = lower
+
+    def _unpack(self, values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        n = self.dim
+        padded = torch.cat([values, values.new_zeros(*values.shape[:-1], 1)], dim=-1)
+        flat = padded.index_select(-1, index.to(values.device))
+        return flat.reshape(*values.shape[:-1], n, n)
 
     def _scale(self, like: torch.Tensor) -> torch.Tensor:
         return self.scale.to(dtype=like.dtype, device=like.device)
 
     def symmetric(self, coords: torch.Tensor) -> torch.Tensor:
         """Dense symmetric ``(..., n, n)`` from coordinates ``(..., size)``."""
-        n = self.dim
-        vals = coords * self._scale(coords)
-        flat = coords.new_zeros(*coords.shape[:-1], n * n)
-        flat = flat.index_add(-1, self.lower.to(coords.device), vals)
-        flat = flat.index_add(-1, self.upper.to(coords.device), vals[..., self.off_mask])
-        return flat.reshape(*coords.shape[:-1], n, n)
+        return self._unpack(coords * self._scale(coords), self.symmetric_index)
 
     def pack(self, A: torch.Tensor) -> torch.Tensor:
         """Coordinates ``(..., size)`` of a symmetric ``A (..., n, n)``; inverts ``symmetric``."""
@@ -101,15 +115,13 @@ class _Pattern:
 
     def lower_factor(self, coords: torch.Tensor) -> torch.Tensor:
         """Lower-triangular ``L (..., n, n)`` with the structure's pattern, entries = coords."""
-        n = self.dim
-        flat = coords.new_zeros(*coords.shape[:-1], n * n)
-        flat = flat.index_add(-1, self.lower.to(coords.device), coords)
-        return flat.reshape(*coords.shape[:-1], n, n)
+        return self._unpack(coords, self.lower_index)
 
 
 class MonotoneFeatures(nn.Module):
     """Parametrization of a pencil's ``weight (…, in_features, size)``: PSD/NSD feature matrices.
 
+    ``forward(weight)`` returns the coordinates of the feature matrices ``A_i``.
     For each listed feature ``i`` with sign ``s_i``, the stored coordinates are read as a lower
     factor ``L`` (within the structure) and replaced by the coordinates of ``s_i · L Lᵀ``,
     which stays inside the structure (a lower ``b``-banded ``L`` gives a ``b``-banded
@@ -165,8 +177,9 @@ class Pencil(nn.Module):
     ``forward(z (..., in_features))`` returns ``(..., [out_features,] n, n)`` matrices: a dense
     tensor, or a ``SymTridiagonal`` for ``structure="tridiagonal"``. Parameters: ``bias``
     (coordinates of ``A_0``, ``([out,] size)``) and ``weight`` (coordinates of the ``A_i``,
-    ``([out,] in_features, size)``), parametrized by ``MonotoneFeatures`` when ``monotone``
-    is given.
+    ``([out,] in_features, size)``; for monotone features the coordinates of their factor
+    ``L``). ``feature_constraint`` maps ``weight`` to the coordinates of the ``A_i``:
+    ``MonotoneFeatures`` when ``monotone`` is given, else the identity.
 
     ``reset_parameters`` starts near affine: ``A_0 = diag(j − (n−1)/2)`` (unit gaps, sorted, so
     every eigenvalue is simple and ``λ_k(A(z)) ≈ (A_0)_kk + Σ z_i (A_i)_kk`` to first order),
@@ -227,13 +240,12 @@ class Pencil(nn.Module):
         size = self._pattern.size
         self.bias = nn.Parameter(torch.empty(*lead, size, **factory))
         self.weight = nn.Parameter(torch.empty(*lead, self.in_features, size, **factory))
+        self.feature_constraint = (
+            MonotoneFeatures(self._pattern, list(self.monotone), list(self.monotone.values()))
+            if self.monotone
+            else nn.Identity()
+        )
         self.reset_parameters()
-        if self.monotone:
-            parametrize.register_parametrization(
-                self,
-                "weight",
-                MonotoneFeatures(self._pattern, list(self.monotone), list(self.monotone.values())),
-            )
 
     @property
     def num_coordinates(self) -> int:
@@ -250,7 +262,7 @@ class Pencil(nn.Module):
         bias_param.copy_(bias.to(bias_param.dtype).expand_as(bias_param))
 
         bound = 1 / math.sqrt(self.in_features * n)
-        weight = self._raw_weight()
+        weight = self.weight
         w = torch.rand(weight.shape, generator=generator, dtype=torch.float64) * 2 - 1
         w = w * bound
         if self.monotone:
@@ -262,10 +274,9 @@ class Pencil(nn.Module):
             w[..., idx, :] = w[..., idx, :] / bound * beta
         weight.copy_(w.to(weight.dtype))
 
-    def _raw_weight(self) -> torch.Tensor:
-        if parametrize.is_parametrized(self, "weight"):
-            return self.parametrizations.weight.original
-        return self.weight
+    def feature_coordinates(self) -> torch.Tensor:
+        """Coordinates of the feature matrices ``A_i``: ``([out,] in_features, size)``."""
+        return self.feature_constraint(self.weight)
 
     def _check_input(self, z) -> torch.Tensor:
         if not isinstance(z, torch.Tensor):
@@ -283,7 +294,7 @@ class Pencil(nn.Module):
     def coordinates(self, z: torch.Tensor) -> torch.Tensor:
         """Coordinates of ``A(z)``: ``(..., [out_features,] size)``, one matmul."""
         z = self._check_input(z)
-        W = self.weight
+        W = self.feature_coordinates()
         if self.out_features is None:
             return self.bias + z @ W
         m, size = self.out_features, self._pattern.size
@@ -303,7 +314,7 @@ class Pencil(nn.Module):
 
     def feature_matrices(self) -> torch.Tensor:
         """Dense ``A_i``: ``([out_features,] in_features, n, n)`` (differentiable)."""
-        return self._pattern.symmetric(self.weight)
+        return self._pattern.symmetric(self.feature_coordinates())
 
     def offset_matrix(self) -> torch.Tensor:
         """Dense ``A_0``: ``([out_features,] n, n)`` (differentiable)."""

@@ -113,13 +113,13 @@ def test_layer_equals_independent_neurons():
         z = torch.randn(2, 6, 3, dtype=F64)
         out = layer(z)
         assert out.shape == (2, 6, 4)
-        raw = layer.pencil.parametrizations.weight.original
+        raw = layer.pencil.weight
         for j in range(4):
             neuron = SpectralNeuron(3, 5, index=-2, structure=structure, monotone={0: -1},
                                     dtype=F64)
             with torch.no_grad():
                 neuron.pencil.bias.copy_(layer.pencil.bias[j])
-                neuron.pencil.parametrizations.weight.original.copy_(raw[j])
+                neuron.pencil.weight.copy_(raw[j])
             torch.testing.assert_close(neuron(z), out[..., j])
 
 

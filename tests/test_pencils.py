@@ -100,13 +100,16 @@ def test_monotone_features_are_psd_or_nsd_for_any_parameters(struct, dim, out, s
         assert bool((F[..., (i - j).abs() > p.bandwidth] == 0).all())
 
 
-def test_monotone_parametrization_is_registered_and_trainable():
+def test_monotone_parametrization_is_applied_and_trainable():
     p = DensePencil(3, 4, monotone={1: -1})
-    raw = dict(p.named_parameters())
-    assert "parametrizations.weight.original" in raw
+    assert set(dict(p.named_parameters())) == {"bias", "weight"}
+    # weight stores L for the monotone feature; feature_coordinates reads -L Lᵀ
+    L = p._pattern.lower_factor(p.weight[1])
+    torch.testing.assert_close(p.feature_matrices()[1], -(L @ L.mT))
+    torch.testing.assert_close(p.feature_coordinates()[[0, 2]], p.weight[[0, 2]])
     loss = p(torch.randn(6, 3)).square().sum()
     loss.backward()
-    assert raw["parametrizations.weight.original"].grad.abs().sum() > 0
+    assert p.weight.grad[1].abs().sum() > 0
 
 
 def test_pencil_feeds_optlayer_in_an_encoder():

@@ -43,20 +43,6 @@ def _models():
 
 MODELS = list(_models())
 
-# torch.nn.utils.parametrize refuses to pickle parametrized modules, and the monotone pencils
-# are parametrized (MonotoneFeatures): torch.save(model) raises for them (package issue).
-_PARAMETRIZED = pytest.mark.xfail(
-    strict=True, raises=RuntimeError,
-    reason="monotone pencils use torch.nn.utils.parametrize, which cannot be pickled: "
-    "torch.save of a whole monotone SpectralNeuron/Layer raises",
-)
-WHOLE = [
-    pytest.param(name, model, marks=_PARAMETRIZED)
-    if "monotone" in name else pytest.param(name, model)
-    for name, model in MODELS
-]
-
-
 @pytest.mark.parametrize("name, model", MODELS, ids=[m[0] for m in MODELS])
 def test_state_dict_roundtrip_bit_exact(name, model):
     state = model.state_dict()
@@ -75,7 +61,7 @@ def test_state_dict_roundtrip_bit_exact(name, model):
     assert torch.equal(fresh(z), model(z))
 
 
-@pytest.mark.parametrize("name, model", WHOLE, ids=[m[0] for m in MODELS])
+@pytest.mark.parametrize("name, model", MODELS, ids=[m[0] for m in MODELS])
 def test_whole_model_torch_save(name, model, tmp_path):
     path = tmp_path / "model.pt"
     torch.save(model, path)
