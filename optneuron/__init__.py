@@ -2,11 +2,21 @@
 
 Each neuron solves ``min xᵀ A x`` on the unit sphere (and its k-th-eigenvalue and Ky Fan
 generalizations) exactly with an eigen-solver, or as its tight SDP relaxation.
+
+Public names: the problems (``SphereQP``, ``KyFan``), matrices (``SymTridiagonal``), the one
+interface (``OptLayer`` → ``Solution``), the cross-check (``verify``), pencils and spectral
+neurons (``DensePencil``, ``TridiagonalPencil``, ``BandedPencil``, ``make_pencil``,
+``SpectralNeuron``, ``SpectralLayer``), certificates (``optneuron.certify``) and the
+scikit-learn estimators (``SpectralRegressor``, ``SpectralClassifier``; imported on first use,
+so ``import optneuron`` does not import scikit-learn).
 """
 
+from . import certify
 from .backends import available_backends, get_backend, register_backend
 from .layer import OptLayer
 from .matrices import SymTridiagonal
+from .nn import SpectralLayer, SpectralNeuron
+from .pencils import BandedPencil, DensePencil, TridiagonalPencil, make_pencil
 from .problems import KyFan, SphereQP
 from .solution import Solution
 from .verify import VerificationReport, verify
@@ -22,6 +32,25 @@ __all__ = [
     "register_backend",
     "get_backend",
     "available_backends",
+    "DensePencil",
+    "TridiagonalPencil",
+    "BandedPencil",
+    "make_pencil",
+    "SpectralNeuron",
+    "SpectralLayer",
+    "certify",
+    "SpectralRegressor",
+    "SpectralClassifier",
 ]
 
 __version__ = "0.1.0"
+
+_LAZY = {"SpectralRegressor": "sklearn", "SpectralClassifier": "sklearn"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""Command line: ``optneuron verify`` (eigen vs SDP sweep), ``optneuron bench`` (speed)."""
+"""Command line: ``optneuron verify`` (eigen vs SDP sweep), ``optneuron bench`` (speed),
+``optneuron demo`` (a hybrid network trained, certified and compared on bundled data)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ import sys
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="optneuron", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    from . import bench, sweep
+    from . import bench, demo, sweep
 
-    sweep.add_arguments(sub.add_parser("verify", help="eigen-vs-SDP cross-check sweep"))
-    bench.add_arguments(sub.add_parser("bench", help="speed against torch, SciPy, SDP"))
+    commands = {
+        "verify": (sweep, sweep.run, "eigen-vs-SDP cross-check sweep"),
+        "bench": (bench, bench.main, "speed against torch, SciPy, SDP"),
+        "demo": (demo, demo.main, "train, certify and compare a monotone hybrid network"),
+    }
+    for name, (module, _, help_text) in commands.items():
+        module.add_arguments(sub.add_parser(name, help=help_text))
     args = parser.parse_args(argv)
-    if args.command == "verify":
-        return sweep.run(args)
-    if args.command == "bench":
-        return bench.main(args)
-    return 2
+    _, run, _ = commands[args.command]
+    return run(args)
 
 
 if __name__ == "__main__":

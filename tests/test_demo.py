@@ -67,6 +67,14 @@ def test_main_parses_options_and_skips_the_figure(capsys):
     assert "accuracy" in out and "worst radius" in out and "figure: skipped" in out
 
 
+def test_cli_runs_the_demo_subcommand(capsys):
+    from optneuron.cli import main
+
+    assert main(["demo", "--quick", "--epochs", "2", "--no-figure", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "RMSE" in out and "figure: skipped" in out
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [(dict(dataset="iris-ish"), "dataset"), (dict(epochs=0), "epochs"), (dict(dim=0), "dim"),
