@@ -33,9 +33,15 @@ _KERNEL_MAX_DENSE_N = 64
 def _flatten(A):
     """``(B, n, n)`` dense or ``SymTridiagonal`` with one batch dimension."""
     n = A.shape[-1]
+    if len(A.shape) == 3:
+        return A  # already flat: a reshape would add a view node to the autograd graph
     if isinstance(A, SymTridiagonal):
         return A.reshape(-1)
     return A.reshape(-1, n, n)
+
+
+def _unflatten(value: torch.Tensor, batch: torch.Size) -> torch.Tensor:
+    return value if value.shape == batch else value.reshape(batch)
 
 
 def _choose(A, method: str) -> str:
@@ -127,10 +133,13 @@ class _DenseValue(torch.autograd.Function):
         value, w = _weights(problem, values, A.shape[-1])
         ctx.save_for_backward(Q, w)
         ctx.mark_non_differentiable(Q, w)
+        ctx.set_materialize_grads(False)  # Q and w get no gradient: skip their zero tensors
         return value, Q, w
 
     @staticmethod
     def backward(ctx, grad_value, _grad_Q, _grad_w):
+        if grad_value is None:
+            return None, None, None
         Q, w = ctx.saved_tensors
         scaled = Q * (grad_value.unsqueeze(-1) * w).unsqueeze(-2)
         return scaled @ Q.mT, None, None
@@ -147,11 +156,18 @@ class _TridiagonalValue(torch.autograd.Function):
         value, w = _weights(problem, values, n)
         ctx.save_for_backward(Q, w)
         ctx.mark_non_differentiable(Q, w)
+        ctx.set_materialize_grads(False)  # Q and w get no gradient: skip their zero tensors
         return value, Q, w
 
     @staticmethod
     def backward(ctx, grad_value, _grad_Q, _grad_w):
+        if grad_value is None:
+            return None, None, None, None
         Q, w = ctx.saved_tensors
+        if Q.shape[-1] == 1:  # one eigenvalue: skip the sums over the range
+            q = Q[..., 0]
+            gq = (grad_value * w[:, 0]).unsqueeze(-1) * q
+            return gq * q, 2 * gq[:, :-1] * q[:, 1:], None, None
         gw = (grad_value.unsqueeze(-1) * w).unsqueeze(-2)  # (B, 1, r)
         grad_diag = (Q * Q * gw).sum(-1)
         grad_off = 2 * (Q[:, :-1] * Q[:, 1:] * gw).sum(-1)
@@ -188,7 +204,7 @@ class EigenBackend:
                 X, x = _lift(problem, Q, w)
                 return X.reshape(*batch, n, n), _shape(x, batch)
 
-            return Solution(value.reshape(batch), lift=lift_saved)
+            return Solution(_unflatten(value, batch), lift=lift_saved)
 
         lo, hi = problem.eigen_range(n)
         values, _ = _eigenpairs(flat, lo, hi, False, self.method)
@@ -201,7 +217,7 @@ class EigenBackend:
                 X, x = _lift(problem, Q, w)
             return X.reshape(*batch, n, n), _shape(x, batch)
 
-        return Solution(value.reshape(batch), lift=lift)
+        return Solution(_unflatten(value, batch), lift=lift)
 
     def __repr__(self) -> str:
         return f"EigenBackend(method={self.method!r})"
