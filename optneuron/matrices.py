@@ -120,6 +120,11 @@ def as_symmetric(A, name: str = "A") -> torch.Tensor | SymTridiagonal:
     if A.shape[-1] == 0:
         raise ValueError(f"{name} has an empty matrix dimension: matrices must be at least 1x1")
     _check_finite(name, A)
+    if torch.equal(A, A.mT):
+        # Already symmetric (a pencil's output, most user input): (A + Aᵀ)/2 = A, and
+        # skipping it keeps a full-size node out of the autograd graph. The gradient is
+        # unchanged because every backend's gradient is symmetric.
+        return A
     return A / 2 + A.mT / 2
 
 
