@@ -433,6 +433,17 @@ def zero_matrix(n, lo, hi, vectors, lam, Z):
 
 
 @njit(**_JIT)
+def non_finite(n, m, vectors, lam, Z):
+    """NaN eigenpairs for a matrix with a non-finite entry; the row is flagged FAILED."""
+    for j in range(m):
+        lam[j] = math.nan
+        if vectors:
+            for i in range(n):
+                Z[j, i] = math.nan
+    return FAILED
+
+
+@njit(**_JIT)
 def chunk_bounds(c, nchunks, B):
     return (c * B) // nchunks, ((c + 1) * B) // nchunks
 
@@ -472,12 +483,7 @@ def _tri_batch(diag, off, lo, hi, vectors, nchunks, vals, vecs, suspect):
                 chk += x * 0.0
             if chk != 0.0:
                 # inf * 0 and NaN * 0 are NaN: some entry is not finite
-                status = FAILED
-                for j in range(m):
-                    lam[j] = math.nan
-                    if vectors:
-                        for i in range(n):
-                            Z[j, i] = math.nan
+                status = non_finite(n, m, vectors, lam, Z)
             elif amax == 0.0:
                 status = zero_matrix(n, lo, hi, vectors, lam, Z)
             else:
@@ -649,12 +655,7 @@ def _dense_batch(A, lo, hi, vectors, nchunks, vals, vecs, suspect):
                     chk += x * 0.0
             if chk != 0.0:
                 # inf * 0 and NaN * 0 are NaN: some entry is not finite
-                status = FAILED
-                for j in range(m):
-                    lam[j] = math.nan
-                    if vectors:
-                        for i in range(n):
-                            Z[j, i] = math.nan
+                status = non_finite(n, m, vectors, lam, Z)
             elif amax == 0.0:
                 status = zero_matrix(n, lo, hi, vectors, lam, Z)
             else:
