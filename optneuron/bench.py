@@ -322,6 +322,39 @@ def _ratio_table(rows, key: str, baselines, label) -> list[str]:
     return lines
 
 
+# The issue's targets: (section, row filter, baseline, target ratio, label).
+HEADLINES = [
+    ("dense", {"dtype": "float32", "n": 16, "batch": 4096}, "torch.eigvalsh", 5.0,
+     "dense fwd+bwd, float32 n=16 B=4096, vs torch.eigvalsh"),
+    ("dense", {"dtype": "float32", "n": 45, "batch": 1024}, "torch.eigvalsh", 5.0,
+     "dense fwd+bwd, float32 n=45 B=1024, vs torch.eigvalsh"),
+    ("tridiagonal", {"n": 45, "batch": 1024}, "torch.eigvalsh (dense)", 20.0,
+     "tridiagonal fwd+bwd, n=45 B=1024, vs dense torch"),
+    ("tridiagonal", {"n": 45, "batch": 1024}, "scipy.eigh_tridiagonal", 8.0,
+     "tridiagonal fwd+bwd, n=45 B=1024, vs SciPy"),
+    ("training", {"structure": "tridiagonal", "dim": 45, "batch": 64}, "scipy.eigh_tridiagonal",
+     4.0, "training epoch, tridiagonal dim=45 batch=64, vs SciPy approach"),
+]
+_TIMING_KEY = {"dense": "forward_backward", "tridiagonal": "forward_backward",
+               "training": "epoch"}
+
+
+def summary(results: dict) -> list[str]:
+    """Headline ratios (baseline / ours) per thread count, next to the targets."""
+    runs = results["runs"]
+    head = "| case | target | " + " | ".join(
+        f"{r['threads']} thread{'s' if r['threads'] > 1 else ''}" for r in runs) + " |"
+    lines = [head, "|" + "---|" * (2 + len(runs))]
+    for section, match, baseline, target, label in HEADLINES:
+        cells = []
+        for run in runs:
+            rows = [r for r in run[section] if all(r.get(k) == v for k, v in match.items())]
+            t = rows[0][_TIMING_KEY[section]] if rows else {}
+            cells.append(f"{t[baseline] / t['ours']:.1f}×" if baseline in t else "—")
+        lines.append(f"| {label} | ≥ {target:g}× | " + " | ".join(cells) + " |")
+    return lines
+
+
 def markdown(results: dict) -> str:
     """``RESULTS.md``: every table as ratios baseline / ours (higher is better for us)."""
     m = results["machine"]
@@ -334,6 +367,8 @@ def markdown(results: dict) -> str:
         f"Kernel compile time (fresh process, `kernels.warm_up()`): cold cache "
         f"{results['compile']['cold_seconds']:.1f} s, warm cache "
         f"{results['compile']['warm_seconds']:.2f} s.", "",
+        "## Summary: headline ratios by thread count", "",
+        *summary(results), "",
     ]
     for run in results["runs"]:
         t = run["threads"]
