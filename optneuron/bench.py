@@ -30,12 +30,19 @@ __all__ = ["interleaved_medians", "run_benchmarks", "main"]
 
 
 def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds of each function, timed round-robin ``repeats`` times after a warm-up."""
+    """Median seconds of each function, timed round-robin ``repeats`` times.
+
+    Each timed call directly follows an untimed call of the same function, as inside a training
+    loop: on a machine whose idle cores sleep deeply, the first call after another function's
+    long single-threaded run otherwise pays the cores' wake-up (measured here: up to 10 ms),
+    which says nothing about either solver.
+    """
     for fn in fns.values():
         fn()
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            fn()
             start = time.perf_counter()
             fn()
             samples[name].append(time.perf_counter() - start)
@@ -362,7 +369,8 @@ def markdown(results: dict) -> str:
         "# Benchmarks", "",
         f"Machine: {m['cores']} cores ({m['cpu']}), Python {m['python']}, torch {m['torch']}, "
         f"numpy {m['numpy']}, scipy {m['scipy']}, numba {m['numba']}; {m['date']}.",
-        "Medians of interleaved repeats in one process; `×` = baseline time / ours.",
+        "Medians of interleaved repeats in one process (each timed call right after an untimed "
+        "call of the same function, as in a training loop); `×` = baseline time / ours.",
         "Reproduce: `optneuron bench` (or `python -m benchmarks`).", "",
         f"Kernel compile time (fresh process, `kernels.warm_up()`): cold cache "
         f"{results['compile']['cold_seconds']:.1f} s, warm cache "
