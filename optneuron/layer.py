@@ -22,7 +22,7 @@ class OptLayer(torch.nn.Module):
     differentiable w.r.t. ``A`` on every backend (gradient = the lifted solution ``X``);
     ``.X`` the lifted solution ``(..., n, n)``; ``.x`` the minimizer(s) or ``None``.
     ``options`` go to the backend (eigen: ``method``; sdp: ``solver_args``,
-    ``feasibility_tol``).
+    ``feasibility_tol``, ``optimality_tol``).
     """
 
     def __init__(self, problem, backend: str = "eigen", **options):
