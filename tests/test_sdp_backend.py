@@ -27,6 +27,20 @@ def test_sdp_agrees_with_eigen_in_value_gradient_and_X(problem):
     assert (X0 - X1).abs().max() < 1e-5
 
 
+@pytest.mark.parametrize("problem", [SphereQP(1), KyFan(2, largest=True),
+                                     SphereQP(0, smoothing=0.3)])
+def test_gradcheck_away_from_crossings(problem):
+    """The value's gradient (Danskin: the optimal X) against finite differences of the SDP
+    value itself. The SDP is solved to ~1e-10, so steps of 1e-4 leave ~1e-6 of noise."""
+    A = with_spectrum([[-2.0, -0.5, 1.0, 3.0]], seed=4)
+    leaf = A.clone().requires_grad_(True)
+
+    def value(M):
+        return OptLayer(problem, "sdp")(M).value
+
+    assert torch.autograd.gradcheck(value, (leaf,), eps=1e-4, atol=1e-4, rtol=1e-3)
+
+
 @pytest.mark.parametrize("problem", [SphereQP(0), SphereQP(1), SphereQP(-1), KyFan(2)])
 def test_sdp_solution_is_in_the_clarke_subdifferential_at_repeated_eigenvalues(problem):
     A = with_spectrum([[1.0, 1.0, 1.0, 2.0, 2.0], [0.5, 0.5, 0.5, 0.5, 0.5]], seed=22)
