@@ -140,8 +140,8 @@ class SDPBackend:
         mu = torch.linalg.eigvalsh(S64.detach())
         # Spectral radius as the scale (1 for S = 0); detached, because X(S/s, α/s) equals
         # X(S, α) for every s > 0, so s carries no derivative.
-        scale = mu.abs().amax(-1).clamp_min(torch.finfo(torch.float64).tiny)
-        scale = torch.where(mu.abs().amax(-1) > 0, scale, torch.ones_like(scale))
+        radius = mu.abs().amax(-1)
+        scale = torch.where(radius > 0, radius, torch.ones_like(radius))
         params = [S64 / scale[:, None, None]]
         if alpha is not None:
             params.append(alpha / scale)
