@@ -70,13 +70,12 @@ class _Pattern:
             for j in range(dim - k):
                 rows.append(j + k)
                 cols.append(j)
-        self.rows = torch.tensor(rows, dtype=torch.long)
-        self.cols = torch.tensor(cols, dtype=torch.long)
+        rows = torch.tensor(rows, dtype=torch.long)
+        cols = torch.tensor(cols, dtype=torch.long)
         self.size = len(rows)
-        off = self.rows != self.cols
-        self.lower = self.rows * dim + self.cols  # flat index of (row, col), row >= col
-        self.upper = (self.cols * dim + self.rows)[off]
-        self.off_mask = off
+        off = rows != cols
+        self.lower = rows * dim + cols  # flat index of (row, col), row >= col
+        upper = (cols * dim + rows)[off]
         # c / √2 in both triangles keeps ‖c‖₂ = ‖A‖_F (so weight decay is a Frobenius penalty).
         scale = torch.ones(self.size, dtype=torch.float64)
         if isometric:
@@ -88,7 +87,7 @@ class _Pattern:
         coordinate = torch.arange(self.size)
         symmetric = torch.full((dim * dim,), self.size, dtype=torch.long)
         symmetric[self.lower] = coordinate
-        symmetric[self.upper] = coordinate[off]
+        symmetric[upper] = coordinate[off]
         self.symmetric_index = symmetric
         lower = torch.full((dim * dim,), self.size, dtype=torch.long)
         lower[self.lower] = coordinate
