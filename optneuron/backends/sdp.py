@@ -137,7 +137,8 @@ class SDPBackend:
             # no strictly feasible point); an empty batch has nothing to solve.
             return torch.eye(n, dtype=S.dtype, device=S.device).expand(B, n, n).clone()
         S64 = S.to("cpu", torch.float64)
-        mu = torch.linalg.eigvalsh(S64.detach())
+        S_ref = S64.detach()
+        mu = torch.linalg.eigvalsh(S_ref)
         # Spectral radius as the scale (1 for S = 0); detached, because X(S/s, α/s) equals
         # X(S, α) for every s > 0, so s carries no derivative.
         radius = mu.abs().amax(-1)
@@ -155,7 +156,7 @@ class SDPBackend:
             ) from err
         Xd = X.detach()
         self._check_feasible(Xd, m)
-        self._check_optimal(S64.detach(), Xd, mu, m, alpha)
+        self._check_optimal(S_ref, Xd, mu, radius, m, alpha)
         return X.to(S.device, S.dtype)
 
     def _check_feasible(self, X: torch.Tensor, m: int) -> None:
@@ -173,16 +174,23 @@ class SDPBackend:
             )
 
     def _check_optimal(
-        self, S: torch.Tensor, X: torch.Tensor, mu: torch.Tensor, m: int, alpha: float | None
+        self,
+        S: torch.Tensor,
+        X: torch.Tensor,
+        mu: torch.Tensor,
+        radius: torch.Tensor,
+        m: int,
+        alpha: float | None,
     ) -> None:
-        """Objective of ``X`` minus the closed-form optimum, against ``optimality_tol``."""
+        """Objective of ``X`` minus the closed-form optimum (from the eigenvalues ``mu`` of
+        ``S``, spectral radius ``radius``), against ``optimality_tol``."""
         objective = (S * X).sum((-2, -1))
         if alpha is None:
             optimum = mu[:, :m].sum(-1)
         else:
             objective = objective + (alpha / 2) * (X * X).sum((-2, -1))
             optimum, _ = fantope_envelope(mu, m, largest=False, alpha=alpha)
-        scale = mu.abs().amax(-1).clamp_min(alpha or 0.0)
+        scale = radius.clamp_min(alpha or 0.0)
         gap = (objective - optimum) / scale.clamp_min(torch.finfo(torch.float64).tiny)
         worst = gap.abs().max().item()
         if worst > self.optimality_tol * max(1, m):
