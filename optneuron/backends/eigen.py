@@ -32,9 +32,9 @@ _KERNEL_MAX_DENSE_N = 64
 
 def _flatten(A):
     """``(B, n, n)`` dense or ``SymTridiagonal`` with one batch dimension."""
-    n = A.shape[-1]
     if len(A.shape) == 3:
         return A  # already flat: a reshape would add a view node to the autograd graph
+    n = A.shape[-1]
     if isinstance(A, SymTridiagonal):
         return A.reshape(-1)
     return A.reshape(-1, n, n)
@@ -168,10 +168,6 @@ class _TridiagonalValue(torch.autograd.Function):
         if grad_value is None:
             return None, None, None, None
         Q, w = ctx.saved_tensors
-        if Q.shape[-1] == 1:  # one eigenvalue: skip the sums over the range
-            q = Q[..., 0]
-            gq = (grad_value * w[:, 0]).unsqueeze(-1) * q
-            return gq * q, 2 * gq[:, :-1] * q[:, 1:], None, None
         gw = (grad_value.unsqueeze(-1) * w).unsqueeze(-2)  # (B, 1, r)
         grad_diag = (Q * Q * gw).sum(-1)
         grad_off = 2 * (Q[:, :-1] * Q[:, 1:] * gw).sum(-1)
