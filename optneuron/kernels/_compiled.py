@@ -121,65 +121,86 @@ def _interpolate(a, b, ca, cb, k):
     return a + f * (b - a)
 
 
+#: columns of a Laguerre iteration's state vector (see laguerre_update)
+_A, _B, _CA, _CB, _DXP, _INTERP, _X = 0, 1, 2, 3, 4, 5, 6
+STATE_SIZE = 7
+
+
 @njit(**_JIT)
-def kth_eigenvalue(d, e2, n, k, a, b, tnorm, ca=-1, cb=-1):
-    """lam_k (0-based, ascending) of the scaled tridiagonal T, given a <= lam_k < b.
+def laguerre_start(st, a, b, n, k):
+    """Start the iteration for lam_k (0-based, ascending) of a scaled tridiagonal of size n,
+    given a <= lam_k < b with count(a) taken as 0 and count(b) as n."""
+    st[_A] = a
+    st[_B] = b
+    st[_CA] = 0.0
+    st[_CB] = float(n)
+    st[_DXP] = 0.0
+    st[_INTERP] = 1.0
+    st[_X] = _interpolate(a, b, 0.0, float(n), k)
+
+
+@njit(**_JIT)
+def laguerre_update(st, c, g, h, k, nf, tnorm):
+    """One pass of the iteration for lam_k, given the Sturm count c and Laguerre's sums g, h
+    at x = st[_X]. Returns True when lam_k = st[_X] is found; else st[_X] is the next point.
 
     Bisection on Sturm counts until count(x) is k or k+1, i.e. x lies between lam_{k-1} and
     lam_{k+1}; from there Laguerre's step towards lam_k (right if count = k, left if k+1) never
     passes another eigenvalue for a real-rooted polynomial and converges cubically. Each pass also
     tightens [a, b]; steps leaving it fall back to bisection. When the steps shrink only linearly
     (a near-multiple root), Laguerre's multiplicity-m form with m ~ G^2/H is used.
-    Returns (lam_k, converged).
     """
-    if ca < 0:
-        ca = 0
-    if cb < 0:
-        cb = n
-    dx_prev = 0.0
-    nf = float(n)
-    interp = True
-    x = _interpolate(a, b, ca, cb, k)
-    for _ in range(MAXIT):
-        c, g, h = sturm_laguerre(d, e2, n, x)
-        if c <= k:
-            a = x
-            ca = c
-        else:
-            b = x
-            cb = c
-        if b - a <= EPS * (2.0 * (abs(a) + abs(b)) + tnorm):
-            return 0.5 * (a + b), True
-        # regula falsi on the counts, which track the spectral distribution, alternating with
-        # plain bisection so that the bracket at least halves every second fallback
-        interp = not interp
-        xn = _interpolate(a, b, ca, cb, k) if interp else 0.5 * (a + b)
-        dx = 0.0
-        if (c == k or c == k + 1) and math.isfinite(g) and math.isfinite(h):
-            right = c == k
-            base = nf * h - g * g
-            if base < 0.0:
-                base = 0.0
-            dx = _laguerre_step(g, base, nf, 1.0, right)
-            if dx != 0.0 and dx_prev != 0.0 and (dx_prev > 0.0) == right:
-                if abs(dx) > 0.25 * abs(dx_prev) and h > 0.0:
-                    # linear convergence: a near-multiple root of multiplicity ~ G^2/H
-                    mg = min(float(round(g * g / h)), nf - 1.0)
-                    if mg >= 2.0:
-                        dxm = _laguerre_step(g, base, nf, mg, right)
-                        if dxm != 0.0:
-                            dx = dxm
-            if dx != 0.0:
-                if abs(dx) <= EPS * (2.0 * abs(x) + tnorm):
-                    return min(max(x + dx, a), b), True
-                xt = x + dx
-                if a < xt < b:
-                    xn = xt
-                else:
-                    dx = 0.0
-        dx_prev = dx
-        x = xn
-    return 0.5 * (a + b), False
+    a = st[_A]
+    b = st[_B]
+    ca = st[_CA]
+    cb = st[_CB]
+    x = st[_X]
+    if c <= k:
+        a = x
+        ca = float(c)
+    else:
+        b = x
+        cb = float(c)
+    st[_A] = a
+    st[_B] = b
+    st[_CA] = ca
+    st[_CB] = cb
+    if b - a <= EPS * (2.0 * (abs(a) + abs(b)) + tnorm):
+        st[_X] = 0.5 * (a + b)
+        return True
+    # regula falsi on the counts, which track the spectral distribution, alternating with
+    # plain bisection so that the bracket at least halves every second fallback
+    interp = st[_INTERP] == 0.0
+    st[_INTERP] = 1.0 if interp else 0.0
+    xn = _interpolate(a, b, ca, cb, k) if interp else 0.5 * (a + b)
+    dx = 0.0
+    dx_prev = st[_DXP]
+    if (c == k or c == k + 1) and math.isfinite(g) and math.isfinite(h):
+        right = c == k
+        base = nf * h - g * g
+        if base < 0.0:
+            base = 0.0
+        dx = _laguerre_step(g, base, nf, 1.0, right)
+        if dx != 0.0 and dx_prev != 0.0 and (dx_prev > 0.0) == right:
+            if abs(dx) > 0.25 * abs(dx_prev) and h > 0.0:
+                # linear convergence: a near-multiple root of multiplicity ~ G^2/H
+                mg = min(float(round(g * g / h)), nf - 1.0)
+                if mg >= 2.0:
+                    dxm = _laguerre_step(g, base, nf, mg, right)
+                    if dxm != 0.0:
+                        dx = dxm
+        if dx != 0.0:
+            if abs(dx) <= EPS * (2.0 * abs(x) + tnorm):
+                st[_X] = min(max(x + dx, a), b)
+                return True
+            xt = x + dx
+            if a < xt < b:
+                xn = xt
+            else:
+                dx = 0.0
+    st[_DXP] = dx
+    st[_X] = xn
+    return False
 
 
 # --- inverse iteration: ws is (6, n): U's three diagonals, L's multipliers, swap flags, iterate ---
@@ -321,7 +342,7 @@ def inverse_iteration(d, e, n, lam, tnorm, ws, Z, col, g0):
     return True
 
 
-# --- per-matrix driver shared by both kernels ---
+# --- per-matrix steps shared by both kernels ---
 
 #: eigenvalues closer than this (relative to ||T||) count as a cluster -> suspect
 CLUSTER_RTOL = 1e-8
@@ -345,40 +366,34 @@ def scale_exponent(amax):
 
 
 @njit(**_JIT)
-def solve_scaled(d, e, e2, n, lo, hi, vectors, lam, Z, ws):
-    """Eigenvalues lo..hi-1 of the tridiagonal (d, e) (entries <= 1 in magnitude, not all 0)
-    into lam[:hi-lo]; unit eigenvectors into the rows Z[:hi-lo, :n] if vectors.
-    Returns OK, CLUSTERED or FAILED (a bit set: CLUSTERED | FAILED possible)."""
-    m = hi - lo
-    if n == 1:
-        lam[0] = d[0]
-        if vectors:
-            Z[0, 0] = 1.0
-        return OK
+def prepare_scaled(d, e, e2, n):
+    """e2 = e**2 (what Sturm counts read) and the Gershgorin bounds (gl, gu, tnorm) of the
+    scaled tridiagonal (d, e)."""
     for i in range(n - 1):
         e2[i] = e[i] * e[i]
-    gl, gu, tnorm = gershgorin(d, e, n)
+    return gershgorin(d, e, n)
+
+
+@njit(**_JIT)
+def tri_residual(d, e, n, lam, z):
+    s = 0.0
+    for i in range(n):
+        r = (d[i] - lam) * z[i]
+        if i > 0:
+            r += e[i - 1] * z[i - 1]
+        if i < n - 1:
+            r += e[i] * z[i + 1]
+        s += r * r
+    return math.sqrt(s)
+
+
+@njit(**_JIT)
+def tri_vectors(d, e, n, lam, m, tnorm, Z, ws):
+    """Unit eigenvectors of the scaled tridiagonal (d, e) for its eigenvalues lam[:m] (ascending
+    indices) into the rows Z[:m, :n]; vectors of eigenvalues closer than ORTHO_RTOL ||T|| are
+    kept orthogonal to each other. Returns OK or FAILED (non-finite iterate or residual above
+    RESID_C n eps ||T||)."""
     status = OK
-    a = gl
-    for j in range(m):
-        k = lo + j
-        x, conv = kth_eigenvalue(d, e2, n, k, a, gu, tnorm)
-        if not conv or not math.isfinite(x):
-            status |= FAILED
-        lam[j] = x
-        # next eigenvalue is >= this one; back off by the attainable accuracy
-        a = max(gl, x - 8.0 * EPS * (abs(x) + tnorm))
-    # cluster test: two extra Sturm counts just outside the range, gaps inside it
-    tolc = CLUSTER_RTOL * tnorm
-    if lo > 0 and sturm_count(d, e2, n, lam[0] - tolc) != lo:
-        status |= CLUSTERED
-    if hi < n and sturm_count(d, e2, n, lam[m - 1] + tolc) != hi:
-        status |= CLUSTERED
-    for j in range(1, m):
-        if lam[j] - lam[j - 1] < tolc:
-            status |= CLUSTERED
-    if not vectors or status & FAILED:
-        return status
     tolo = ORTHO_RTOL * tnorm
     g0 = 0
     rmax = RESID_C * n * EPS * tnorm
@@ -394,16 +409,13 @@ def solve_scaled(d, e, e2, n, lo, hi, vectors, lam, Z, ws):
 
 
 @njit(**_JIT)
-def tri_residual(d, e, n, lam, z):
-    s = 0.0
-    for i in range(n):
-        r = (d[i] - lam) * z[i]
-        if i > 0:
-            r += e[i - 1] * z[i - 1]
-        if i < n - 1:
-            r += e[i] * z[i + 1]
-        s += r * r
-    return math.sqrt(s)
+def gaps_clustered(lam, m, tnorm):
+    """CLUSTERED if two eigenvalues of the range lie within CLUSTER_RTOL ||T|| (or out of order)."""
+    tolc = CLUSTER_RTOL * tnorm
+    for j in range(1, m):
+        if lam[j] - lam[j - 1] < tolc:
+            return CLUSTERED
+    return OK
 
 
 @njit(**_JIT)
@@ -444,20 +456,191 @@ def non_finite(n, m, vectors, lam, Z):
 
 
 @njit(**_JIT)
+def write_row(b, n, m, vectors, status, lam, Z, vals, vecs, suspect):
+    """Store matrix b's results in the caller's dtype (vectors sign-fixed, as columns)."""
+    suspect[b] = status != 0
+    for j in range(m):
+        vals[b, j] = lam[j]
+    if vectors:
+        for j in range(m):
+            z = Z[j]
+            sign_fix(z, n)
+            for i in range(n):
+                vecs[b, i, j] = z[i]
+
+
+@njit(**_JIT)
 def chunk_bounds(c, nchunks, B):
     return (c * B) // nchunks, ((c + 1) * B) // nchunks
 
 
+# --- eigenvalues of a block of matrices, many iterations in flight at once ---
+
+#: iterations advanced together. The Sturm recurrence is a chain of dependent divisions (~12
+#: cycles a step); across lanes it vectorizes, and numba's loop needs >= 32 iterations to take
+#: its vector path (8 doubles x 4 interleaved). 32 lanes: ~5x the scalar throughput here.
+LANES = 32
+#: matrices per block: the unit whose scaled tridiagonals (and dense reflectors) are kept at once
+BLOCK = 128
+
+_SOLVE = 0
+_LEFT = 1
+_RIGHT = 2
+_IDLE = 3
+
+
 @njit(**_JIT)
-def scratch(n, m, vectors):
+def lanes_sturm_laguerre(dT, e2T, n, x, cnt, g, h, inv, r, s):
+    """sturm_laguerre for every lane l at once: the matrix in column l of dT, e2T at x[l]."""
+    L = x.shape[0]
+    for l in range(L):
+        q = dT[0, l] - x[l]
+        if abs(q) < PIVMIN:
+            q = -PIVMIN
+        cnt[l] = 1 if q < 0.0 else 0
+        iv = 1.0 / q
+        inv[l] = iv
+        r[l] = -iv
+        s[l] = 0.0
+        g[l] = -iv
+        h[l] = iv * iv
+    for i in range(1, n):
+        for l in range(L):
+            t = e2T[i - 1, l] * inv[l]
+            q = (dT[i, l] - x[l]) - t
+            if abs(q) < PIVMIN:
+                q = -PIVMIN
+            cnt[l] += q < 0.0
+            rl = r[l]
+            dq = t * rl - 1.0
+            ddq = t * (s[l] - 2.0 * rl * rl)
+            iv = 1.0 / q
+            rn = dq * iv
+            sn = ddq * iv
+            inv[l] = iv
+            r[l] = rn
+            s[l] = sn
+            g[l] += rn
+            h[l] += rn * rn - sn
+
+
+@njit(**_JIT)
+def _next_phase(phase, j, m, lo, hi, n):
+    """After a task's phase: the Sturm counts just outside the range (cluster test), or done."""
+    if phase == _SOLVE and j == 0 and lo > 0:
+        return _LEFT
+    if phase != _RIGHT and j == m - 1 and hi < n:
+        return _RIGHT
+    return _IDLE
+
+
+@njit(**_JIT)
+def block_eigenvalues(dS, e2S, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
+    """lam[i, :] = eigenvalues lo..hi-1 of the scaled tridiagonal (dS[i], e2S[i]) for each
+    i in rows[:nrows]; gl[i], gu[i] bracket its spectrum, tn[i] >= ||T_i||. ORs into status[i]:
+    FAILED when an iteration does not converge, CLUSTERED when lam_lo (lam_{hi-1}) lies within
+    CLUSTER_RTOL ||T|| of lam_{lo-1} (lam_hi), found by one Sturm count just outside the range.
+
+    Each (matrix, index) pair is a task run by laguerre_update; LANES tasks advance together,
+    one vectorized Sturm/Laguerre pass at a time, and a lane whose task finishes takes the next.
+    """
+    m = hi - lo
+    ntask = nrows * m
+    # fewer tasks than lanes: no vector path anyway, and idle lanes would cost a full pass each
+    L = max(1, min(LANES, ntask))
+    dT = np.zeros((max(n, 1), L))
+    e2T = np.zeros((max(n, 1), L))
+    x = np.zeros(L)
+    cnt = np.zeros(L, dtype=np.int64)
+    g = np.zeros(L)
+    h = np.zeros(L)
+    inv = np.zeros(L)
+    r = np.zeros(L)
+    s = np.zeros(L)
+    st = np.zeros((L, STATE_SIZE))
+    task = np.zeros(L, dtype=np.int64)
+    phase = np.full(L, _IDLE, dtype=np.int64)
+    its = np.zeros(L, dtype=np.int64)
+    nf = float(n)
+    nxt = 0
+    active = 0
+    for l in range(L):
+        if nxt < ntask:
+            _load_task(l, nxt, m, lo, n, rows, dS, e2S, gl, gu, dT, e2T, st, x)
+            task[l] = nxt
+            phase[l] = _SOLVE
+            its[l] = 0
+            nxt += 1
+            active += 1
+    while active > 0:
+        lanes_sturm_laguerre(dT, e2T, n, x, cnt, g, h, inv, r, s)
+        for l in range(L):
+            ph = phase[l]
+            if ph == _IDLE:
+                continue
+            t = task[l]
+            i = rows[t // m]
+            j = t % m
+            if ph == _SOLVE:
+                its[l] += 1
+                done = laguerre_update(st[l], cnt[l], g[l], h[l], lo + j, nf, tn[i])
+                if not done and its[l] < MAXIT:
+                    x[l] = st[l, _X]
+                    continue
+                lam[i, j] = st[l, _X] if done else 0.5 * (st[l, _A] + st[l, _B])
+                if not done or not math.isfinite(lam[i, j]):
+                    status[i] |= FAILED
+            elif ph == _LEFT:
+                if cnt[l] != lo:
+                    status[i] |= CLUSTERED
+            elif cnt[l] != hi:
+                status[i] |= CLUSTERED
+            ph = _next_phase(ph, j, m, lo, hi, n)
+            if ph == _LEFT:
+                x[l] = lam[i, 0] - CLUSTER_RTOL * tn[i]
+            elif ph == _RIGHT:
+                x[l] = lam[i, m - 1] + CLUSTER_RTOL * tn[i]
+            elif nxt < ntask:
+                _load_task(l, nxt, m, lo, n, rows, dS, e2S, gl, gu, dT, e2T, st, x)
+                task[l] = nxt
+                its[l] = 0
+                nxt += 1
+                ph = _SOLVE
+            else:
+                active -= 1
+            phase[l] = ph
+
+
+@njit(**_JIT)
+def _load_task(l, t, m, lo, n, rows, dS, e2S, gl, gu, dT, e2T, st, x):
+    """Put task t (matrix rows[t // m], eigenvalue lo + t % m) into lane l."""
+    i = rows[t // m]
+    for q in range(n):
+        dT[q, l] = dS[i, q]
+    for q in range(n - 1):
+        e2T[q, l] = e2S[i, q]
+    laguerre_start(st[l], gl[i], gu[i], n, lo + t % m)
+    x[l] = st[l, _X]
+
+
+@njit(**_JIT)
+def block_scratch(cap, n, m, vectors):
+    """Per-block arrays for up to cap matrices: scaled d, e, e**2, Gershgorin bounds, scale
+    exponents, rows to solve, statuses, eigenvalues; and the per-matrix Z (m, n), ws (6, n) of
+    inverse iteration."""
+    nn = max(n, 1)
     nz = n if vectors else 1
-    d = np.empty(max(n, 1))
-    e = np.zeros(max(n, 1))
-    e2 = np.zeros(max(n, 1))
-    lam = np.empty(max(m, 1))
+    dS = np.zeros((cap, nn))
+    eS = np.zeros((cap, nn))
+    e2S = np.zeros((cap, nn))
+    bounds = np.zeros((3, cap))
+    pexp = np.zeros(cap, dtype=np.int64)
+    rows = np.zeros(cap, dtype=np.int64)
+    status = np.zeros(cap, dtype=np.int64)
+    lam = np.zeros((cap, max(m, 1)))
     Z = np.zeros((max(m, 1), max(nz, 1)))
     ws = np.zeros((6, max(nz, 1)))
-    return d, e, e2, lam, Z, ws
+    return dS, eS, e2S, bounds, pexp, rows, status, lam, Z, ws
 
 
 # --- tridiagonal batch kernel ---
@@ -469,42 +652,59 @@ def _tri_batch(diag, off, lo, hi, vectors, nchunks, vals, vecs, suspect):
     m = hi - lo
     for c in prange(nchunks):
         b0, b1 = chunk_bounds(c, nchunks, B)
-        d, e, e2, lam, Z, ws = scratch(n, m, vectors)
-        for b in range(b0, b1):
-            amax = 0.0
-            chk = 0.0
-            for i in range(n):
-                x = np.float64(diag[b, i])
-                amax = max(amax, abs(x))
-                chk += x * 0.0
-            for i in range(n - 1):
-                x = np.float64(off[b, i])
-                amax = max(amax, abs(x))
-                chk += x * 0.0
-            if chk != 0.0:
+        cap = min(BLOCK, b1 - b0)
+        dS, eS, e2S, bounds, pexp, rows, status, lam, Z, ws = block_scratch(cap, n, m, vectors)
+        for s0 in range(b0, b1, BLOCK):
+            s1 = min(s0 + BLOCK, b1)
+            nrows = 0
+            for b in range(s0, s1):
+                i = b - s0
+                amax = 0.0
+                chk = 0.0
+                for q in range(n):
+                    x = np.float64(diag[b, q])
+                    amax = max(amax, abs(x))
+                    chk += x * 0.0
+                for q in range(n - 1):
+                    x = np.float64(off[b, q])
+                    amax = max(amax, abs(x))
+                    chk += x * 0.0
                 # inf * 0 and NaN * 0 are NaN: some entry is not finite
-                status = non_finite(n, m, vectors, lam, Z)
-            elif amax == 0.0:
-                status = zero_matrix(n, lo, hi, vectors, lam, Z)
-            else:
+                special = chk != 0.0 or amax == 0.0 or n == 1
+                if special:
+                    li = lam[i]
+                    if chk != 0.0:
+                        st = non_finite(n, m, vectors, li, Z)
+                    elif amax == 0.0:
+                        st = zero_matrix(n, lo, hi, vectors, li, Z)
+                    else:
+                        li[0] = np.float64(diag[b, 0])
+                        Z[0, 0] = 1.0
+                        st = OK
+                    write_row(b, n, m, vectors, st, li, Z, vals, vecs, suspect)
+                    continue
                 p = scale_exponent(amax)
-                s = math.ldexp(1.0, -p)
-                for i in range(n):
-                    d[i] = np.float64(diag[b, i]) * s
-                for i in range(n - 1):
-                    e[i] = np.float64(off[b, i]) * s
-                status = solve_scaled(d, e, e2, n, lo, hi, vectors, lam, Z, ws)
+                sc = math.ldexp(1.0, -p)
+                pexp[i] = p
+                for q in range(n):
+                    dS[i, q] = np.float64(diag[b, q]) * sc
+                for q in range(n - 1):
+                    eS[i, q] = np.float64(off[b, q]) * sc
+                bounds[0, i], bounds[1, i], bounds[2, i] = prepare_scaled(dS[i], eS[i], e2S[i], n)
+                status[i] = OK
+                rows[nrows] = i
+                nrows += 1
+            block_eigenvalues(dS, e2S, bounds[0], bounds[1], bounds[2], rows, nrows, n, lo, hi,
+                              lam, status)
+            for r in range(nrows):
+                i = rows[r]
+                li = lam[i]
+                st = status[i] | gaps_clustered(li, m, bounds[2, i])
+                if vectors and st & FAILED == 0:
+                    st |= tri_vectors(dS[i], eS[i], n, li, m, bounds[2, i], Z, ws)
                 for j in range(m):
-                    lam[j] = math.ldexp(lam[j], p)
-            suspect[b] = status != 0
-            for j in range(m):
-                vals[b, j] = lam[j]
-            if vectors:
-                for j in range(m):
-                    z = Z[j]
-                    sign_fix(z, n)
-                    for i in range(n):
-                        vecs[b, i, j] = z[i]
+                    li[j] = math.ldexp(li[j], pexp[i])
+                write_row(s0 + i, n, m, vectors, st, li, Z, vals, vecs, suspect)
 
 
 # --- dense: Householder reduction, back-transformation, batch kernel ---
@@ -638,54 +838,75 @@ def _dense_batch(A, lo, hi, vectors, nchunks, vals, vecs, suspect):
     m = hi - lo
     for c in prange(nchunks):
         b0, b1 = chunk_bounds(c, nchunks, B)
-        d, e, e2, lam, Z, ws = scratch(n, m, vectors)
-        W = np.empty((n, n))
-        tau = np.zeros(max(n, 1))
+        cap = min(BLOCK, b1 - b0)
+        dS, eS, e2S, bounds, pexp, rows, status, lam, Z, ws = block_scratch(cap, n, m, vectors)
+        # the reflectors of every matrix in the block, for the back-transformation
+        W = np.empty((cap, n, n))
+        tau = np.zeros((cap, max(n, 1)))
         p = np.empty(max(n, 1))
         vn = np.empty(2 * max(n, 1))
-        for b in range(b0, b1):
-            Ab = A[b]
-            amax = 0.0
-            chk = 0.0
-            for i in range(n):
-                ar = Ab[i]
-                for t in range(n):
-                    x = np.float64(ar[t])
-                    amax = max(amax, abs(x))
-                    chk += x * 0.0
-            if chk != 0.0:
-                # inf * 0 and NaN * 0 are NaN: some entry is not finite
-                status = non_finite(n, m, vectors, lam, Z)
-            elif amax == 0.0:
-                status = zero_matrix(n, lo, hi, vectors, lam, Z)
-            else:
-                pexp = scale_exponent(amax)
-                s = math.ldexp(1.0, -pexp)
-                for i in range(n):
-                    ar = Ab[i]
-                    wr = W[i]
+        for s0 in range(b0, b1, BLOCK):
+            s1 = min(s0 + BLOCK, b1)
+            nrows = 0
+            for b in range(s0, s1):
+                i = b - s0
+                Ab = A[b]
+                amax = 0.0
+                chk = 0.0
+                for q in range(n):
+                    ar = Ab[q]
                     for t in range(n):
-                        wr[t] = np.float64(ar[t]) * s
-                householder_tridiagonal(W, n, d, e, tau, p, vn)
-                status = solve_scaled(d, e, e2, n, lo, hi, vectors, lam, Z, ws)
-                if vectors and status & FAILED == 0:
-                    rmax = RESID_C * n * EPS * _inf_norm(Ab, n, s)
+                        x = np.float64(ar[t])
+                        amax = max(amax, abs(x))
+                        chk += x * 0.0
+                # inf * 0 and NaN * 0 are NaN: some entry is not finite
+                if chk != 0.0 or amax == 0.0 or n == 1:
+                    li = lam[i]
+                    if chk != 0.0:
+                        st = non_finite(n, m, vectors, li, Z)
+                    elif amax == 0.0:
+                        st = zero_matrix(n, lo, hi, vectors, li, Z)
+                    else:
+                        li[0] = np.float64(Ab[0, 0])
+                        Z[0, 0] = 1.0
+                        st = OK
+                    write_row(b, n, m, vectors, st, li, Z, vals, vecs, suspect)
+                    continue
+                pe = scale_exponent(amax)
+                sc = math.ldexp(1.0, -pe)
+                pexp[i] = pe
+                Wi = W[i]
+                for q in range(n):
+                    ar = Ab[q]
+                    wr = Wi[q]
+                    for t in range(n):
+                        wr[t] = np.float64(ar[t]) * sc
+                householder_tridiagonal(Wi, n, dS[i], eS[i], tau[i], p, vn)
+                bounds[0, i], bounds[1, i], bounds[2, i] = prepare_scaled(dS[i], eS[i], e2S[i], n)
+                status[i] = OK
+                rows[nrows] = i
+                nrows += 1
+            block_eigenvalues(dS, e2S, bounds[0], bounds[1], bounds[2], rows, nrows, n, lo, hi,
+                              lam, status)
+            for r in range(nrows):
+                i = rows[r]
+                b = s0 + i
+                li = lam[i]
+                st = status[i] | gaps_clustered(li, m, bounds[2, i])
+                if vectors and st & FAILED == 0:
+                    st |= tri_vectors(dS[i], eS[i], n, li, m, bounds[2, i], Z, ws)
+                if vectors and st & FAILED == 0:
+                    Ab = A[b]
+                    sc = math.ldexp(1.0, -pexp[i])
+                    rmax = RESID_C * n * EPS * _inf_norm(Ab, n, sc)
                     for j in range(m):
                         z = Z[j]
-                        back_transform(W, n, tau, z)
-                        if _dense_residual(Ab, n, s, lam[j], z, p) > rmax:
-                            status |= FAILED
+                        back_transform(W[i], n, tau[i], z)
+                        if _dense_residual(Ab, n, sc, li[j], z, p) > rmax:
+                            st |= FAILED
                 for j in range(m):
-                    lam[j] = math.ldexp(lam[j], pexp)
-            suspect[b] = status != 0
-            for j in range(m):
-                vals[b, j] = lam[j]
-            if vectors:
-                for j in range(m):
-                    z = Z[j]
-                    sign_fix(z, n)
-                    for i in range(n):
-                        vecs[b, i, j] = z[i]
+                    li[j] = math.ldexp(li[j], pexp[i])
+                write_row(b, n, m, vectors, st, li, Z, vals, vecs, suspect)
 
 
 @njit(**_FAST)

@@ -3,7 +3,7 @@
 import numba
 import numpy as np
 
-from ._compiled import _tri_batch
+from ._compiled import LANES, _tri_batch
 
 
 def _check_range(n, lo, hi):
@@ -15,7 +15,10 @@ def _check_range(n, lo, hi):
 
 
 def _nchunks(B):
-    return max(1, min(B, 4 * numba.get_num_threads()))
+    """Chunks for prange: one per LANES matrices (so each chunk fills the kernels' lanes),
+    at least one per thread, at most four per thread (enough to balance the load)."""
+    threads = numba.get_num_threads()
+    return max(1, min(B, max(threads, min(-(-B // LANES), 4 * threads))))
 
 
 def tridiagonal_eigenpairs(diag, off, lo, hi, vectors=True):
