@@ -303,6 +303,14 @@ def _reorth(y, n, Z, g0, g1):
 
 
 @njit(**_JIT)
+def start_vector(y, n, col):
+    """Inverse iteration's fixed start: a golden-ratio sequence, distinct per column."""
+    for i in range(n):
+        f = (i + 1) * 0.6180339887498949 + col * 0.4142135623730951
+        y[i] = 2.0 * (f - math.floor(f)) - 1.0 + 0.5
+
+
+@njit(**_JIT)
 def inverse_iteration(d, e, n, lam, tnorm, ws, Z, col, g0):
     """Unit eigenvector of T for the (accurate) eigenvalue lam into Z[col, :n].
 
@@ -314,10 +322,7 @@ def inverse_iteration(d, e, n, lam, tnorm, ws, Z, col, g0):
     ptol = EPS * tnorm
     lu_factor(d, e, n, lam, ptol, ws)
     y = ws[5]
-    for i in range(n):
-        # golden-ratio sequence, distinct per column, in [-1, 1]
-        f = (i + 1) * 0.6180339887498949 + col * 0.4142135623730951
-        y[i] = 2.0 * (f - math.floor(f)) - 1.0 + 0.5
+    start_vector(y, n, col)
     u_solve(n, ws, y)
     _reorth(y, n, Z, g0, col)
     target = 1.0 / (max(n, 4) * EPS * tnorm)
@@ -388,10 +393,11 @@ def tri_residual(d, e, n, lam, z):
 
 
 @njit(**_JIT)
-def tri_vectors(d, e, n, lam, m, tnorm, Z, ws):
+def tri_vectors(d, e, n, lam, m, tnorm, Z, ws, Zpre, pre):
     """Unit eigenvectors of the scaled tridiagonal (d, e) for its eigenvalues lam[:m] (ascending
     indices) into the rows Z[:m, :n]; vectors of eigenvalues closer than ORTHO_RTOL ||T|| are
-    kept orthogonal to each other. Returns OK or FAILED (non-finite iterate or residual above
+    kept orthogonal to each other. Vectors with pre[j] set are taken from Zpre[j] (computed by
+    block_vectors). Returns OK or FAILED (non-finite iterate or residual above
     RESID_C n eps ||T||)."""
     status = OK
     tolo = ORTHO_RTOL * tnorm
@@ -400,7 +406,10 @@ def tri_vectors(d, e, n, lam, m, tnorm, Z, ws):
     for j in range(m):
         if j > 0 and lam[j] - lam[j - 1] > tolo:
             g0 = j
-        if not inverse_iteration(d, e, n, lam[j], tnorm, ws, Z, j, g0):
+        if pre[j]:
+            for i in range(n):
+                Z[j, i] = Zpre[j, i]
+        elif not inverse_iteration(d, e, n, lam[j], tnorm, ws, Z, j, g0):
             status |= FAILED
             continue
         if tri_residual(d, e, n, lam[j], Z[j]) > rmax:
@@ -623,6 +632,150 @@ def _load_task(l, t, m, lo, n, rows, dS, e2S, gl, gu, dT, e2T, st, x):
     x[l] = st[l, _X]
 
 
+# --- eigenvectors of a block: inverse iteration for many isolated eigenvalues at once ---
+
+
+@njit(**_JIT)
+def lanes_lu_factor(dT, eT, n, lam, ptol, U0, U1, U2, LM, PV, a, b):
+    """lu_factor for every lane: T_l - lam[l] I = P L U (eT has a zero row n - 1)."""
+    L = lam.shape[0]
+    for l in range(L):
+        a[l] = dT[0, l] - lam[l]
+        b[l] = eT[0, l]
+    for k in range(n - 1):
+        for l in range(L):
+            al = a[l]
+            bl = b[l]
+            c = eT[k, l]
+            dn = dT[k + 1, l] - lam[l]
+            en = eT[k + 1, l]
+            keep = abs(al) >= abs(c)
+            u0 = al if keep else c
+            num = c if keep else al
+            mk = num / u0 if u0 != 0.0 else 0.0
+            U1[k, l] = bl if keep else dn
+            U2[k, l] = 0.0 if keep else en
+            LM[k, l] = mk
+            PV[k, l] = 0.0 if keep else 1.0
+            a[l] = dn - mk * bl if keep else bl - mk * dn
+            b[l] = en if keep else -mk * en
+            U0[k, l] = u0 if abs(u0) >= ptol[l] else math.copysign(ptol[l], u0)
+    for l in range(L):
+        al = a[l]
+        U0[n - 1, l] = al if abs(al) >= ptol[l] else math.copysign(ptol[l], al)
+        U1[n - 1, l] = 0.0
+        U2[n - 1, l] = 0.0
+
+
+@njit(**_JIT)
+def lanes_l_solve(n, LM, PV, Y):
+    L = Y.shape[1]
+    for k in range(n - 1):
+        for l in range(L):
+            swap = PV[k, l] != 0.0
+            yk = Y[k, l]
+            yk1 = Y[k + 1, l]
+            top = yk1 if swap else yk
+            Y[k, l] = top
+            Y[k + 1, l] = (yk if swap else yk1) - LM[k, l] * top
+
+
+@njit(**_JIT)
+def lanes_u_solve(n, U0, U1, U2, Y, ymax):
+    """u_solve for every lane without its rescaling; ymax[l] = max |y| for the caller to check
+    (Y has two zero rows n, n + 1)."""
+    L = Y.shape[1]
+    for l in range(L):
+        ymax[l] = 0.0
+    for k in range(n - 1, -1, -1):
+        for l in range(L):
+            t = Y[k, l] - U1[k, l] * Y[k + 1, l] - U2[k, l] * Y[k + 2, l]
+            t = t / U0[k, l]
+            Y[k, l] = t
+            ymax[l] = max(ymax[l], abs(t))
+
+
+@njit(**_JIT)
+def lanes_norm(Y, n, out):
+    L = Y.shape[1]
+    for l in range(L):
+        out[l] = 0.0
+    for i in range(n):
+        for l in range(L):
+            out[l] += Y[i, l] * Y[i, l]
+    for l in range(L):
+        out[l] = math.sqrt(out[l])
+
+
+@njit(**_JIT)
+def isolated(lam, j, m, tolo):
+    """lam[j] has no neighbour of the range within tolo: its vector needs no reorthogonalization."""
+    return (j == 0 or lam[j] - lam[j - 1] > tolo) and (j == m - 1 or lam[j + 1] - lam[j] > tolo)
+
+
+@njit(**_JIT)
+def block_vectors(dS, eS, tn, lam, trow, tcol, ntask, n, Zb, pre):
+    """Zb[i, j] = unit eigenvector of the scaled tridiagonal (dS[i], eS[i]) for lam[i, j], for
+    the tasks (trow[t], tcol[t]), t < ntask: isolated eigenvalues, whose vectors need no
+    reorthogonalization. inverse_iteration's first two solves run for LANES tasks at once; a
+    task is kept (pre[i, j] = True) only where the scalar routine would have stopped there with
+    the same result: growth at target, and no rescaling (all |y| <= 1e100). The rest are left
+    to inverse_iteration itself.
+    """
+    L = max(1, min(LANES, ntask))
+    dT = np.ones((max(n, 1), L))
+    eT = np.zeros((n + 1, L))
+    lamv = np.zeros(L)
+    ptol = np.full(L, EPS)
+    U0 = np.ones((max(n, 1), L))
+    U1 = np.zeros((max(n, 1), L))
+    U2 = np.zeros((max(n, 1), L))
+    LM = np.zeros((max(n, 1), L))
+    PV = np.zeros((max(n, 1), L))
+    Y = np.zeros((n + 2, L))
+    a = np.zeros(L)
+    b = np.zeros(L)
+    ymax = np.zeros(L)
+    ymax2 = np.zeros(L)
+    nrm = np.zeros(L)
+    col = np.zeros(n)
+    for t0 in range(0, ntask, L):
+        cnt = min(L, ntask - t0)
+        for l in range(cnt):
+            i = trow[t0 + l]
+            for q in range(n):
+                dT[q, l] = dS[i, q]
+            for q in range(n - 1):
+                eT[q, l] = eS[i, q]
+            lamv[l] = lam[i, tcol[t0 + l]]
+            ptol[l] = EPS * tn[i]
+        for l in range(L):
+            # a lane past cnt keeps stale data: harmless, its result is not read
+            start_vector(col, n, tcol[t0 + l] if l < cnt else 0)
+            for q in range(n):
+                Y[q, l] = col[q]
+        lanes_lu_factor(dT, eT, n, lamv, ptol, U0, U1, U2, LM, PV, a, b)
+        lanes_u_solve(n, U0, U1, U2, Y, ymax)
+        lanes_norm(Y, n, nrm)
+        for q in range(n):
+            for l in range(L):
+                Y[q, l] /= nrm[l]
+        lanes_l_solve(n, LM, PV, Y)
+        lanes_u_solve(n, U0, U1, U2, Y, ymax2)
+        lanes_norm(Y, n, nrm)
+        for l in range(cnt):
+            i = trow[t0 + l]
+            target = 1.0 / (max(n, 4) * EPS * tn[i])
+            g = nrm[l]
+            if not (ymax[l] <= _BIG and ymax2[l] <= _BIG and g >= target and g < math.inf):
+                continue
+            j = tcol[t0 + l]
+            z = Zb[i, j]
+            for q in range(n):
+                z[q] = Y[q, l] / g
+            pre[i, j] = True
+
+
 @njit(**_JIT)
 def block_scratch(cap, n, m, vectors):
     """Per-block arrays for up to cap matrices: scaled d, e, e**2, Gershgorin bounds, scale
@@ -643,6 +796,43 @@ def block_scratch(cap, n, m, vectors):
     return dS, eS, e2S, bounds, pexp, rows, status, lam, Z, ws
 
 
+@njit(**_JIT)
+def vector_scratch(cap, n, m, vectors):
+    """block_vectors' results (cap, m, n) and flags (cap, m), and its task list."""
+    nz = n if vectors else 1
+    cz = cap if vectors else 1
+    Zb = np.zeros((cz, max(m, 1), max(nz, 1)))
+    pre = np.zeros((cz, max(m, 1)), dtype=np.bool_)
+    trow = np.zeros(cz * max(m, 1), dtype=np.int64)
+    tcol = np.zeros(cz * max(m, 1), dtype=np.int64)
+    return Zb, pre, trow, tcol
+
+
+@njit(**_JIT)
+def block_statuses_and_vectors(dS, eS, bounds, lam, status, rows, nrows, n, m, vectors,
+                               Zb, pre, trow, tcol):
+    """Add the in-range gap test to status[i]; if vectors, run block_vectors on the isolated
+    eigenvalues of every row that did not fail (pre[i, j] marks the vectors it found)."""
+    ntask = 0
+    for r in range(nrows):
+        i = rows[r]
+        status[i] |= gaps_clustered(lam[i], m, bounds[2, i])
+        if not vectors:
+            continue
+        for j in range(m):
+            pre[i, j] = False
+        if status[i] & FAILED:
+            continue
+        tolo = ORTHO_RTOL * bounds[2, i]
+        for j in range(m):
+            if isolated(lam[i], j, m, tolo):
+                trow[ntask] = i
+                tcol[ntask] = j
+                ntask += 1
+    if vectors and ntask > 0:
+        block_vectors(dS, eS, bounds[2], lam, trow, tcol, ntask, n, Zb, pre)
+
+
 # --- tridiagonal batch kernel ---
 
 
@@ -654,6 +844,7 @@ def _tri_batch(diag, off, lo, hi, vectors, nchunks, vals, vecs, suspect):
         b0, b1 = chunk_bounds(c, nchunks, B)
         cap = min(BLOCK, b1 - b0)
         dS, eS, e2S, bounds, pexp, rows, status, lam, Z, ws = block_scratch(cap, n, m, vectors)
+        Zb, pre, trow, tcol = vector_scratch(cap, n, m, vectors)
         for s0 in range(b0, b1, BLOCK):
             s1 = min(s0 + BLOCK, b1)
             nrows = 0
@@ -696,12 +887,14 @@ def _tri_batch(diag, off, lo, hi, vectors, nchunks, vals, vecs, suspect):
                 nrows += 1
             block_eigenvalues(dS, e2S, bounds[0], bounds[1], bounds[2], rows, nrows, n, lo, hi,
                               lam, status)
+            block_statuses_and_vectors(dS, eS, bounds, lam, status, rows, nrows, n, m, vectors,
+                                       Zb, pre, trow, tcol)
             for r in range(nrows):
                 i = rows[r]
                 li = lam[i]
-                st = status[i] | gaps_clustered(li, m, bounds[2, i])
+                st = status[i]
                 if vectors and st & FAILED == 0:
-                    st |= tri_vectors(dS[i], eS[i], n, li, m, bounds[2, i], Z, ws)
+                    st |= tri_vectors(dS[i], eS[i], n, li, m, bounds[2, i], Z, ws, Zb[i], pre[i])
                 for j in range(m):
                     li[j] = math.ldexp(li[j], pexp[i])
                 write_row(s0 + i, n, m, vectors, st, li, Z, vals, vecs, suspect)
@@ -840,6 +1033,7 @@ def _dense_batch(A, lo, hi, vectors, nchunks, vals, vecs, suspect):
         b0, b1 = chunk_bounds(c, nchunks, B)
         cap = min(BLOCK, b1 - b0)
         dS, eS, e2S, bounds, pexp, rows, status, lam, Z, ws = block_scratch(cap, n, m, vectors)
+        Zb, pre, trow, tcol = vector_scratch(cap, n, m, vectors)
         # the reflectors of every matrix in the block, for the back-transformation
         W = np.empty((cap, n, n))
         tau = np.zeros((cap, max(n, 1)))
@@ -888,13 +1082,15 @@ def _dense_batch(A, lo, hi, vectors, nchunks, vals, vecs, suspect):
                 nrows += 1
             block_eigenvalues(dS, e2S, bounds[0], bounds[1], bounds[2], rows, nrows, n, lo, hi,
                               lam, status)
+            block_statuses_and_vectors(dS, eS, bounds, lam, status, rows, nrows, n, m, vectors,
+                                       Zb, pre, trow, tcol)
             for r in range(nrows):
                 i = rows[r]
                 b = s0 + i
                 li = lam[i]
-                st = status[i] | gaps_clustered(li, m, bounds[2, i])
+                st = status[i]
                 if vectors and st & FAILED == 0:
-                    st |= tri_vectors(dS[i], eS[i], n, li, m, bounds[2, i], Z, ws)
+                    st |= tri_vectors(dS[i], eS[i], n, li, m, bounds[2, i], Z, ws, Zb[i], pre[i])
                 if vectors and st & FAILED == 0:
                     Ab = A[b]
                     sc = math.ldexp(1.0, -pexp[i])

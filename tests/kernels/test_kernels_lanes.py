@@ -1,0 +1,128 @@
+"""The lane engines against the one-matrix-at-a-time routines they batch.
+
+``block_eigenvalues`` runs ``laguerre_update`` on many (matrix, index) tasks with one vectorized
+Sturm/Laguerre pass per step; ``block_vectors`` runs inverse iteration's first two solves for many
+isolated eigenvalues at once. Both must give bit-for-bit what the scalar iteration gives, and the
+vector engine must hand back (not guess at) the tasks where the scalar routine would go on
+iterating.
+"""
+
+import numpy as np
+import pytest
+from numba import njit
+
+from optneuron.kernels import _compiled as K
+
+
+@njit
+def _scalar_eigenvalue(d, e2, n, k, a, b, tnorm):
+    """The iteration of laguerre_update driven one matrix at a time (the reference)."""
+    st = np.zeros(K.STATE_SIZE)
+    K.laguerre_start(st, a, b, n, k)
+    for _ in range(K.MAXIT):
+        c, g, h = K.sturm_laguerre(d, e2, n, st[K._X])
+        if K.laguerre_update(st, c, g, h, k, float(n), tnorm):
+            return st[K._X], True
+    return 0.5 * (st[K._A] + st[K._B]), False
+
+
+def _scaled_batch(rng, B, n, graded=False):
+    d = rng.standard_normal((B, n))
+    e = np.zeros((B, n))
+    e[:, : n - 1] = rng.standard_normal((B, n - 1))
+    if graded:  # entries spanning many orders of magnitude along the diagonal
+        g = 10.0 ** -np.linspace(0, 12, n)
+        d *= g
+        e[:, : n - 1] *= np.sqrt(g[:-1] * g[1:])
+    amax = np.maximum(np.abs(d).max(1), np.abs(e).max(1))
+    d /= amax[:, None]
+    e /= amax[:, None]
+    e2 = e * e
+    bounds = np.array([K.gershgorin(d[b], e[b], n) for b in range(B)]).T.copy()
+    return d, e, e2, bounds
+
+
+@pytest.mark.parametrize("n, lo, hi", [(2, 0, 1), (7, 3, 4), (45, 22, 23), (45, 0, 45),
+                                       (64, 60, 64), (33, 0, 1), (33, 32, 33)])
+@pytest.mark.parametrize("graded", [False, True])
+def test_block_eigenvalues_equal_the_scalar_iteration(n, lo, hi, graded):
+    rng = np.random.default_rng(n + lo + hi)
+    B = 70  # more tasks than lanes: lanes are refilled
+    d, e, e2, bounds = _scaled_batch(rng, B, n, graded)
+    rows = rng.permutation(B)[:61]  # a subset, out of order
+    lam = np.full((B, hi - lo), np.nan)
+    status = np.zeros(B, dtype=np.int64)
+    K.block_eigenvalues(d, e2, bounds[0], bounds[1], bounds[2], rows, len(rows), n, lo, hi,
+                        lam, status)
+    for i in rows:
+        for j in range(hi - lo):
+            x, conv = _scalar_eigenvalue(d[i], e2[i], n, lo + j, bounds[0, i], bounds[1, i],
+                                         bounds[2, i])
+            assert conv
+            assert lam[i, j] == x
+    untouched = np.setdiff1d(np.arange(B), rows)
+    assert np.isnan(lam[untouched]).all() and not status[untouched].any()
+    reference = np.linalg.eigvalsh(
+        np.stack([np.diag(d[i]) + np.diag(e[i, :n - 1], 1) + np.diag(e[i, :n - 1], -1)
+                  for i in rows]))[:, lo:hi]
+    np.testing.assert_allclose(lam[rows], reference, rtol=0, atol=8 * n * K.EPS)
+
+
+def test_block_eigenvalues_flags_a_cluster_at_the_range_ends():
+    n = 6
+    d = np.array([[0.1, 0.5, 0.5, 0.9, -0.3, 0.7]])  # lam_2 = lam_3 = 0.5
+    e = np.zeros((1, n))
+    e2 = e * e
+    bounds = np.array(K.gershgorin(d[0], e[0], n))[:, None].copy()
+    for lo, hi, expect in [(3, 4, K.CLUSTERED), (2, 3, K.CLUSTERED), (4, 5, K.OK)]:
+        lam = np.zeros((1, hi - lo))
+        status = np.zeros(1, dtype=np.int64)
+        K.block_eigenvalues(d, e2, bounds[0], bounds[1], bounds[2], np.zeros(1, np.int64), 1,
+                            n, lo, hi, lam, status)
+        assert status[0] == expect, (lo, hi)
+
+
+@njit
+def _scalar_vector(d, e, n, lam, tnorm, col):
+    Z = np.zeros((col + 1, n))
+    ws = np.zeros((6, n))
+    ok = K.inverse_iteration(d, e, n, lam, tnorm, ws, Z, col, col)
+    return Z[col], ok
+
+
+@pytest.mark.parametrize("n", [2, 5, 45, 64])
+@pytest.mark.parametrize("graded", [False, True])
+def test_block_vectors_equal_inverse_iteration(n, graded):
+    rng = np.random.default_rng(n)
+    B, m = 40, 2
+    d, e, e2, bounds = _scaled_batch(rng, B, n, graded)
+    T = np.stack([np.diag(d[i]) + np.diag(e[i, :n - 1], 1) + np.diag(e[i, :n - 1], -1)
+                  for i in range(B)])
+    lam = np.linalg.eigvalsh(T)[:, n // 2 - 1:n // 2 + 1].copy()
+    trow = np.repeat(np.arange(B), m)
+    tcol = np.tile(np.arange(m), B)
+    Zb = np.zeros((B, m, n))
+    pre = np.zeros((B, m), dtype=np.bool_)
+    K.block_vectors(d, e, bounds[2], lam, trow, tcol, B * m, n, Zb, pre)
+    # random spectra: the first solves always suffice, so the fast path carries every task
+    assert pre.all()
+    for i in range(B):
+        for j in range(m):
+            z, ok = _scalar_vector(d[i], e[i], n, lam[i, j], bounds[2, i], j)
+            assert ok
+            np.testing.assert_array_equal(Zb[i, j], z)
+
+
+def test_block_vectors_leaves_tasks_that_need_more_iterations():
+    rng = np.random.default_rng(3)
+    B, n = 8, 20
+    d, e, e2, bounds = _scaled_batch(rng, B, n)
+    T = np.stack([np.diag(d[i]) + np.diag(e[i, :n - 1], 1) + np.diag(e[i, :n - 1], -1)
+                  for i in range(B)])
+    lam = np.linalg.eigvalsh(T)[:, 5:6].copy()
+    lam[::2] += 1e-3  # a poor shift: one solve's growth is far below the target
+    Zb = np.zeros((B, 1, n))
+    pre = np.zeros((B, 1), dtype=np.bool_)
+    K.block_vectors(d, e, bounds[2], lam, np.arange(B), np.zeros(B, np.int64), B, n, Zb, pre)
+    np.testing.assert_array_equal(pre[:, 0], np.arange(B) % 2 == 1)
+    assert not Zb[::2].any()
