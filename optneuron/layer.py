@@ -35,7 +35,7 @@ class OptLayer(torch.nn.Module):
         self.backend = get_backend(backend, **options)
 
     def forward(self, A) -> Solution:
-        A = as_symmetric(A)
+        A = as_symmetric(A, check_finite=not getattr(self.backend, "checks_finite", False))
         n = matrix_size(A)
         self.problem.eigen_range(n)  # index / count against n: raises ValueError
         return self.backend.solve(self.problem, A)

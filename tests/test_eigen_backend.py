@@ -38,13 +38,15 @@ def test_gradcheck_dense_away_from_crossings(problem):
 
 
 @pytest.mark.parametrize(
-    "problem", [SphereQP(0), SphereQP(3), KyFan(2), SphereQP(2, smoothing=0.5)]
+    "problem", [SphereQP(0), SphereQP(3), KyFan(2), SphereQP(2, smoothing=0.5),
+                KyFan(1, smoothing=0.4), KyFan(1, largest=True, smoothing=0.4)]
 )
-def test_gradcheck_tridiagonal_away_from_crossings(problem):
+@pytest.mark.parametrize("method", ["kernel", "lapack"])
+def test_gradcheck_tridiagonal_away_from_crossings(problem, method):
     g = torch.Generator().manual_seed(3)
     d = torch.randn(2, 6, generator=g, dtype=torch.float64).requires_grad_(True)
     e = (torch.rand(2, 5, generator=g, dtype=torch.float64) + 0.5).requires_grad_(True)
-    func = lambda d, e: OptLayer(problem)(SymTridiagonal(d, e)).value  # noqa: E731
+    func = lambda d, e: OptLayer(problem, method=method)(SymTridiagonal(d, e)).value  # noqa: E731
     assert torch.autograd.gradcheck(func, (d, e))
 
 

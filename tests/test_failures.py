@@ -235,6 +235,23 @@ def test_bad_tridiagonal_input():
         OptLayer(SphereQP(0))(SymTridiagonal(torch.zeros(3), torch.tensor([0.0, math.nan])))
 
 
+@pytest.mark.parametrize("method", ["kernel", "lapack"])
+@pytest.mark.parametrize("grad", [True, False])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_eigen_backend_checks_finiteness_itself(method, grad, bad):
+    # the layer leaves the nan/inf test to the eigen backend (checks_finite): the kernel path
+    # runs it only for flagged rows, the LAPACK path up front; the error is the same
+    layer = OptLayer(SphereQP(1), method=method)
+    d = torch.zeros(5, 4, requires_grad=grad)
+    off = torch.ones(5, 3).index_put((torch.tensor([3]), torch.tensor([1])), torch.tensor(bad))
+    with pytest.raises(ValueError, match="^A.off has non-finite"):
+        layer(SymTridiagonal(d, off))
+    A = torch.eye(4).repeat(5, 1, 1)
+    A[2, 0, 0] = bad
+    with pytest.raises(ValueError, match="^A has non-finite"):
+        layer(A.requires_grad_(grad))
+
+
 @pytest.mark.parametrize("index", [3, 4, -4, 100, -100])
 def test_index_out_of_range(index):
     with pytest.raises(ValueError, match=f"index {index} is out of range"):

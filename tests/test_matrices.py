@@ -1,9 +1,11 @@
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from optneuron import SymTridiagonal
-from optneuron.matrices import as_symmetric
+from optneuron.matrices import as_symmetric, require_finite
 
 
 def test_symtridiagonal_to_dense_and_shape():
@@ -67,3 +69,14 @@ def test_as_symmetric_rejects_non_finite_tridiagonal():
     T = SymTridiagonal(torch.tensor([1.0, float("nan")]), torch.tensor([0.5]))
     with pytest.raises(ValueError, match="A.diag has non-finite"):
         as_symmetric(T)
+
+
+def test_as_symmetric_can_leave_the_finiteness_check_to_the_caller():
+    A = torch.tensor([[1.0, math.nan], [math.nan, 1.0]])
+    assert as_symmetric(A, check_finite=False).isnan().sum() == 2
+    with pytest.raises(ValueError, match="A has non-finite"):
+        as_symmetric(A)
+    T = SymTridiagonal(torch.zeros(3), torch.tensor([0.0, math.inf]))
+    assert as_symmetric(T, check_finite=False) is T
+    with pytest.raises(ValueError, match="A.off has non-finite"):
+        require_finite(T)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from ..matrices import SymTridiagonal
+from ..matrices import SymTridiagonal, require_finite
 from ..problems import SphereQP
 from ..smoothing import fantope_envelope
 from ..solution import Solution
@@ -80,6 +80,9 @@ def _kernel_eigenpairs(A, lo: int, hi: int, vectors: bool):
     values = torch.from_numpy(values)
     Q = torch.from_numpy(Q) if vectors else None
     if suspect.any():
+        # non-finite input is among the rows the kernels flag: the check costs nothing unless
+        # some row was flagged
+        require_finite(A)
         rows = torch.from_numpy(suspect)
         dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
         fixed_values, fixed_Q = _lapack_eigenpairs(dense.detach()[rows], lo, hi, vectors)
@@ -98,6 +101,7 @@ def _eigenpairs(A, lo: int, hi: int, vectors: bool, method: str):
         return values, (empty if vectors else None)
     if _choose(A, method) == "kernel":
         return _kernel_eigenpairs(A, lo, hi, vectors)
+    require_finite(A)
     dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
     return _lapack_eigenpairs(dense.detach(), lo, hi, vectors)
 
@@ -149,8 +153,23 @@ class _DenseValue(torch.autograd.Function):
         return scaled @ Q.mT, None, None
 
 
+def _tridiagonal_gradient(Q: torch.Tensor, w: torch.Tensor | None):
+    """``∂value/∂d_i = Σ_j w_j q_ij²`` and ``∂value/∂e_i = 2 Σ_j w_j q_ij q_{i+1,j}`` for a
+    flat batch of eigenvectors ``Q (B, n, r)``; ``w=None`` means unit weights."""
+    if Q.shape[-1] == 1:  # one eigenvector: no sums over j (the common neuron)
+        q = Q[..., 0]
+        qw = q if w is None else q * w
+        return qw * q, (2 * qw[:, :-1]).mul_(q[:, 1:])
+    Qw = Q if w is None else Q * w.unsqueeze(-2)
+    return (Qw * Q).sum(-1), 2 * (Qw[:, :-1] * Q[:, 1:]).sum(-1)
+
+
 class _TridiagonalValue(torch.autograd.Function):
-    """value(d, e) with ``∂/∂d_i = Σ_j w_j q_ij²`` and ``∂/∂e_i = 2 Σ_j w_j q_ij q_{i+1,j}``."""
+    """value(d, e) with ``∂/∂d_i = Σ_j w_j q_ij²`` and ``∂/∂e_i = 2 Σ_j w_j q_ij q_{i+1,j}``.
+
+    Both are formed in forward, from the vectors at hand: backward is then two products with
+    the incoming gradient, and saves only ``(B, n)`` and ``(B, n-1)`` tensors.
+    """
 
     @staticmethod
     def forward(ctx, diag, off, problem, method):
@@ -158,7 +177,7 @@ class _TridiagonalValue(torch.autograd.Function):
         lo, hi = problem.eigen_range(n)
         values, Q = _eigenpairs(SymTridiagonal(diag, off), lo, hi, True, method)
         value, w = _weights(problem, values, n)
-        ctx.save_for_backward(Q, w)
+        ctx.save_for_backward(*_tridiagonal_gradient(Q, None if problem.smoothing is None else w))
         ctx.mark_non_differentiable(Q, w)
         ctx.set_materialize_grads(False)  # Q and w get no gradient: skip their zero tensors
         return value, Q, w
@@ -167,11 +186,9 @@ class _TridiagonalValue(torch.autograd.Function):
     def backward(ctx, grad_value, _grad_Q, _grad_w):
         if grad_value is None:
             return None, None, None, None
-        Q, w = ctx.saved_tensors
-        gw = (grad_value.unsqueeze(-1) * w).unsqueeze(-2)  # (B, 1, r)
-        grad_diag = (Q * Q * gw).sum(-1)
-        grad_off = 2 * (Q[:, :-1] * Q[:, 1:] * gw).sum(-1)
-        return grad_diag, grad_off, None, None
+        grad_diag, grad_off = ctx.saved_tensors
+        g = grad_value.unsqueeze(-1)
+        return g * grad_diag, g * grad_off, None, None
 
 
 class EigenBackend:
@@ -180,9 +197,15 @@ class EigenBackend:
     ``method="auto"`` picks per batch: the compiled numba kernels (``optneuron.kernels``) for
     CPU tensors — tridiagonal always, dense up to n = 64 — and ``torch.linalg`` (LAPACK, or
     cuSOLVER on CUDA) otherwise; ``"kernel"`` and ``"lapack"`` force one path.
+
+    Input with nan or inf raises ``ValueError`` (``matrices.require_finite``) like everywhere
+    else, but checked here (``checks_finite``): on the kernel path the kernels flag such rows
+    anyway, so the check runs only when a row was flagged, and training loops skip a
+    reduction and a sync per tensor per step.
     """
 
     name = "eigen"
+    checks_finite = True
 
     def __init__(self, method: str = "auto"):
         if method not in _METHODS:
