@@ -62,17 +62,25 @@ def _lapack_eigenpairs(dense: torch.Tensor, lo: int, hi: int, vectors: bool):
     return torch.linalg.eigvalsh(dense)[:, lo:hi], None
 
 
-def _kernel_eigenpairs(A, lo: int, hi: int, vectors: bool):
+def _tridiagonal_derivatives(Q: torch.Tensor):
+    """``∂λ_j/∂d_i = q_ij²`` ``(B, n, r)`` and ``∂λ_j/∂e_i = 2 q_ij q_{i+1,j}`` ``(B, n-1, r)``
+    from unit eigenvectors ``Q (B, n, r)`` of tridiagonal matrices."""
+    return Q * Q, 2 * Q[:, :-1] * Q[:, 1:]
+
+
+def _kernel_eigenpairs(A, lo: int, hi: int, vectors: bool, derivatives: bool):
     """The compiled kernels; rows they flag (clusters, no convergence) go to LAPACK."""
     from .. import kernels
 
     if A.device.type != "cpu":
         raise ValueError(f"method='kernel' needs CPU tensors, got device {A.device}")
+    derivs = None
     if isinstance(A, SymTridiagonal):
-        values, Q, suspect = kernels.tridiagonal_eigenpairs(
+        values, Q, suspect, *derivs = kernels.tridiagonal_eigenpairs(
             A.diag.detach().contiguous().numpy(), A.off.detach().contiguous().numpy(),
-            lo, hi, vectors,
+            lo, hi, vectors, derivatives,
         )
+        derivs = tuple(torch.from_numpy(x) for x in derivs) if derivatives else None
     else:
         values, Q, suspect = kernels.dense_eigenpairs(
             A.detach().contiguous().numpy(), lo, hi, vectors
@@ -89,21 +97,26 @@ def _kernel_eigenpairs(A, lo: int, hi: int, vectors: bool):
         values[rows] = fixed_values
         if vectors:
             Q[rows] = fixed_Q
-    return values, Q
+        if derivs is not None:
+            for full, fixed in zip(derivs, _tridiagonal_derivatives(fixed_Q)):
+                full[rows] = fixed
+    return values, Q, derivs
 
 
-def _eigenpairs(A, lo: int, hi: int, vectors: bool, method: str):
-    """Eigenvalues ``lo..hi-1`` of a flat batch (and their vectors ``(B, n, hi-lo)``)."""
+def _eigenpairs(A, lo: int, hi: int, vectors: bool, method: str, derivatives: bool = False):
+    """Eigenvalues ``lo..hi-1`` of a flat batch, their vectors ``(B, n, hi-lo)`` (or None) and,
+    for a ``SymTridiagonal`` with ``derivatives``, ``_tridiagonal_derivatives`` (else None)."""
     if A.shape[0] == 0:
         n = A.shape[-1]
         values = torch.zeros((0, hi - lo), dtype=A.dtype, device=A.device)
-        empty = torch.zeros((0, n, hi - lo), dtype=A.dtype, device=A.device)
-        return values, (empty if vectors else None)
-    if _choose(A, method) == "kernel":
-        return _kernel_eigenpairs(A, lo, hi, vectors)
-    require_finite(A)
-    dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
-    return _lapack_eigenpairs(dense.detach(), lo, hi, vectors)
+        Q = torch.zeros((0, n, hi - lo), dtype=A.dtype, device=A.device) if vectors else None
+    elif _choose(A, method) == "kernel":
+        return _kernel_eigenpairs(A, lo, hi, vectors, derivatives)
+    else:
+        require_finite(A)
+        dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
+        values, Q = _lapack_eigenpairs(dense.detach(), lo, hi, vectors)
+    return values, Q, (_tridiagonal_derivatives(Q) if derivatives else None)
 
 
 def _weights(problem, values: torch.Tensor, n: int):
@@ -133,7 +146,7 @@ class _DenseValue(torch.autograd.Function):
     @staticmethod
     def forward(ctx, A, problem, method):
         lo, hi = problem.eigen_range(A.shape[-1])
-        values, Q = _eigenpairs(A, lo, hi, True, method)
+        values, Q, _ = _eigenpairs(A, lo, hi, True, method)
         value, w = _weights(problem, values, A.shape[-1])
         ctx.save_for_backward(Q, w)
         ctx.mark_non_differentiable(Q, w)
@@ -153,31 +166,33 @@ class _DenseValue(torch.autograd.Function):
         return scaled @ Q.mT, None, None
 
 
-def _tridiagonal_gradient(Q: torch.Tensor, w: torch.Tensor | None):
-    """``∂value/∂d_i = Σ_j w_j q_ij²`` and ``∂value/∂e_i = 2 Σ_j w_j q_ij q_{i+1,j}`` for a
-    flat batch of eigenvectors ``Q (B, n, r)``; ``w=None`` means unit weights."""
-    if Q.shape[-1] == 1:  # one eigenvector: no sums over j (the common neuron)
-        q = Q[..., 0]
-        qw = q if w is None else q * w
-        return qw * q, (2 * qw[:, :-1]).mul_(q[:, 1:])
-    Qw = Q if w is None else Q * w.unsqueeze(-2)
-    return (Qw * Q).sum(-1), 2 * (Qw[:, :-1] * Q[:, 1:]).sum(-1)
+def _tridiagonal_gradient(dd: torch.Tensor, de: torch.Tensor, w: torch.Tensor | None):
+    """``∂value/∂d = Σ_j w_j ∂λ_j/∂d`` and ``∂value/∂e = Σ_j w_j ∂λ_j/∂e`` from the
+    per-eigenvalue derivatives ``(B, ·, r)``; ``w=None`` means unit weights."""
+    if w is None and dd.shape[-1] == 1:  # one exact eigenvalue (the common neuron): views
+        return dd[..., 0], de[..., 0]
+    if w is None:
+        return dd.sum(-1), de.sum(-1)
+    w = w.unsqueeze(-2)
+    return (dd * w).sum(-1), (de * w).sum(-1)
 
 
 class _TridiagonalValue(torch.autograd.Function):
     """value(d, e) with ``∂/∂d_i = Σ_j w_j q_ij²`` and ``∂/∂e_i = 2 Σ_j w_j q_ij q_{i+1,j}``.
 
-    Both are formed in forward, from the vectors at hand: backward is then two products with
-    the incoming gradient, and saves only ``(B, n)`` and ``(B, n-1)`` tensors.
+    Both are formed in forward (by the kernels, on their path): backward is then two products
+    with the incoming gradient, and saves only ``(B, n)`` and ``(B, n-1)`` tensors.
     """
 
     @staticmethod
     def forward(ctx, diag, off, problem, method):
         n = diag.shape[-1]
         lo, hi = problem.eigen_range(n)
-        values, Q = _eigenpairs(SymTridiagonal(diag, off), lo, hi, True, method)
+        values, Q, (dd, de) = _eigenpairs(SymTridiagonal(diag, off), lo, hi, True, method,
+                                          derivatives=True)
         value, w = _weights(problem, values, n)
-        ctx.save_for_backward(*_tridiagonal_gradient(Q, None if problem.smoothing is None else w))
+        ctx.save_for_backward(*_tridiagonal_gradient(dd, de, None if problem.smoothing is None
+                                                     else w))
         ctx.mark_non_differentiable(Q, w)
         ctx.set_materialize_grads(False)  # Q and w get no gradient: skip their zero tensors
         return value, Q, w
@@ -230,12 +245,12 @@ class EigenBackend:
             return Solution(_unflatten(value, batch), lift=lift_saved)
 
         lo, hi = problem.eigen_range(n)
-        values, _ = _eigenpairs(flat, lo, hi, False, self.method)
+        values, _, _ = _eigenpairs(flat, lo, hi, False, self.method)
         value, _ = _weights(problem, values, n)
 
         def lift():
             with torch.no_grad():
-                values, Q = _eigenpairs(flat, lo, hi, True, self.method)
+                values, Q, _ = _eigenpairs(flat, lo, hi, True, self.method)
                 _, w = _weights(problem, values, n)
                 X, x = _lift(problem, Q, w)
             return X.reshape(*batch, n, n), _shape(x, batch)

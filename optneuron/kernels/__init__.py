@@ -1,6 +1,6 @@
 """Compiled, batch-parallel k-th eigenpair kernels (numpy + numba only; no torch, no optneuron).
 
-``tridiagonal_eigenpairs(diag, off, lo, hi, vectors=True)`` and
+``tridiagonal_eigenpairs(diag, off, lo, hi, vectors=True, derivatives=False)`` and
 ``dense_eigenpairs(A, lo, hi, vectors=True)`` return eigenvalues lo..hi-1 (0-based, ascending) of
 every matrix in a batch, optionally their eigenvectors, and a per-matrix ``suspect`` flag:
 ``(values (B, hi-lo), vecs (B, n, hi-lo) or None, suspect (B,) bool)``, in the input dtype
@@ -13,6 +13,10 @@ counts until the count at x is k or k+1 and Laguerre's cubically convergent step
 inside that bracket; eigenvectors by inverse iteration with a pivoted tridiagonal LU
 (reorthogonalized within groups closer than 1e-3 ||T||), back-transformed for dense input.
 Sign convention: the largest-magnitude component of each eigenvector is positive.
+Both iterations run on 32 "lanes" at once: each Sturm pass (a chain of dependent divisions)
+advances 32 (matrix, eigenvalue) tasks in one vectorized loop, and a lane whose task is done
+takes the next one; the first inverse-iteration solves of isolated eigenvalues are batched the
+same way. Results are those of the one-matrix-at-a-time iteration, bit for bit.
 
 suspect[b] is True when the kernel cannot vouch for matrix b: an eigenvalue of lo..hi-1 lies
 within 1e-8 ||T|| of another one of the range or of lam_{lo-1} / lam_hi (then the vectors are
@@ -46,5 +50,5 @@ def warm_up():
         off = np.array([[0.5, 0.25]], dtype=dt)
         A = np.array([[[2.0, 0.5, 0.1], [0.5, 1.0, 0.25], [0.1, 0.25, 3.0]]], dtype=dt)
         for vectors in (True, False):
-            tridiagonal_eigenpairs(diag, off, 0, 2, vectors=vectors)
+            tridiagonal_eigenpairs(diag, off, 0, 2, vectors=vectors, derivatives=vectors)
             dense_eigenpairs(A, 1, 3, vectors=vectors)

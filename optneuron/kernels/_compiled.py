@@ -479,6 +479,18 @@ def write_row(b, n, m, vectors, status, lam, Z, vals, vecs, suspect):
 
 
 @njit(**_JIT)
+def write_derivatives(b, n, m, Z, dd, de):
+    """dd[b, i, j] = q_ij**2 = d lam_j / d d_i and de[b, i, j] = 2 q_ij q_{i+1,j} = d lam_j / d e_i
+    for the unit vectors in the rows of Z (computed in float64, stored in the caller's dtype)."""
+    for j in range(m):
+        z = Z[j]
+        for i in range(n):
+            dd[b, i, j] = z[i] * z[i]
+        for i in range(n - 1):
+            de[b, i, j] = 2.0 * z[i] * z[i + 1]
+
+
+@njit(**_JIT)
 def chunk_bounds(c, nchunks, B):
     return (c * B) // nchunks, ((c + 1) * B) // nchunks
 
@@ -837,7 +849,7 @@ def block_statuses_and_vectors(dS, eS, bounds, lam, status, rows, nrows, n, m, v
 
 
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def _tri_batch(diag, off, lo, hi, vectors, nchunks, vals, vecs, suspect):
+def _tri_batch(diag, off, lo, hi, vectors, derivatives, nchunks, vals, vecs, dd, de, suspect):
     B, n = diag.shape
     m = hi - lo
     for c in prange(nchunks):
@@ -873,6 +885,8 @@ def _tri_batch(diag, off, lo, hi, vectors, nchunks, vals, vecs, suspect):
                         Z[0, 0] = 1.0
                         st = OK
                     write_row(b, n, m, vectors, st, li, Z, vals, vecs, suspect)
+                    if derivatives:
+                        write_derivatives(b, n, m, Z, dd, de)
                     continue
                 p = scale_exponent(amax)
                 sc = math.ldexp(1.0, -p)
@@ -898,6 +912,8 @@ def _tri_batch(diag, off, lo, hi, vectors, nchunks, vals, vecs, suspect):
                 for j in range(m):
                     li[j] = math.ldexp(li[j], pexp[i])
                 write_row(s0 + i, n, m, vectors, st, li, Z, vals, vecs, suspect)
+                if derivatives:
+                    write_derivatives(s0 + i, n, m, Z, dd, de)
 
 
 # --- dense: Householder reduction, back-transformation, batch kernel ---

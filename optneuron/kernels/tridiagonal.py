@@ -21,12 +21,18 @@ def _nchunks(B):
     return max(1, min(B, max(threads, min(-(-B // LANES), 4 * threads))))
 
 
-def tridiagonal_eigenpairs(diag, off, lo, hi, vectors=True):
+def tridiagonal_eigenpairs(diag, off, lo, hi, vectors=True, derivatives=False):
     """Eigenvalues lo..hi-1 (0-based, ascending) of each symmetric tridiagonal matrix in a batch.
 
     diag: (B, n) float32 or float64; off: (B, n-1) same dtype. Returns (values (B, hi-lo),
     vecs (B, n, hi-lo) or None if not vectors, suspect (B,) bool), values and vecs in the input
     dtype; see the package docstring for the accuracy contract and the meaning of suspect.
+
+    derivatives=True (needs vectors) appends the derivatives of each eigenvalue with respect to
+    the entries, from its unit eigenvector q_j: dd (B, n, hi-lo) with dd[b, i, j] = q_ij**2 =
+    d lam_j / d diag_i, and de (B, n-1, hi-lo) with de[b, i, j] = 2 q_ij q_{i+1,j} =
+    d lam_j / d off_i (exact for simple eigenvalues; a Clarke subgradient of the ordered
+    eigenvalue otherwise).
     """
     diag = np.asarray(diag)
     off = np.asarray(off)
@@ -40,18 +46,25 @@ def tridiagonal_eigenpairs(diag, off, lo, hi, vectors=True):
     if off.shape != (B, max(n - 1, 0)):
         raise ValueError(f"off must have shape {(B, max(n - 1, 0))}, got {off.shape}")
     lo, hi = _check_range(n, lo, hi)
+    if derivatives and not vectors:
+        raise ValueError("derivatives=True needs vectors=True")
     m = hi - lo
     dt = diag.dtype
     vals = np.empty((B, m), dtype=dt)
     vecs = np.empty((B, n, m), dtype=dt) if vectors else None
     suspect = np.zeros(B, dtype=np.bool_)
+    dd = np.empty((B, n, m), dtype=dt) if derivatives else None
+    de = np.empty((B, max(n - 1, 0), m), dtype=dt) if derivatives else None
+    result = (vals, vecs, suspect, dd, de) if derivatives else (vals, vecs, suspect)
     if B == 0 or m == 0:
-        return vals, vecs, suspect
+        return result
     diag = np.ascontiguousarray(diag)
     off = np.ascontiguousarray(off)
     if off.shape[1] == 0:
         # keep the kernel's argument types fixed (a 2-D C array) for n = 1
         off = np.zeros((B, 1), dtype=dt)
-    dummy = vecs if vectors else np.empty((0, 0, 0), dtype=dt)
-    _tri_batch(diag, off, lo, hi, bool(vectors), _nchunks(B), vals, dummy, suspect)
-    return vals, vecs, suspect
+    none = np.empty((0, 0, 0), dtype=dt)  # an unused output keeps the kernel's argument types
+    _tri_batch(diag, off, lo, hi, bool(vectors), bool(derivatives), _nchunks(B), vals,
+               vecs if vectors else none, dd if derivatives else none,
+               de if derivatives else none, suspect)
+    return result

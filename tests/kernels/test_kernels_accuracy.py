@@ -160,3 +160,30 @@ def test_pairs_1e13_apart_are_accurate():
         check_against_lapack(A, lo, hi, vals, None, sus_none)
     vals, vecs, sus = dense_eigenpairs(A, 7, 9)  # far from the pair: clean
     check_against_lapack(A, 7, 9, vals, vecs, sus, require_clean=True)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_tridiagonal_derivatives_are_those_of_the_vectors(dt):
+    rng = np.random.default_rng(9)
+    n = 12
+    d = rng.standard_normal((50, n)).astype(dt)
+    e = rng.standard_normal((50, n - 1)).astype(dt)
+    vals, vecs, sus, dd, de = tridiagonal_eigenpairs(d, e, 3, 6, derivatives=True)
+    assert dd.shape == (50, n, 3) and de.shape == (50, n - 1, 3) and dd.dtype == dt
+    q = vecs.astype(np.float64)
+    tol = 4 * np.finfo(dt).eps
+    np.testing.assert_allclose(dd, q * q, rtol=0, atol=tol)
+    np.testing.assert_allclose(de, 2 * q[:, :-1] * q[:, 1:], rtol=0, atol=tol)
+    # and they are the derivatives: a central difference of lam_j in diag_i and off_i
+    h = 1e-6
+    for i, j in [(0, 0), (5, 1), (n - 1, 2)]:
+        dp, dm = d.astype(np.float64), d.astype(np.float64)
+        dp[:, i] += h
+        dm[:, i] -= h
+        fd = (tridiagonal_eigenpairs(dp, e.astype(np.float64), 3 + j, 4 + j, False)[0]
+              - tridiagonal_eigenpairs(dm, e.astype(np.float64), 3 + j, 4 + j, False)[0]) / (2 * h)
+        np.testing.assert_allclose(fd[:, 0], dd[:, i, j], atol=1e-5 if dt == np.float64 else 1e-3)
+    _, _, sus1, dd1, de1 = tridiagonal_eigenpairs(d[:, :1], e[:, :0], 0, 1, derivatives=True)
+    assert (dd1 == 1).all() and de1.shape == (50, 0, 1)
+    with pytest.raises(ValueError, match="derivatives=True needs vectors=True"):
+        tridiagonal_eigenpairs(d, e, 0, 1, vectors=False, derivatives=True)
