@@ -579,7 +579,8 @@ def block_eigenvalues(dS, e2S, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
     r = np.zeros(L)
     s = np.zeros(L)
     st = np.zeros((L, STATE_SIZE))
-    task = np.zeros(L, dtype=np.int64)
+    row = np.zeros(L, dtype=np.int64)  # each lane's matrix and eigenvalue (j of lo + j)
+    col = np.zeros(L, dtype=np.int64)
     phase = np.full(L, _IDLE, dtype=np.int64)
     its = np.zeros(L, dtype=np.int64)
     nf = float(n)
@@ -587,8 +588,7 @@ def block_eigenvalues(dS, e2S, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
     active = 0
     for l in range(L):
         if nxt < ntask:
-            _load_task(l, nxt, m, lo, n, rows, dS, e2S, gl, gu, dT, e2T, st, x)
-            task[l] = nxt
+            row[l], col[l] = _load_task(l, nxt, m, lo, n, rows, dS, e2S, gl, gu, dT, e2T, st, x)
             phase[l] = _SOLVE
             its[l] = 0
             nxt += 1
@@ -599,9 +599,8 @@ def block_eigenvalues(dS, e2S, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
             ph = phase[l]
             if ph == _IDLE:
                 continue
-            t = task[l]
-            i = rows[t // m]
-            j = t % m
+            i = row[l]
+            j = col[l]
             if ph == _SOLVE:
                 its[l] += 1
                 done = laguerre_update(st[l], cnt[l], g[l], h[l], lo + j, nf, tn[i])
@@ -622,8 +621,8 @@ def block_eigenvalues(dS, e2S, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
             elif ph == _RIGHT:
                 x[l] = lam[i, m - 1] + CLUSTER_RTOL * tn[i]
             elif nxt < ntask:
-                _load_task(l, nxt, m, lo, n, rows, dS, e2S, gl, gu, dT, e2T, st, x)
-                task[l] = nxt
+                row[l], col[l] = _load_task(l, nxt, m, lo, n, rows, dS, e2S, gl, gu, dT, e2T,
+                                            st, x)
                 its[l] = 0
                 nxt += 1
                 ph = _SOLVE
@@ -634,7 +633,8 @@ def block_eigenvalues(dS, e2S, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
 
 @njit(**_JIT)
 def _load_task(l, t, m, lo, n, rows, dS, e2S, gl, gu, dT, e2T, st, x):
-    """Put task t (matrix rows[t // m], eigenvalue lo + t % m) into lane l."""
+    """Put task t (matrix rows[t // m], eigenvalue lo + t % m) into lane l; returns
+    (rows[t // m], t % m)."""
     i = rows[t // m]
     for q in range(n):
         dT[q, l] = dS[i, q]
@@ -642,6 +642,7 @@ def _load_task(l, t, m, lo, n, rows, dS, e2S, gl, gu, dT, e2T, st, x):
         e2T[q, l] = e2S[i, q]
     laguerre_start(st[l], gl[i], gu[i], n, lo + t % m)
     x[l] = st[l, _X]
+    return i, t % m
 
 
 # --- eigenvectors of a block: inverse iteration for many isolated eigenvalues at once ---
