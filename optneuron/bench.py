@@ -21,6 +21,7 @@ import numpy as np
 import scipy
 import scipy.linalg
 import torch
+from threadpoolctl import threadpool_limits
 
 from .layer import OptLayer
 from .matrices import SymTridiagonal
@@ -286,12 +287,59 @@ def machine() -> dict:
 
 
 def run_benchmarks(quick: bool = False, threads=(1, 2), progress=print) -> dict:
-    """All suites at each thread count; returns a JSON-able dict."""
+    """All suites at each thread count; returns a JSON-able dict.
+
+    NumPy/SciPy's OpenBLAS runs on one thread throughout (``BLAS_NOTE``); "threads" sets
+    torch's and numba's thread counts.
+    """
+    with threadpool_limits(1, user_api="blas"):
+        return _run_benchmarks(quick, threads, progress)
+
+
+BLAS_NOTE = (
+    "NumPy/SciPy's OpenBLAS runs on one thread (threadpoolctl; see the last section for why)."
+)
+
+
+def blas_threads_case(repeats: int = 7) -> dict:
+    """Why OpenBLAS is pinned: SciPy's per-matrix eigh at one and two BLAS threads, and our
+    2-thread dense call alone vs right after a 2-BLAS-thread SciPy call (its idle threads spin)."""
+    import numba
+
+    rng = np.random.default_rng(0)
+    M = rng.standard_normal((1024, 45, 45))
+    M = (M + M.transpose(0, 2, 1)) / 2
+    numba_threads = numba.get_num_threads()
+    _set_threads(2)
+    A = _random_dense(64, 64, torch.float32)
+    layer = OptLayer(SphereQP(32))
+    ours = lambda: _ours_fwd_bwd(layer, A)  # noqa: E731
+    out = {"ours, dense fwd+bwd n=64 B=64, 2 threads, alone": interleaved_medians(
+        {"t": ours}, repeats)["t"]}
+    for blas in (1, 2):
+        with threadpool_limits(blas, user_api="blas"):
+            out[f"scipy.eigh n=45 B=1024, {blas} BLAS thread(s)"] = interleaved_medians(
+                {"t": lambda: _scipy_value(M, 22)}, repeats)["t"]
+    after = []
+    with threadpool_limits(2, user_api="blas"):
+        for _ in range(repeats):
+            _scipy_fwd_bwd(A.numpy(), 32)  # the dense n=64 B=64 baseline
+            ours()  # the bench's untimed call: not enough for the spin to stop
+            start = time.perf_counter()
+            ours()
+            after.append(time.perf_counter() - start)
+    _set_threads(numba_threads)
+    out["ours, same, right after SciPy on 2 BLAS threads"] = statistics.median(after)
+    return out
+
+
+def _run_benchmarks(quick: bool, threads, progress) -> dict:
     sizes = [4, 8, 16, 32, 45, 64] if not quick else [8, 16, 45]
     batches = [64, 1024, 4096] if not quick else [64, 1024]
     dtypes = [torch.float32, torch.float64] if not quick else [torch.float32]
     repeats = 7 if not quick else 3
-    results = {"machine": machine(), "compile": compile_times(), "runs": []}
+    results = {"machine": machine(), "compile": compile_times(), "runs": [],
+               "blas_threads": blas_threads_case() if not quick else {}}
     for t in threads:
         _set_threads(t)
         run = {"threads": t, "dense": [], "tridiagonal": [], "training": []}
@@ -379,6 +427,7 @@ def markdown(results: dict) -> str:
         f"numpy {m['numpy']}, scipy {m['scipy']}, numba {m['numba']}; {m['date']}.",
         "Medians of interleaved repeats in one process (each timed call right after an untimed "
         "call of the same function, as in a training loop); `×` = baseline time / ours.",
+        BLAS_NOTE,
         "Reproduce: `optneuron bench` (or `python -m benchmarks`).", "",
         f"Kernel compile time (fresh process, `kernels.warm_up()`): cold cache "
         f"{results['compile']['cold_seconds']:.1f} s, warm cache "
@@ -402,6 +451,14 @@ def markdown(results: dict) -> str:
                 "of our epoch that any approach pays besides the solve.", ""]
         out += _ratio_table(run["training"], "epoch",
                             ["scipy.eigh_tridiagonal", "torch.eigvalsh", NO_SOLVE], "neuron")
+        out.append("")
+    if results.get("blas_threads"):
+        out += ["## Why OpenBLAS runs on one thread", "",
+                "SciPy's per-matrix calls gain nothing from a second BLAS thread, and OpenBLAS's "
+                "idle threads keep spinning after a call, slowing the next multithreaded code "
+                "(ours here; any OpenMP code alike). Medians, ms:", "",
+                "| measurement | ms |", "|---|---|"]
+        out += [f"| {k} | {v * 1e3:.2f} |" for k, v in results["blas_threads"].items()]
         out.append("")
     return "\n".join(out)
 

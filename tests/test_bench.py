@@ -3,6 +3,7 @@ import torch
 from optneuron import OptLayer, SphereQP, SymTridiagonal
 from optneuron.bench import (
     _scipy_fwd_bwd,
+    blas_threads_case,
     _ScipyTridiagonalEig,
     dense_case,
     interleaved_medians,
@@ -45,7 +46,10 @@ def test_cases_and_report_render():
     }
     machine = {k: "x" for k in ("cpu", "cores", "python", "torch", "numpy", "scipy", "numba",
                                 "date")}
+    blas = blas_threads_case(repeats=1)
+    assert len(blas) == 4 and all(v > 0 for v in blas.values())
     text = markdown({"machine": machine, "compile": {"cold_seconds": 1.0, "warm_seconds": 0.1},
-                     "runs": [run]})
+                     "runs": [run], "blas_threads": blas})
     assert "float64 n=4 B=8" in text and "tridiagonal dim=5 batch=32" in text
+    assert "Why OpenBLAS runs on one thread" in text and "2 BLAS thread(s)" in text
     assert "sdp" in text and "scipy.eigh_tridiagonal" in text
