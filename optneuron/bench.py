@@ -359,7 +359,7 @@ def _run_benchmarks(quick: bool, threads, progress) -> dict:
         for structure, dim, batch in (train if not quick else train[:1]):
             progress(f"[threads={t}] training epoch {structure} dim={dim} batch={batch}")
             run["training"].append(training_case(structure, dim, batch,
-                                                 repeats=3 if not quick else 1))
+                                                 repeats=5 if not quick else 1))
         results["runs"].append(run)
     return results
 
