@@ -846,6 +846,58 @@ def block_statuses_and_vectors(dS, eS, bounds, lam, status, rows, nrows, n, m, v
         block_vectors(dS, eS, bounds[2], lam, trow, tcol, ntask, n, Zb, pre)
 
 
+@njit(**_JIT)
+def special_matrix(chk, amax, a00, n, lo, hi, vectors, lam, Z):
+    """Eigenpairs found without iterating, with their status, or -1 for an ordinary matrix:
+    one with a non-finite entry (chk != 0: inf * 0 and nan * 0 are nan), the zero matrix, or
+    n = 1 (a00 is its entry)."""
+    if chk != 0.0:
+        return non_finite(n, hi - lo, vectors, lam, Z)
+    if amax == 0.0:
+        return zero_matrix(n, lo, hi, vectors, lam, Z)
+    if n == 1:
+        lam[0] = a00
+        Z[0, 0] = 1.0
+        return OK
+    return -1
+
+
+@njit(**_JIT)
+def admit_row(i, nrows, dS, eS, e2S, bounds, status, rows, n):
+    """Row i of the block holds a scaled tridiagonal in dS[i], eS[i]: bound its spectrum and
+    queue it for solve_block. Returns the new number of queued rows."""
+    bounds[0, i], bounds[1, i], bounds[2, i] = prepare_scaled(dS[i], eS[i], e2S[i], n)
+    status[i] = OK
+    rows[nrows] = i
+    return nrows + 1
+
+
+@njit(**_JIT)
+def solve_block(dS, eS, e2S, bounds, status, rows, nrows, n, lo, hi, vectors, lam, Zb, pre,
+                trow, tcol):
+    """Eigenvalues lo..hi-1 of the queued rows, their statuses and, if vectors, the lane
+    engine's eigenvectors (the rest come from row_vectors)."""
+    block_eigenvalues(dS, e2S, bounds[0], bounds[1], bounds[2], rows, nrows, n, lo, hi, lam,
+                      status)
+    block_statuses_and_vectors(dS, eS, bounds, lam, status, rows, nrows, n, hi - lo, vectors,
+                               Zb, pre, trow, tcol)
+
+
+@njit(**_JIT)
+def row_vectors(i, dS, eS, bounds, status, lam, n, m, vectors, Z, ws, Zb, pre):
+    """Status of queued row i, its unit eigenvectors of the scaled tridiagonal in Z if vectors."""
+    st = status[i]
+    if vectors and st & FAILED == 0:
+        st |= tri_vectors(dS[i], eS[i], n, lam[i], m, bounds[2, i], Z, ws, Zb[i], pre[i])
+    return st
+
+
+@njit(**_JIT)
+def unscale(lam, m, p):
+    for j in range(m):
+        lam[j] = math.ldexp(lam[j], p)
+
+
 # --- tridiagonal batch kernel ---
 
 
@@ -859,9 +911,8 @@ def _tri_batch(diag, off, lo, hi, vectors, derivatives, nchunks, vals, vecs, dd,
         dS, eS, e2S, bounds, pexp, rows, status, lam, Z, ws = block_scratch(cap, n, m, vectors)
         Zb, pre, trow, tcol = vector_scratch(cap, n, m, vectors)
         for s0 in range(b0, b1, BLOCK):
-            s1 = min(s0 + BLOCK, b1)
             nrows = 0
-            for b in range(s0, s1):
+            for b in range(s0, min(s0 + BLOCK, b1)):
                 i = b - s0
                 amax = 0.0
                 chk = 0.0
@@ -873,46 +924,27 @@ def _tri_batch(diag, off, lo, hi, vectors, derivatives, nchunks, vals, vecs, dd,
                     x = np.float64(off[b, q])
                     amax = max(amax, abs(x))
                     chk += x * 0.0
-                # inf * 0 and NaN * 0 are NaN: some entry is not finite
-                special = chk != 0.0 or amax == 0.0 or n == 1
-                if special:
-                    li = lam[i]
-                    if chk != 0.0:
-                        st = non_finite(n, m, vectors, li, Z)
-                    elif amax == 0.0:
-                        st = zero_matrix(n, lo, hi, vectors, li, Z)
-                    else:
-                        li[0] = np.float64(diag[b, 0])
-                        Z[0, 0] = 1.0
-                        st = OK
-                    write_row(b, n, m, vectors, st, li, Z, vals, vecs, suspect)
+                st = special_matrix(chk, amax, np.float64(diag[b, 0]), n, lo, hi, vectors,
+                                    lam[i], Z)
+                if st >= 0:
+                    write_row(b, n, m, vectors, st, lam[i], Z, vals, vecs, suspect)
                     if derivatives:
                         write_derivatives(b, n, m, Z, dd, de)
                     continue
-                p = scale_exponent(amax)
-                sc = math.ldexp(1.0, -p)
-                pexp[i] = p
+                pexp[i] = scale_exponent(amax)
+                sc = math.ldexp(1.0, -pexp[i])
                 for q in range(n):
                     dS[i, q] = np.float64(diag[b, q]) * sc
                 for q in range(n - 1):
                     eS[i, q] = np.float64(off[b, q]) * sc
-                bounds[0, i], bounds[1, i], bounds[2, i] = prepare_scaled(dS[i], eS[i], e2S[i], n)
-                status[i] = OK
-                rows[nrows] = i
-                nrows += 1
-            block_eigenvalues(dS, e2S, bounds[0], bounds[1], bounds[2], rows, nrows, n, lo, hi,
-                              lam, status)
-            block_statuses_and_vectors(dS, eS, bounds, lam, status, rows, nrows, n, m, vectors,
-                                       Zb, pre, trow, tcol)
+                nrows = admit_row(i, nrows, dS, eS, e2S, bounds, status, rows, n)
+            solve_block(dS, eS, e2S, bounds, status, rows, nrows, n, lo, hi, vectors, lam, Zb,
+                        pre, trow, tcol)
             for r in range(nrows):
                 i = rows[r]
-                li = lam[i]
-                st = status[i]
-                if vectors and st & FAILED == 0:
-                    st |= tri_vectors(dS[i], eS[i], n, li, m, bounds[2, i], Z, ws, Zb[i], pre[i])
-                for j in range(m):
-                    li[j] = math.ldexp(li[j], pexp[i])
-                write_row(s0 + i, n, m, vectors, st, li, Z, vals, vecs, suspect)
+                st = row_vectors(i, dS, eS, bounds, status, lam, n, m, vectors, Z, ws, Zb, pre)
+                unscale(lam[i], m, pexp[i])
+                write_row(s0 + i, n, m, vectors, st, lam[i], Z, vals, vecs, suspect)
                 if derivatives:
                     write_derivatives(s0 + i, n, m, Z, dd, de)
 
@@ -1057,9 +1089,8 @@ def _dense_batch(A, lo, hi, vectors, nchunks, vals, vecs, suspect):
         p = np.empty(max(n, 1))
         vn = np.empty(2 * max(n, 1))
         for s0 in range(b0, b1, BLOCK):
-            s1 = min(s0 + BLOCK, b1)
             nrows = 0
-            for b in range(s0, s1):
+            for b in range(s0, min(s0 + BLOCK, b1)):
                 i = b - s0
                 Ab = A[b]
                 amax = 0.0
@@ -1070,22 +1101,13 @@ def _dense_batch(A, lo, hi, vectors, nchunks, vals, vecs, suspect):
                         x = np.float64(ar[t])
                         amax = max(amax, abs(x))
                         chk += x * 0.0
-                # inf * 0 and NaN * 0 are NaN: some entry is not finite
-                if chk != 0.0 or amax == 0.0 or n == 1:
-                    li = lam[i]
-                    if chk != 0.0:
-                        st = non_finite(n, m, vectors, li, Z)
-                    elif amax == 0.0:
-                        st = zero_matrix(n, lo, hi, vectors, li, Z)
-                    else:
-                        li[0] = np.float64(Ab[0, 0])
-                        Z[0, 0] = 1.0
-                        st = OK
-                    write_row(b, n, m, vectors, st, li, Z, vals, vecs, suspect)
+                st = special_matrix(chk, amax, np.float64(Ab[0, 0]), n, lo, hi, vectors,
+                                    lam[i], Z)
+                if st >= 0:
+                    write_row(b, n, m, vectors, st, lam[i], Z, vals, vecs, suspect)
                     continue
-                pe = scale_exponent(amax)
-                sc = math.ldexp(1.0, -pe)
-                pexp[i] = pe
+                pexp[i] = scale_exponent(amax)
+                sc = math.ldexp(1.0, -pexp[i])
                 Wi = W[i]
                 for q in range(n):
                     ar = Ab[q]
@@ -1093,21 +1115,13 @@ def _dense_batch(A, lo, hi, vectors, nchunks, vals, vecs, suspect):
                     for t in range(n):
                         wr[t] = np.float64(ar[t]) * sc
                 householder_tridiagonal(Wi, n, dS[i], eS[i], tau[i], p, vn)
-                bounds[0, i], bounds[1, i], bounds[2, i] = prepare_scaled(dS[i], eS[i], e2S[i], n)
-                status[i] = OK
-                rows[nrows] = i
-                nrows += 1
-            block_eigenvalues(dS, e2S, bounds[0], bounds[1], bounds[2], rows, nrows, n, lo, hi,
-                              lam, status)
-            block_statuses_and_vectors(dS, eS, bounds, lam, status, rows, nrows, n, m, vectors,
-                                       Zb, pre, trow, tcol)
+                nrows = admit_row(i, nrows, dS, eS, e2S, bounds, status, rows, n)
+            solve_block(dS, eS, e2S, bounds, status, rows, nrows, n, lo, hi, vectors, lam, Zb,
+                        pre, trow, tcol)
             for r in range(nrows):
                 i = rows[r]
                 b = s0 + i
-                li = lam[i]
-                st = status[i]
-                if vectors and st & FAILED == 0:
-                    st |= tri_vectors(dS[i], eS[i], n, li, m, bounds[2, i], Z, ws, Zb[i], pre[i])
+                st = row_vectors(i, dS, eS, bounds, status, lam, n, m, vectors, Z, ws, Zb, pre)
                 if vectors and st & FAILED == 0:
                     Ab = A[b]
                     sc = math.ldexp(1.0, -pexp[i])
@@ -1115,11 +1129,10 @@ def _dense_batch(A, lo, hi, vectors, nchunks, vals, vecs, suspect):
                     for j in range(m):
                         z = Z[j]
                         back_transform(W[i], n, tau[i], z)
-                        if _dense_residual(Ab, n, sc, li[j], z, p) > rmax:
+                        if _dense_residual(Ab, n, sc, lam[i, j], z, p) > rmax:
                             st |= FAILED
-                for j in range(m):
-                    li[j] = math.ldexp(li[j], pexp[i])
-                write_row(b, n, m, vectors, st, li, Z, vals, vecs, suspect)
+                unscale(lam[i], m, pexp[i])
+                write_row(b, n, m, vectors, st, lam[i], Z, vals, vecs, suspect)
 
 
 @njit(**_FAST)
