@@ -3,8 +3,8 @@ import torch
 from optneuron import OptLayer, SphereQP, SymTridiagonal
 from optneuron.bench import (
     _scipy_fwd_bwd,
-    blas_threads_case,
     _ScipyTridiagonalEig,
+    blas_threads_case,
     dense_case,
     interleaved_medians,
     markdown,
