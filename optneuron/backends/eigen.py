@@ -120,9 +120,11 @@ def _eigenpairs(A, lo: int, hi: int, vectors: bool, method: str, derivatives: bo
 
 
 def _weights(problem, values: torch.Tensor, n: int):
-    """``(value, w)`` of the problem from its eigenvalues in ``problem.eigen_range(n)``."""
+    """``(value, w)`` of the problem from its eigenvalues in ``problem.eigen_range(n)``;
+    ``w=None`` stands for unit weights (exact problems)."""
     if problem.smoothing is None:
-        return values.sum(-1), torch.ones_like(values)
+        # one eigenvalue: a view, not a reduction (a training step's every op counts)
+        return (values[:, 0] if values.shape[-1] == 1 else values.sum(-1)), None
     value = values.new_zeros(values.shape[:-1])
     w = torch.zeros_like(values)
     for term in problem.fantope_terms(n):
@@ -132,38 +134,42 @@ def _weights(problem, values: torch.Tensor, n: int):
     return value, w
 
 
-def _lift(problem, Q: torch.Tensor, w: torch.Tensor):
+def _lift(problem, Q: torch.Tensor, w: torch.Tensor | None):
     """``X = Q diag(w) Qᵀ`` and the minimizer(s) ``x`` (None for smoothed problems)."""
-    X = (Q * w.unsqueeze(-2)) @ Q.mT
+    X = (Q if w is None else Q * w.unsqueeze(-2)) @ Q.mT
     if problem.smoothing is not None:
         return X, None
     return X, (Q[..., 0] if isinstance(problem, SphereQP) else Q)
 
 
+class _Found:
+    """Where a forward leaves its eigenvectors ``Q`` and weights ``w`` for ``Solution.X`` and
+    ``.x``: as extra outputs of the autograd Function they cost bookkeeping on every call."""
+
+    Q: torch.Tensor | None = None
+    w: torch.Tensor | None = None
+
+
 class _DenseValue(torch.autograd.Function):
-    """value(A) with ``∂value/∂A = Q diag(w) Qᵀ``; also returns ``Q, w`` (not differentiable)."""
+    """value(A) with ``∂value/∂A = Q diag(w) Qᵀ``; ``Q`` and ``w`` are left in ``found``."""
 
     @staticmethod
-    def forward(ctx, A, problem, method):
+    def forward(ctx, A, problem, method, found):
         lo, hi = problem.eigen_range(A.shape[-1])
         values, Q, _ = _eigenpairs(A, lo, hi, True, method)
         value, w = _weights(problem, values, A.shape[-1])
+        found.Q, found.w = Q, w
         ctx.save_for_backward(Q, w)
-        ctx.mark_non_differentiable(Q, w)
-        ctx.set_materialize_grads(False)  # Q and w get no gradient: skip their zero tensors
-        return value, Q, w
+        return value
 
     @staticmethod
-    def backward(ctx, grad_value, _grad_Q, _grad_w):
-        if grad_value is None:
-            return None, None, None
+    def backward(ctx, grad_value):
         Q, w = ctx.saved_tensors
+        gw = grad_value.unsqueeze(-1) if w is None else grad_value.unsqueeze(-1) * w  # (B, r)
         if Q.shape[-1] == 1:  # q qᵀ as a broadcast product: ~8x faster than a k=1 bmm
-            q = Q[..., 0]
-            gq = (grad_value * w[:, 0]).unsqueeze(-1) * q
-            return gq.unsqueeze(-1) * q.unsqueeze(-2), None, None
-        scaled = Q * (grad_value.unsqueeze(-1) * w).unsqueeze(-2)
-        return scaled @ Q.mT, None, None
+            gq = gw * Q[..., 0]
+            return gq.unsqueeze(-1) * Q[..., 0].unsqueeze(-2), None, None, None
+        return (Q * gw.unsqueeze(-2)) @ Q.mT, None, None, None
 
 
 def _tridiagonal_gradient(dd: torch.Tensor, de: torch.Tensor, w: torch.Tensor | None):
@@ -178,32 +184,29 @@ def _tridiagonal_gradient(dd: torch.Tensor, de: torch.Tensor, w: torch.Tensor | 
 
 
 class _TridiagonalValue(torch.autograd.Function):
-    """value(d, e) with ``∂/∂d_i = Σ_j w_j q_ij²`` and ``∂/∂e_i = 2 Σ_j w_j q_ij q_{i+1,j}``.
+    """value(d, e) with ``∂/∂d_i = Σ_j w_j q_ij²`` and ``∂/∂e_i = 2 Σ_j w_j q_ij q_{i+1,j}``;
+    ``Q`` and ``w`` are left in ``found``.
 
-    Both are formed in forward (by the kernels, on their path): backward is then two products
-    with the incoming gradient, and saves only ``(B, n)`` and ``(B, n-1)`` tensors.
+    Both derivatives are formed in forward (by the kernels, on their path): backward is then
+    two products with the incoming gradient, and saves only ``(B, n)`` and ``(B, n-1)`` tensors.
     """
 
     @staticmethod
-    def forward(ctx, diag, off, problem, method):
+    def forward(ctx, diag, off, problem, method, found):
         n = diag.shape[-1]
         lo, hi = problem.eigen_range(n)
         values, Q, (dd, de) = _eigenpairs(SymTridiagonal(diag, off), lo, hi, True, method,
                                           derivatives=True)
         value, w = _weights(problem, values, n)
-        ctx.save_for_backward(*_tridiagonal_gradient(dd, de, None if problem.smoothing is None
-                                                     else w))
-        ctx.mark_non_differentiable(Q, w)
-        ctx.set_materialize_grads(False)  # Q and w get no gradient: skip their zero tensors
-        return value, Q, w
+        found.Q, found.w = Q, w
+        ctx.save_for_backward(*_tridiagonal_gradient(dd, de, w))
+        return value
 
     @staticmethod
-    def backward(ctx, grad_value, _grad_Q, _grad_w):
-        if grad_value is None:
-            return None, None, None, None
+    def backward(ctx, grad_value):
         grad_diag, grad_off = ctx.saved_tensors
         g = grad_value.unsqueeze(-1)
-        return g * grad_diag, g * grad_off, None, None
+        return g * grad_diag, g * grad_off, None, None, None
 
 
 class EigenBackend:
@@ -233,13 +236,14 @@ class EigenBackend:
         flat = _flatten(A)
         needs_grad = torch.is_grad_enabled() and A.requires_grad
         if needs_grad:
+            found = _Found()
             if isinstance(flat, SymTridiagonal):
-                value, Q, w = _TridiagonalValue.apply(flat.diag, flat.off, problem, self.method)
+                value = _TridiagonalValue.apply(flat.diag, flat.off, problem, self.method, found)
             else:
-                value, Q, w = _DenseValue.apply(flat, problem, self.method)
+                value = _DenseValue.apply(flat, problem, self.method, found)
 
             def lift_saved():
-                X, x = _lift(problem, Q, w)
+                X, x = _lift(problem, found.Q, found.w)
                 return X.reshape(*batch, n, n), _shape(x, batch)
 
             return Solution(_unflatten(value, batch), lift=lift_saved)
