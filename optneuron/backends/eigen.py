@@ -10,7 +10,8 @@ solver picked, a member of the Clarke subdifferential.
 
 Under ``torch.no_grad`` (or when nothing requires grad) only eigenvalues are computed;
 ``Solution.X`` / ``Solution.x`` then compute the vectors on first access. With gradients the
-vectors are computed once, kept for backward, and ``X`` is formed from them only if asked for.
+vectors are computed once (for a ``SymTridiagonal`` the kernels also write the derivatives
+backward needs), and ``X`` is formed from them only if asked for.
 """
 
 from __future__ import annotations
