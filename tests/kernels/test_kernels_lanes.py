@@ -126,3 +126,40 @@ def test_block_vectors_leaves_tasks_that_need_more_iterations():
     K.block_vectors(d, e, bounds[2], lam, np.arange(B), np.zeros(B, np.int64), B, n, Zb, pre)
     np.testing.assert_array_equal(pre[:, 0], np.arange(B) % 2 == 1)
     assert not Zb[::2].any()
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("kind", ["tridiagonal", "dense"])
+def test_results_do_not_depend_on_batching(kind, threads):
+    # several chunks, blocks of BLOCK matrices and a partial last block, lanes refilled; special
+    # rows (zero, nan, a 1e-300 scaling) mixed in: every matrix gets the bits it gets alone
+    import numba
+
+    from optneuron.kernels import dense_eigenpairs, tridiagonal_eigenpairs
+
+    rng = np.random.default_rng(11)
+    n, B = 9, 3 * K.BLOCK + 41
+    d = rng.standard_normal((B, n))
+    e = rng.standard_normal((B, n - 1))
+    d[5], e[5] = 0.0, 0.0
+    d[77, 3] = np.nan
+    d[200] *= 1e-300
+    e[200] *= 1e-300
+    T = np.zeros((B, n, n))
+    T[:, range(n), range(n)] = d
+    T[:, range(n - 1), range(1, n)] = e
+    T[:, range(1, n), range(n - 1)] = e
+    old = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        for lo, hi in [(4, 5), (2, 6)]:
+            if kind == "tridiagonal":
+                whole = tridiagonal_eigenpairs(d, e, lo, hi)
+                alone = [tridiagonal_eigenpairs(d[b:b + 1], e[b:b + 1], lo, hi) for b in range(B)]
+            else:
+                whole = dense_eigenpairs(T, lo, hi)
+                alone = [dense_eigenpairs(T[b:b + 1], lo, hi) for b in range(B)]
+            for got, parts in zip(whole, zip(*alone)):
+                np.testing.assert_array_equal(got, np.concatenate(parts))
+    finally:
+        numba.set_num_threads(old)
