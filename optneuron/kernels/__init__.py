@@ -16,7 +16,8 @@ Sign convention: the largest-magnitude component of each eigenvector is positive
 Both iterations run on 32 "lanes" at once: each Sturm pass (a chain of dependent divisions)
 advances 32 (matrix, eigenvalue) tasks in one vectorized loop, and a lane whose task is done
 takes the next one; the first inverse-iteration solves of isolated eigenvalues are batched the
-same way. Results are those of the one-matrix-at-a-time iteration, bit for bit.
+same way. Results are those of the one-matrix-at-a-time iteration, bit for bit
+(tests/kernels/test_kernels_lanes.py holds that reference).
 
 suspect[b] is True when the kernel cannot vouch for matrix b: an eigenvalue of lo..hi-1 lies
 within 1e-8 ||T|| of another one of the range or of lam_{lo-1} / lam_hi (then the vectors are

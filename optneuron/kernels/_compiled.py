@@ -4,8 +4,9 @@ numba's on-disk cache is keyed on the source file of each cached function only: 
 caller in one file would keep a stale copy of a helper edited in another file. With every
 jitted function in this file, any edit invalidates the whole cache.
 
-Layout: Sturm counts and Laguerre's iteration; inverse iteration (pivoted tridiagonal LU);
-the per-matrix driver on a scaled tridiagonal; the tridiagonal batch kernel; Householder
+Layout: Gershgorin bounds and Laguerre's iteration (one pass of its state machine); inverse
+iteration (pivoted tridiagonal LU); per-matrix steps; the lane engines that run many
+eigenvalue and eigenvector iterations at once; the tridiagonal batch kernel; Householder
 reduction, back-transformation and the dense batch kernel.
 """
 
@@ -16,7 +17,7 @@ from numba import njit, prange
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
-# --- Sturm counts and the k-th eigenvalue (on a scaled matrix: entries <= 1, ||T|| ~ 1) ---
+# --- bounds and the k-th eigenvalue's iteration (on a scaled matrix: entries <= 1, ||T|| ~ 1) ---
 
 EPS = 2.220446049250313e-16
 #: a Sturm pivot smaller than this (in units of ||T|| ~ 1) is replaced by -PIVMIN; shifting one
@@ -24,59 +25,6 @@ EPS = 2.220446049250313e-16
 PIVMIN = 1e-120
 #: total Sturm passes allowed for one eigenvalue (bisection alone needs ~60 from Gershgorin)
 MAXIT = 160
-
-
-@njit(**_JIT)
-def sturm_count(d, e2, n, x):
-    """Number of eigenvalues of T strictly below x (LDL^T inertia, LAPACK's pivot guard)."""
-    c = 0
-    q = d[0] - x
-    if abs(q) < PIVMIN:
-        q = -PIVMIN
-    if q < 0.0:
-        c += 1
-    for i in range(1, n):
-        q = (d[i] - x) - e2[i - 1] / q
-        if abs(q) < PIVMIN:
-            q = -PIVMIN
-        if q < 0.0:
-            c += 1
-    return c
-
-
-@njit(**_JIT)
-def sturm_laguerre(d, e2, n, x):
-    """Sturm count at x plus Laguerre's sums G = sum 1/(x-lam_j), H = sum 1/(x-lam_j)^2.
-
-    With q_i the LDL^T pivots of T - xI, det(T - xI) = prod q_i, so G = sum q_i'/q_i and
-    H = sum (q_i'/q_i)^2 - q_i''/q_i; q' and q'' follow from the same recurrence.
-    """
-    c = 0
-    q = d[0] - x
-    if abs(q) < PIVMIN:
-        q = -PIVMIN
-    if q < 0.0:
-        c += 1
-    inv = 1.0 / q
-    r = -inv
-    s = 0.0
-    g = r
-    h = r * r
-    for i in range(1, n):
-        t = e2[i - 1] * inv
-        q = (d[i] - x) - t
-        if abs(q) < PIVMIN:
-            q = -PIVMIN
-        if q < 0.0:
-            c += 1
-        dq = t * r - 1.0
-        ddq = t * (s - 2.0 * r * r)
-        inv = 1.0 / q
-        r = dq * inv
-        s = ddq * inv
-        g += r
-        h += r * r - s
-    return c, g, h
 
 
 @njit(**_JIT)
@@ -371,15 +319,6 @@ def scale_exponent(amax):
 
 
 @njit(**_JIT)
-def prepare_scaled(d, e, e2, n):
-    """e2 = e**2 (what Sturm counts read) and the Gershgorin bounds (gl, gu, tnorm) of the
-    scaled tridiagonal (d, e)."""
-    for i in range(n - 1):
-        e2[i] = e[i] * e[i]
-    return gershgorin(d, e, n)
-
-
-@njit(**_JIT)
 def tri_residual(d, e, n, lam, z):
     s = 0.0
     for i in range(n):
@@ -497,9 +436,9 @@ def chunk_bounds(c, nchunks, B):
 
 # --- eigenvalues of a block of matrices, many iterations in flight at once ---
 
-#: iterations advanced together. The Sturm recurrence is a chain of dependent divisions (~12
-#: cycles a step); across lanes it vectorizes, and numba's loop needs >= 32 iterations to take
-#: its vector path (8 doubles x 4 interleaved). 32 lanes: ~5x the scalar throughput here.
+#: iterations advanced together. The Sturm recurrence is a chain of dependent divisions; across
+#: lanes the loop vectorizes, but only from 32 lanes on (with 8 or 16 it ran at the speed of
+#: independent scalar chains here: LLVM's vector loop wants a trip count of 32).
 LANES = 32
 #: matrices per block: the unit whose scaled tridiagonals (and dense reflectors) are kept at once
 BLOCK = 128
@@ -512,7 +451,13 @@ _IDLE = 3
 
 @njit(**_JIT)
 def lanes_sturm_laguerre(dT, e2T, n, x, cnt, g, h, inv, r, s):
-    """sturm_laguerre for every lane l at once: the matrix in column l of dT, e2T at x[l]."""
+    """For every lane l at once, at x[l] for the tridiagonal in column l of dT (diagonal) and
+    e2T (squared off-diagonal): the Sturm count cnt[l] = #{lam_j < x} (LDL^T inertia with
+    LAPACK's pivot guard) and Laguerre's sums g[l] = sum 1/(x-lam_j), h[l] = sum 1/(x-lam_j)^2.
+
+    With q_i the LDL^T pivots of T - xI, det(T - xI) = prod q_i, so G = sum q_i'/q_i and
+    H = sum (q_i'/q_i)^2 - q_i''/q_i; q' and q'' follow from the same recurrence.
+    """
     L = x.shape[0]
     for l in range(L):
         q = dT[0, l] - x[l]
@@ -556,8 +501,8 @@ def _next_phase(phase, j, m, lo, hi, n):
 
 
 @njit(**_JIT)
-def block_eigenvalues(dS, e2S, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
-    """lam[i, :] = eigenvalues lo..hi-1 of the scaled tridiagonal (dS[i], e2S[i]) for each
+def block_eigenvalues(dS, eS, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
+    """lam[i, :] = eigenvalues lo..hi-1 of the scaled tridiagonal (dS[i], eS[i]) for each
     i in rows[:nrows]; gl[i], gu[i] bracket its spectrum, tn[i] >= ||T_i||. ORs into status[i]:
     FAILED when an iteration does not converge, CLUSTERED when lam_lo (lam_{hi-1}) lies within
     CLUSTER_RTOL ||T|| of lam_{lo-1} (lam_hi), found by one Sturm count just outside the range.
@@ -588,7 +533,7 @@ def block_eigenvalues(dS, e2S, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
     active = 0
     for l in range(L):
         if nxt < ntask:
-            row[l], col[l] = _load_task(l, nxt, m, lo, n, rows, dS, e2S, gl, gu, dT, e2T, st, x)
+            row[l], col[l] = _load_task(l, nxt, m, lo, n, rows, dS, eS, gl, gu, dT, e2T, st, x)
             phase[l] = _SOLVE
             its[l] = 0
             nxt += 1
@@ -621,7 +566,7 @@ def block_eigenvalues(dS, e2S, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
             elif ph == _RIGHT:
                 x[l] = lam[i, m - 1] + CLUSTER_RTOL * tn[i]
             elif nxt < ntask:
-                row[l], col[l] = _load_task(l, nxt, m, lo, n, rows, dS, e2S, gl, gu, dT, e2T,
+                row[l], col[l] = _load_task(l, nxt, m, lo, n, rows, dS, eS, gl, gu, dT, e2T,
                                             st, x)
                 its[l] = 0
                 nxt += 1
@@ -632,14 +577,14 @@ def block_eigenvalues(dS, e2S, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
 
 
 @njit(**_JIT)
-def _load_task(l, t, m, lo, n, rows, dS, e2S, gl, gu, dT, e2T, st, x):
+def _load_task(l, t, m, lo, n, rows, dS, eS, gl, gu, dT, e2T, st, x):
     """Put task t (matrix rows[t // m], eigenvalue lo + t % m) into lane l; returns
     (rows[t // m], t % m)."""
     i = rows[t // m]
     for q in range(n):
         dT[q, l] = dS[i, q]
     for q in range(n - 1):
-        e2T[q, l] = e2S[i, q]
+        e2T[q, l] = eS[i, q] * eS[i, q]
     laguerre_start(st[l], gl[i], gu[i], n, lo + t % m)
     x[l] = st[l, _X]
     return i, t % m
@@ -791,14 +736,13 @@ def block_vectors(dS, eS, tn, lam, trow, tcol, ntask, n, Zb, pre):
 
 @njit(**_JIT)
 def block_scratch(cap, n, m, vectors):
-    """Per-block arrays for up to cap matrices: scaled d, e, e**2, Gershgorin bounds, scale
+    """Per-block arrays for up to cap matrices: scaled d, e, Gershgorin bounds, scale
     exponents, rows to solve, statuses, eigenvalues; and the per-matrix Z (m, n), ws (6, n) of
     inverse iteration."""
     nn = max(n, 1)
     nz = n if vectors else 1
     dS = np.zeros((cap, nn))
     eS = np.zeros((cap, nn))
-    e2S = np.zeros((cap, nn))
     bounds = np.zeros((3, cap))
     pexp = np.zeros(cap, dtype=np.int64)
     rows = np.zeros(cap, dtype=np.int64)
@@ -806,7 +750,7 @@ def block_scratch(cap, n, m, vectors):
     lam = np.zeros((cap, max(m, 1)))
     Z = np.zeros((max(m, 1), max(nz, 1)))
     ws = np.zeros((6, max(nz, 1)))
-    return dS, eS, e2S, bounds, pexp, rows, status, lam, Z, ws
+    return dS, eS, bounds, pexp, rows, status, lam, Z, ws
 
 
 @njit(**_JIT)
@@ -819,31 +763,6 @@ def vector_scratch(cap, n, m, vectors):
     trow = np.zeros(cz * max(m, 1), dtype=np.int64)
     tcol = np.zeros(cz * max(m, 1), dtype=np.int64)
     return Zb, pre, trow, tcol
-
-
-@njit(**_JIT)
-def block_statuses_and_vectors(dS, eS, bounds, lam, status, rows, nrows, n, m, vectors,
-                               Zb, pre, trow, tcol):
-    """Add the in-range gap test to status[i]; if vectors, run block_vectors on the isolated
-    eigenvalues of every row that did not fail (pre[i, j] marks the vectors it found)."""
-    ntask = 0
-    for r in range(nrows):
-        i = rows[r]
-        status[i] |= gaps_clustered(lam[i], m, bounds[2, i])
-        if not vectors:
-            continue
-        for j in range(m):
-            pre[i, j] = False
-        if status[i] & FAILED:
-            continue
-        tolo = ORTHO_RTOL * bounds[2, i]
-        for j in range(m):
-            if isolated(lam[i], j, m, tolo):
-                trow[ntask] = i
-                tcol[ntask] = j
-                ntask += 1
-    if vectors and ntask > 0:
-        block_vectors(dS, eS, bounds[2], lam, trow, tcol, ntask, n, Zb, pre)
 
 
 @njit(**_JIT)
@@ -863,24 +782,42 @@ def special_matrix(chk, amax, a00, n, lo, hi, vectors, lam, Z):
 
 
 @njit(**_JIT)
-def admit_row(i, nrows, dS, eS, e2S, bounds, status, rows, n):
+def admit_row(i, nrows, dS, eS, bounds, status, rows, n):
     """Row i of the block holds a scaled tridiagonal in dS[i], eS[i]: bound its spectrum and
     queue it for solve_block. Returns the new number of queued rows."""
-    bounds[0, i], bounds[1, i], bounds[2, i] = prepare_scaled(dS[i], eS[i], e2S[i], n)
+    bounds[0, i], bounds[1, i], bounds[2, i] = gershgorin(dS[i], eS[i], n)
     status[i] = OK
     rows[nrows] = i
     return nrows + 1
 
 
 @njit(**_JIT)
-def solve_block(dS, eS, e2S, bounds, status, rows, nrows, n, lo, hi, vectors, lam, Zb, pre,
-                trow, tcol):
-    """Eigenvalues lo..hi-1 of the queued rows, their statuses and, if vectors, the lane
-    engine's eigenvectors (the rest come from row_vectors)."""
-    block_eigenvalues(dS, e2S, bounds[0], bounds[1], bounds[2], rows, nrows, n, lo, hi, lam,
+def solve_block(dS, eS, bounds, status, rows, nrows, n, lo, hi, vectors, lam, Zb, pre, trow,
+                tcol):
+    """Eigenvalues lo..hi-1 of the queued rows, with the in-range gap test in their statuses;
+    if vectors, block_vectors on the isolated eigenvalues of every row that did not fail
+    (pre[i, j] marks the vectors it found; row_vectors computes the rest)."""
+    m = hi - lo
+    block_eigenvalues(dS, eS, bounds[0], bounds[1], bounds[2], rows, nrows, n, lo, hi, lam,
                       status)
-    block_statuses_and_vectors(dS, eS, bounds, lam, status, rows, nrows, n, hi - lo, vectors,
-                               Zb, pre, trow, tcol)
+    ntask = 0
+    for r in range(nrows):
+        i = rows[r]
+        status[i] |= gaps_clustered(lam[i], m, bounds[2, i])
+        if not vectors:
+            continue
+        for j in range(m):
+            pre[i, j] = False
+        if status[i] & FAILED:
+            continue
+        tolo = ORTHO_RTOL * bounds[2, i]
+        for j in range(m):
+            if isolated(lam[i], j, m, tolo):
+                trow[ntask] = i
+                tcol[ntask] = j
+                ntask += 1
+    if ntask > 0:
+        block_vectors(dS, eS, bounds[2], lam, trow, tcol, ntask, n, Zb, pre)
 
 
 @njit(**_JIT)
@@ -908,7 +845,7 @@ def _tri_batch(diag, off, lo, hi, vectors, derivatives, nchunks, vals, vecs, dd,
     for c in prange(nchunks):
         b0, b1 = chunk_bounds(c, nchunks, B)
         cap = min(BLOCK, b1 - b0)
-        dS, eS, e2S, bounds, pexp, rows, status, lam, Z, ws = block_scratch(cap, n, m, vectors)
+        dS, eS, bounds, pexp, rows, status, lam, Z, ws = block_scratch(cap, n, m, vectors)
         Zb, pre, trow, tcol = vector_scratch(cap, n, m, vectors)
         for s0 in range(b0, b1, BLOCK):
             nrows = 0
@@ -937,9 +874,9 @@ def _tri_batch(diag, off, lo, hi, vectors, derivatives, nchunks, vals, vecs, dd,
                     dS[i, q] = np.float64(diag[b, q]) * sc
                 for q in range(n - 1):
                     eS[i, q] = np.float64(off[b, q]) * sc
-                nrows = admit_row(i, nrows, dS, eS, e2S, bounds, status, rows, n)
-            solve_block(dS, eS, e2S, bounds, status, rows, nrows, n, lo, hi, vectors, lam, Zb,
-                        pre, trow, tcol)
+                nrows = admit_row(i, nrows, dS, eS, bounds, status, rows, n)
+            solve_block(dS, eS, bounds, status, rows, nrows, n, lo, hi, vectors, lam, Zb, pre,
+                        trow, tcol)
             for r in range(nrows):
                 i = rows[r]
                 st = row_vectors(i, dS, eS, bounds, status, lam, n, m, vectors, Z, ws, Zb, pre)
@@ -1081,7 +1018,7 @@ def _dense_batch(A, lo, hi, vectors, nchunks, vals, vecs, suspect):
     for c in prange(nchunks):
         b0, b1 = chunk_bounds(c, nchunks, B)
         cap = min(BLOCK, b1 - b0)
-        dS, eS, e2S, bounds, pexp, rows, status, lam, Z, ws = block_scratch(cap, n, m, vectors)
+        dS, eS, bounds, pexp, rows, status, lam, Z, ws = block_scratch(cap, n, m, vectors)
         Zb, pre, trow, tcol = vector_scratch(cap, n, m, vectors)
         # the reflectors of every matrix in the block, for the back-transformation
         W = np.empty((cap, n, n))
@@ -1115,9 +1052,9 @@ def _dense_batch(A, lo, hi, vectors, nchunks, vals, vecs, suspect):
                     for t in range(n):
                         wr[t] = np.float64(ar[t]) * sc
                 householder_tridiagonal(Wi, n, dS[i], eS[i], tau[i], p, vn)
-                nrows = admit_row(i, nrows, dS, eS, e2S, bounds, status, rows, n)
-            solve_block(dS, eS, e2S, bounds, status, rows, nrows, n, lo, hi, vectors, lam, Zb,
-                        pre, trow, tcol)
+                nrows = admit_row(i, nrows, dS, eS, bounds, status, rows, n)
+            solve_block(dS, eS, bounds, status, rows, nrows, n, lo, hi, vectors, lam, Zb, pre,
+                        trow, tcol)
             for r in range(nrows):
                 i = rows[r]
                 b = s0 + i
