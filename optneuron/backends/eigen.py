@@ -167,7 +167,7 @@ class _DenseValue(torch.autograd.Function):
     def backward(ctx, grad_value):
         Q, w = ctx.saved_tensors
         gw = grad_value.unsqueeze(-1) if w is None else grad_value.unsqueeze(-1) * w  # (B, r)
-        if Q.shape[-1] == 1:  # q qᵀ as a broadcast product: ~8x faster than a k=1 bmm
+        if Q.shape[-1] == 1:  # q qᵀ as a broadcast product: a k=1 bmm is the slow way
             gq = gw * Q[..., 0]
             return gq.unsqueeze(-1) * Q[..., 0].unsqueeze(-2), None, None, None
         return (Q * gw.unsqueeze(-2)) @ Q.mT, None, None, None
