@@ -4,11 +4,16 @@ Weyl's inequality ``|λ_k(A + E) − λ_k(A)| ≤ ‖E‖_op`` gives, for ``f(z)
 
     |f(z+ε) − f(z)| ≤ Σ_i |ε_i| ‖A_i‖_op ≤ ‖ε‖₂ (Σ_i ‖A_i‖²_op)^{1/2}.
 
-``feature_bounds`` returns the per-feature ``‖A_i‖_op`` (exact: ``max |eigvalsh(A_i)|`` of the
-assembled matrix, whatever the structure). For a layer with bounds ``B (out, in)``,
+``feature_bounds`` returns the per-feature ``‖A_i‖_op`` (``Pencil.operator_norms``: exact,
+``max |eigvalsh(A_i)|`` of the assembled matrix, whatever the structure). For a layer with
+bounds ``B (out, in)``,
 ``‖f(z+ε) − f(z)‖ ≤ ‖B |ε|‖``, so its constant is ``‖B‖₂`` (largest singular value) for
 ``norm="l2"`` and ``‖B‖_∞`` (largest row sum) for ``norm="linf"`` — the same operator norms
 used for ``nn.Linear`` weights. Compositions multiply the per-layer constants.
+
+A *spectral module* is any module whose ``pencil`` attribute is a ``Pencil`` and whose output
+is an eigenvalue of ``pencil(z)`` (``SpectralNeuron``, ``SpectralLayer``); this module composes
+the pencils' own norms and knows nothing else about them.
 """
 
 from __future__ import annotations
@@ -16,16 +21,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .nn import _Spectral
-from .pencils import Pencil
+from .pencils import Pencil, bound_matrix_norm
 
 __all__ = ["feature_bounds", "lipschitz_bound", "spectral_penalty"]
 
 _NORMS = ("l2", "linf")
 
 
+def _is_spectral(module) -> bool:
+    return isinstance(getattr(module, "pencil", None), Pencil)
+
+
 def _pencil_of(module) -> Pencil:
-    if isinstance(module, _Spectral):
+    if _is_spectral(module):
         return module.pencil
     if isinstance(module, Pencil):
         return module
@@ -34,41 +42,23 @@ def _pencil_of(module) -> Pencil:
     )
 
 
-def _operator_norms(module) -> torch.Tensor:
-    """Differentiable ``‖A_i‖_op``: ``([out_features,] in_features)``."""
-    A = _pencil_of(module).feature_matrices()
-    return torch.linalg.eigvalsh(A).abs().amax(-1)
-
-
 def feature_bounds(module) -> torch.Tensor:
     """``‖A_i‖_op`` per feature (detached): ``(in_features,)`` or ``(out_features, in_features)``.
 
     ``|f(z+ε) − f(z)| ≤ Σ_i |ε_i| · bound_i`` for every ``z`` and ``ε``.
     """
     with torch.no_grad():
-        return _operator_norms(module)
+        return _pencil_of(module).operator_norms()
 
 
 def spectral_penalty(module: nn.Module) -> torch.Tensor:
     """Differentiable ``Σ_i ‖A_i‖_op``, summed over every spectral neuron in ``module``."""
-    if isinstance(module, (_Spectral, Pencil)):
-        return _operator_norms(module).sum()
-    terms = [_operator_norms(m).sum() for m in module.modules() if isinstance(m, _Spectral)]
+    if _is_spectral(module) or isinstance(module, Pencil):
+        return _pencil_of(module).operator_norms().sum()
+    terms = [m.pencil.operator_norms().sum() for m in module.modules() if _is_spectral(m)]
     if not terms:
         raise TypeError(f"{type(module).__name__} contains no SpectralNeuron or SpectralLayer")
     return torch.stack(terms).sum()
-
-
-def _linear_norm(weight: torch.Tensor, norm: str) -> float:
-    if norm == "l2":
-        return torch.linalg.matrix_norm(weight, ord=2).item()
-    return weight.abs().sum(-1).max().item()  # ‖W‖_∞ = largest row sum
-
-
-def _bound_matrix_norm(B: torch.Tensor, norm: str) -> float:
-    if B.ndim == 1:
-        B = B.unsqueeze(0)
-    return _linear_norm(B, norm)
 
 
 def lipschitz_bound(module: nn.Module, norm: str = "l2") -> float:
@@ -85,15 +75,15 @@ def lipschitz_bound(module: nn.Module, norm: str = "l2") -> float:
 
 
 def _lipschitz(module: nn.Module, norm: str) -> float:
-    if isinstance(module, _Spectral):
-        return _bound_matrix_norm(_operator_norms(module), norm)
+    if _is_spectral(module):
+        return module.pencil.lipschitz_bound(norm)
     if isinstance(module, nn.Sequential):
         constant = 1.0
         for child in module:
             constant *= _lipschitz(child, norm)
         return constant
     if isinstance(module, nn.Linear):
-        return _linear_norm(module.weight, norm)
+        return bound_matrix_norm(module.weight, norm)
     if isinstance(module, (nn.ReLU, nn.Tanh, nn.Identity)):
         return 1.0
     raise TypeError(

@@ -4,7 +4,8 @@ A ``SpectralNeuron`` is a pencil (``optneuron.pencils``) followed by an ``OptLay
 ``SphereQP(index, smoothing)``; a ``SpectralLayer`` is ``out_features`` independent neurons
 whose matrices form one batch ``(..., out_features, n, n)``, solved in one call.
 
-What the structure guarantees, for every parameter value (DESIGN.md, "Shape by construction"):
+What the structure guarantees, for every parameter value (docs/design.md, "Shape by
+construction"; proofs in theory/shape.md and theory/weyl-certificates.md):
 ``monotone={i: +1}`` makes ``f`` nondecreasing in ``z_i`` (``-1``: nonincreasing);
 ``index=0`` makes ``f`` concave, ``index=-1`` convex; and
 ``|f(z+ε) − f(z)| ≤ Σ_i |ε_i| ‖A_i‖_op`` (Weyl), see ``feature_bounds``.
@@ -12,14 +13,13 @@ What the structure guarantees, for every parameter value (DESIGN.md, "Shape by c
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 from torch import nn
 
 from .layer import OptLayer
 from .pencils import make_pencil
 from .problems import SphereQP
+from .validation import check_index
 
 __all__ = ["SpectralNeuron", "SpectralLayer"]
 
@@ -28,16 +28,16 @@ def _resolve_index(index, dim: int) -> int:
     if index is None:
         # The lower middle eigenvalue for even dim: (dim − 1) // 2.
         return (dim - 1) // 2
-    if isinstance(index, bool) or not isinstance(index, numbers.Integral):
-        raise TypeError(f"index must be an int or None, got {type(index).__name__} {index!r}")
-    if not -dim <= index < dim:
-        raise ValueError(
-            f"index {index} is out of range for dim={dim} (valid: {-dim} .. {dim - 1})"
-        )
-    return int(index)
+    return check_index("index", index, dim, what="dim")
 
 
 class _Spectral(nn.Module):
+    """Shared body of ``SpectralNeuron`` and ``SpectralLayer``: a ``pencil`` and a ``solver``.
+
+    Other modules recognize a spectral module by its ``pencil`` attribute (a ``Pencil``), not
+    by this class, so that ``certify`` needs nothing private from here.
+    """
+
     def __init__(
         self,
         in_features: int,
@@ -95,31 +95,30 @@ class _Spectral(nn.Module):
         """The full ``Solution`` (value, lifted ``X``, eigenvector ``x``) for inputs ``z``."""
         return self.solver(self.pencil(z))
 
-    # Certificates live in certify.py (it sits on top of nn); imported lazily.
+    # The pencil owns its operator norms; certify.py composes them through networks.
     def feature_bounds(self) -> torch.Tensor:
-        """``‖A_i‖_op`` per feature: ``(in_features,)`` or ``(out_features, in_features)``."""
-        from .certify import feature_bounds
+        """``‖A_i‖_op`` per feature (detached): ``(in_features,)`` or ``(out, in_features)``.
 
-        return feature_bounds(self)
+        ``|f(z+ε) − f(z)| ≤ Σ_i |ε_i| ‖A_i‖_op`` (Weyl) for every ``z`` and ``ε``.
+        """
+        with torch.no_grad():
+            return self.pencil.operator_norms()
 
     def lipschitz_bound(self, norm: str = "l2") -> float:
-        """Certified Lipschitz constant w.r.t. ``norm`` (``"l2"`` or ``"linf"``) of the input."""
-        from .certify import lipschitz_bound
-
-        return lipschitz_bound(self, norm=norm)
+        """Certified Lipschitz constant w.r.t. ``norm`` (``"l2"`` or ``"linf"``) of the input:
+        ``‖B‖₂`` or ``‖B‖_∞`` of the bounds ``B = feature_bounds()``."""
+        return self.pencil.lipschitz_bound(norm)
 
     def spectral_penalty(self) -> torch.Tensor:
         """Differentiable ``Σ_i ‖A_i‖_op`` (summed over neurons), for regularization."""
-        from .certify import spectral_penalty
-
-        return spectral_penalty(self)
+        return self.pencil.operator_norms().sum()
 
     def extra_repr(self) -> str:
         s = f"in_features={self.in_features}"
         if self.out_features is not None:
             s += f", out_features={self.out_features}"
         s += f", dim={self.dim}, index={self.index}, structure={self.structure!r}"
-        if self.structure == "banded":
+        if self.pencil.has_bandwidth_option:
             s += f", bandwidth={self.pencil.bandwidth}"
         if self.monotone:
             s += f", monotone={self.monotone}"
@@ -134,7 +133,8 @@ class SpectralNeuron(_Spectral):
 
     ``index=None`` picks the middle eigenvalue ``(dim − 1) // 2`` (the lower of the two middle
     ones when ``dim`` is even); ``index=0`` is concave in ``z``, ``index=-1`` convex.
-    ``structure`` (``"dense"``, ``"tridiagonal"``, ``"banded"`` with ``bandwidth``) and
+    ``structure`` (a registered pencil structure: ``"dense"``, ``"tridiagonal"``, ``"banded"``
+    with ``bandwidth``, see ``optneuron.pencils.pencil_structures``) and
     ``monotone={feature: ±1}`` go to the pencil; ``backend`` (``"eigen"`` or ``"sdp"``) and
     ``smoothing=α`` (Moreau-smoothed eigenvalue, exact as ``α → 0``) to the ``OptLayer``.
     ``neuron.pencil(z)`` returns the matrices it solves (dense or ``SymTridiagonal``).

@@ -22,17 +22,25 @@ registered with ``torch.nn.utils.parametrize``, so whole models stay picklable
 
 With ``out_features=m`` a pencil produces ``m`` independent matrices per input,
 ``(..., m, n, n)``, from one batched linear map.
+
+Structures are registered, not listed: a subclass of ``Pencil`` that sets ``structure = "name"``
+is registered under that name by ``Pencil.__init_subclass__``, and ``make_pencil(structure=...)``,
+``SpectralNeuron(structure=...)`` and the estimators look it up in ``pencil_structures()``. A
+new structure is one class: its ``structure`` name, whether its coordinates are ``isometric``,
+``resolve_bandwidth`` (which lower bands it stores) and, if its matrices are not dense,
+``to_matrix``.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from .matrices import SymTridiagonal
+from .validation import check_index, check_int
 
 __all__ = [
     "Pencil",
@@ -41,18 +49,13 @@ __all__ = [
     "BandedPencil",
     "MonotoneFeatures",
     "make_pencil",
-    "STRUCTURES",
+    "pencil_structures",
+    "bound_matrix_norm",
 ]
 
-STRUCTURES = ("dense", "tridiagonal", "banded")
-
-
-def _check_positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return int(value)
+# structure name → Pencil subclass, filled by Pencil.__init_subclass__.
+_STRUCTURES: dict[str, type[Pencil]] = {}
+_NORMS = ("l2", "linf")
 
 
 class _Pattern:
@@ -155,12 +158,7 @@ def _check_monotone(monotone, in_features: int) -> dict[int, int]:
         )
     out = {}
     for feature, sign in monotone.items():
-        if isinstance(feature, bool) or not isinstance(feature, numbers.Integral):
-            raise TypeError(f"monotone keys must be int feature indices, got {feature!r}")
-        if not -in_features <= feature < in_features:
-            raise ValueError(
-                f"monotone feature {feature} is out of range for in_features={in_features}"
-            )
+        check_index("monotone feature", feature, in_features, what="in_features")
         if isinstance(sign, bool) or sign not in (1, -1):
             raise ValueError(f"monotone[{feature}] must be +1 or -1, got {sign!r}")
         key = int(feature) % in_features
@@ -190,7 +188,20 @@ class Pencil(nn.Module):
     has the same entry scale. Randomness comes from torch's global RNG or ``generator``.
     """
 
-    structure: str = "dense"
+    structure: ClassVar[str]
+    isometric: ClassVar[bool] = True  # off-diagonal coordinates scaled by 1/√2 (see _Pattern)
+    has_bandwidth_option: ClassVar[bool] = False  # the user chooses it: shown in repr
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("structure")
+        if name is not None:  # a subclass that names a structure registers it
+            if name in _STRUCTURES and _STRUCTURES[name] is not cls:
+                raise ValueError(
+                    f"pencil structure {name!r} is already registered by "
+                    f"{_STRUCTURES[name].__name__}"
+                )
+            _STRUCTURES[name] = cls
 
     def __init__(
         self,
@@ -202,37 +213,21 @@ class Pencil(nn.Module):
         out_features: int | None = None,
         device=None,
         dtype=None,
-        _structure: str | None = None,
     ):
+        if getattr(type(self), "structure", None) is None:
+            raise TypeError(
+                "Pencil is the base class; use make_pencil(structure=...) or one of "
+                f"{', '.join(c.__name__ for c in _STRUCTURES.values())}"
+            )
         super().__init__()
-        structure = _structure or self.structure
-        self.in_features = _check_positive_int("in_features", in_features)
-        self.dim = _check_positive_int("dim", dim)
+        self.in_features = check_int("in_features", in_features, low=1)
+        self.dim = check_int("dim", dim, low=1)
         self.out_features = (
-            None if out_features is None else _check_positive_int("out_features", out_features)
+            None if out_features is None else check_int("out_features", out_features, low=1)
         )
-        if structure == "dense":
-            if bandwidth is not None:
-                raise ValueError("bandwidth applies only to structure='banded'")
-            bandwidth = self.dim - 1
-        elif structure == "tridiagonal":
-            if bandwidth not in (None, 1):
-                raise ValueError(f"a tridiagonal pencil has bandwidth 1, got bandwidth={bandwidth}")
-            bandwidth = 1
-        elif structure == "banded":
-            if bandwidth is None:
-                raise ValueError("structure='banded' needs bandwidth=b (a non-negative int)")
-            if isinstance(bandwidth, bool) or not isinstance(bandwidth, numbers.Integral):
-                raise TypeError(f"bandwidth must be an int, got {bandwidth!r}")
-            if bandwidth < 0:
-                raise ValueError(f"bandwidth must be non-negative, got {bandwidth}")
-            bandwidth = min(int(bandwidth), self.dim - 1)
-        else:
-            raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
-        self.structure = structure
-        self.bandwidth = bandwidth
+        self.bandwidth = self.resolve_bandwidth(bandwidth, self.dim)
         self.monotone = _check_monotone(monotone, self.in_features)
-        self._pattern = _Pattern(self.dim, bandwidth, isometric=structure != "tridiagonal")
+        self._pattern = _Pattern(self.dim, self.bandwidth, isometric=self.isometric)
 
         factory = {"device": device, "dtype": dtype}
         lead = () if self.out_features is None else (self.out_features,)
@@ -245,6 +240,11 @@ class Pencil(nn.Module):
             else nn.Identity()
         )
         self.reset_parameters()
+
+    @classmethod
+    def resolve_bandwidth(cls, bandwidth: int | None, dim: int) -> int:
+        """The number of stored sub-diagonals for the requested ``bandwidth`` (per structure)."""
+        raise NotImplementedError(f"{cls.__name__} must define resolve_bandwidth")
 
     @property
     def num_coordinates(self) -> int:
@@ -302,10 +302,7 @@ class Pencil(nn.Module):
         return self.bias + flat.reshape(*z.shape[:-1], m, size)
 
     def to_matrix(self, coords: torch.Tensor):
-        """Unpack coordinates ``(..., size)`` into the structure's matrix type."""
-        if self.structure == "tridiagonal":
-            n = self.dim
-            return SymTridiagonal(coords[..., :n], coords[..., n:])
+        """Unpack coordinates ``(..., size)`` into the structure's matrix type (dense here)."""
         return self._pattern.symmetric(coords)
 
     def forward(self, z: torch.Tensor):
@@ -319,11 +316,29 @@ class Pencil(nn.Module):
         """Dense ``A_0``: ``([out_features,] n, n)`` (differentiable)."""
         return self._pattern.symmetric(self.bias)
 
+    def operator_norms(self) -> torch.Tensor:
+        """Differentiable ``‖A_i‖_op = max_j |λ_j(A_i)|``: ``([out_features,] in_features)``.
+
+        Exact for every structure (``eigvalsh`` of the assembled dense ``A_i``). By Weyl,
+        ``|λ_k(A(z + ε)) − λ_k(A(z))| ≤ Σ_i |ε_i| ‖A_i‖_op`` for every ``k``, ``z`` and ``ε``.
+        """
+        return torch.linalg.eigvalsh(self.feature_matrices()).abs().amax(-1)
+
+    def lipschitz_bound(self, norm: str = "l2") -> float:
+        """Certified Lipschitz constant of ``z ↦ λ_k(A(z))`` (any ``k``) w.r.t. ``norm``.
+
+        ``bound_matrix_norm`` of the (detached) ``operator_norms``: ``(Σ_i ‖A_i‖²_op)^{1/2}``
+        (``"l2"``) or ``Σ_i ‖A_i‖_op`` (``"linf"``) for one neuron; for ``out_features``
+        neurons the matrix norm of the bounds ``B (out, in)``.
+        """
+        with torch.no_grad():
+            return bound_matrix_norm(self.operator_norms(), norm)
+
     def extra_repr(self) -> str:
         s = f"in_features={self.in_features}, dim={self.dim}"
         if self.out_features is not None:
             s += f", out_features={self.out_features}"
-        if self.structure == "banded":
+        if self.has_bandwidth_option:
             s += f", bandwidth={self.bandwidth}"
         if self.monotone:
             s += f", monotone={self.monotone}"
@@ -335,40 +350,60 @@ class DensePencil(Pencil):
 
     structure = "dense"
 
-    def __init__(self, in_features, dim, *, monotone=None, out_features=None, device=None,
-                 dtype=None):
-        super().__init__(in_features, dim, monotone=monotone, out_features=out_features,
-                         device=device, dtype=dtype, _structure="dense")
+    @classmethod
+    def resolve_bandwidth(cls, bandwidth, dim):
+        if bandwidth is not None:
+            raise ValueError("bandwidth applies only to structure='banded'")
+        return dim - 1
 
 
 class TridiagonalPencil(Pencil):
     """Symmetric tridiagonal pencil; ``forward`` returns a ``SymTridiagonal``.
 
-    Coordinates are ``[diag (n), off (n−1)]``, two linear maps of ``z`` held in one weight.
-    A monotone feature is ``±L Lᵀ`` with ``L`` lower bidiagonal.
+    Coordinates are ``[diag (n), off (n−1)]``, two linear maps of ``z`` held in one weight,
+    entries as they are (not isometric: ``∂λ_k/∂e_i = 2 q_i q_{i+1}``). A monotone feature
+    is ``±L Lᵀ`` with ``L`` lower bidiagonal.
     """
 
     structure = "tridiagonal"
+    isometric = False
 
-    def __init__(self, in_features, dim, *, monotone=None, out_features=None, device=None,
-                 dtype=None):
-        super().__init__(in_features, dim, monotone=monotone, out_features=out_features,
-                         device=device, dtype=dtype, _structure="tridiagonal")
+    @classmethod
+    def resolve_bandwidth(cls, bandwidth, dim):
+        if bandwidth not in (None, 1):
+            raise ValueError(f"a tridiagonal pencil has bandwidth 1, got bandwidth={bandwidth}")
+        return 1
+
+    def to_matrix(self, coords: torch.Tensor) -> SymTridiagonal:
+        n = self.dim
+        return SymTridiagonal(coords[..., :n], coords[..., n:])
 
 
 class BandedPencil(Pencil):
     """Symmetric banded pencil (``bandwidth`` sub-diagonals), isometric coordinates, dense output.
 
-    A monotone feature is ``±L Lᵀ`` with ``L`` lower banded (same bandwidth).
+    A monotone feature is ``±L Lᵀ`` with ``L`` lower banded (same bandwidth). A bandwidth of
+    ``dim − 1`` or more stores the full lower triangle.
     """
 
     structure = "banded"
+    has_bandwidth_option = True
 
     def __init__(self, in_features, dim, bandwidth, *, monotone=None, out_features=None,
                  device=None, dtype=None):
         super().__init__(in_features, dim, bandwidth=bandwidth, monotone=monotone,
-                         out_features=out_features, device=device, dtype=dtype,
-                         _structure="banded")
+                         out_features=out_features, device=device, dtype=dtype)
+
+    @classmethod
+    def resolve_bandwidth(cls, bandwidth, dim):
+        if bandwidth is None:
+            raise ValueError("structure='banded' needs bandwidth=b (a non-negative int)")
+        return min(check_int("bandwidth", bandwidth, low=0), dim - 1)
+
+
+def pencil_structures() -> dict[str, type[Pencil]]:
+    """The registered structures: name → ``Pencil`` subclass (a copy; register by subclassing)."""
+    return dict(_STRUCTURES)
 
 
 def make_pencil(
@@ -381,16 +416,29 @@ def make_pencil(
     device=None,
     dtype=None,
 ) -> Pencil:
-    """The pencil of the named ``structure`` (``"dense"``, ``"tridiagonal"``, ``"banded"``)."""
-    if structure not in STRUCTURES:
-        raise ValueError(f"structure must be one of {STRUCTURES}, got {structure!r}")
-    kwargs = dict(monotone=monotone, out_features=out_features, device=device, dtype=dtype)
-    if structure == "dense":
-        if bandwidth is not None:
-            raise ValueError("bandwidth applies only to structure='banded'")
-        return DensePencil(in_features, dim, **kwargs)
-    if structure == "tridiagonal":
-        if bandwidth not in (None, 1):
-            raise ValueError(f"a tridiagonal pencil has bandwidth 1, got bandwidth={bandwidth}")
-        return TridiagonalPencil(in_features, dim, **kwargs)
-    return BandedPencil(in_features, dim, bandwidth, **kwargs)
+    """The pencil of the registered ``structure`` (see ``pencil_structures()``)."""
+    if structure not in _STRUCTURES:
+        raise ValueError(
+            f"structure must be one of the registered pencil structures "
+            f"{tuple(_STRUCTURES)}, got {structure!r}"
+        )
+    return _STRUCTURES[structure](
+        in_features, dim, bandwidth=bandwidth, monotone=monotone, out_features=out_features,
+        device=device, dtype=dtype,
+    )
+
+
+def bound_matrix_norm(bounds: torch.Tensor, norm: str = "l2") -> float:
+    """``‖B‖₂`` (largest singular value, ``"l2"``) or ``‖B‖_∞`` (largest row sum, ``"linf"``).
+
+    A 1-d ``bounds`` is one row. For a layer ``|f(z+ε) − f(z)| ≤ B |ε|`` entrywise, so this is
+    its Lipschitz constant for that norm — the same operator norm as for an ``nn.Linear``
+    weight ``B``.
+    """
+    if norm not in _NORMS:
+        raise ValueError(f"norm must be one of {_NORMS}, got {norm!r}")
+    if bounds.ndim == 1:
+        bounds = bounds.unsqueeze(0)
+    if norm == "l2":
+        return torch.linalg.matrix_norm(bounds, ord=2).item()
+    return bounds.abs().sum(-1).max().item()
