@@ -1,9 +1,9 @@
-"""``python -m benchmarks``: the same run as ``optneuron bench``."""
+"""``python -m benchmarks`` (from the repository root): the same run as ``optneuron bench``."""
 
 import argparse
 import sys
 
-from optneuron.bench import add_arguments, main
+from benchmarks.bench import add_arguments, main
 
 parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
 add_arguments(parser)

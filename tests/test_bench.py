@@ -1,16 +1,17 @@
 import torch
 
 from optneuron import OptLayer, SphereQP, SymTridiagonal
-from optneuron.bench import (
-    _scipy_fwd_bwd,
-    _ScipyTridiagonalEig,
-    blas_threads_case,
-    dense_case,
-    interleaved_medians,
-    markdown,
-    training_case,
-    tridiagonal_case,
-)
+from optneuron.cli.bench import load_benchmarks
+
+_bench = load_benchmarks()  # benchmarks/bench.py of this checkout
+_scipy_fwd_bwd = _bench._scipy_fwd_bwd
+_ScipyTridiagonalEig = _bench._ScipyTridiagonalEig
+blas_threads_case = _bench.blas_threads_case
+dense_case = _bench.dense_case
+interleaved_medians = _bench.interleaved_medians
+markdown = _bench.markdown
+training_case = _bench.training_case
+tridiagonal_case = _bench.tridiagonal_case
 
 
 def test_interleaved_medians_times_every_function():
@@ -53,3 +54,15 @@ def test_cases_and_report_render():
     assert "float64 n=4 B=8" in text and "tridiagonal dim=5 batch=32" in text
     assert "Why OpenBLAS runs on one thread" in text and "2 BLAS thread(s)" in text
     assert "sdp" in text and "scipy.eigh_tridiagonal" in text
+
+
+def test_cli_bench_outside_a_checkout_says_where_the_benchmarks_are(monkeypatch, tmp_path, capsys):
+    import sys
+
+    import optneuron.cli.bench as cli_bench
+    from optneuron.cli import main
+
+    monkeypatch.setattr(cli_bench, "benchmarks_file", lambda: tmp_path / "bench.py")
+    monkeypatch.delitem(sys.modules, "benchmarks.bench", raising=False)
+    assert main(["bench", "--quick"]) == 2
+    assert "repository checkout" in capsys.readouterr().err

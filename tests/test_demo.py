@@ -6,6 +6,8 @@ import torch
 pytest.importorskip("matplotlib")
 
 from optneuron import demo  # noqa: E402
+from optneuron.cli import main  # noqa: E402
+from optneuron.hybrid import HybridNet  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,7 @@ def test_certificate_holds_and_declared_features_are_monotone(quick_run):
 
 def test_hybrid_net_is_monotone_for_random_parameters():
     torch.manual_seed(0)
-    net = demo.HybridNet(5, {1: 1, 3: -1}, n_neurons=3, dim=3)
+    net = HybridNet(5, {1: 1, 3: -1}, n_neurons=3, dim=3)
     with torch.no_grad():
         for p in net.parameters():
             p.normal_()
@@ -61,15 +63,13 @@ def test_hybrid_net_is_monotone_for_random_parameters():
 
 
 def test_main_parses_options_and_skips_the_figure(capsys):
-    assert demo.main(["--quick", "--epochs", "3", "--no-figure", "--no-progress",
-                      "--dataset", "breast_cancer", "--seed", "2"]) == 0
+    assert main(["demo", "--quick", "--epochs", "3", "--no-figure", "--no-progress",
+                 "--dataset", "breast_cancer", "--seed", "2"]) == 0
     out = capsys.readouterr().out
     assert "accuracy" in out and "worst radius" in out and "figure: skipped" in out
 
 
 def test_cli_runs_the_demo_subcommand(capsys):
-    from optneuron.cli import main
-
     assert main(["demo", "--quick", "--epochs", "2", "--no-figure", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "RMSE" in out and "figure: skipped" in out

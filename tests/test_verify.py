@@ -7,7 +7,7 @@ import torch
 import optneuron
 from optneuron import KyFan, Solution, SphereQP, verify
 from optneuron.cli import main
-from optneuron.sweep import random_symmetric as sweep_matrices
+from optneuron.cli.verify import random_symmetric as sweep_matrices
 from optneuron.verify import subdifferential_distance
 
 from spectra_helpers import random_symmetric, with_spectrum
@@ -83,7 +83,7 @@ def test_cli_verify_json_exits_zero(capsys):
 
 
 def test_cli_verify_exits_one_on_a_mismatch(monkeypatch, capsys):
-    import optneuron.sweep as sweep
+    import optneuron.cli.verify as sweep
 
     def failing(problem, A):
         report = verify(problem, A)

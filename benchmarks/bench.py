@@ -1,4 +1,8 @@
-"""Side-by-side speed runs behind ``optneuron bench`` (results kept in ``benchmarks/``).
+"""Side-by-side speed runs behind ``optneuron bench`` (results kept next to this file).
+
+This is an application of the library, not part of it: it lives in the repository's
+``benchmarks/`` (``python -m benchmarks`` from the repository root, or ``optneuron bench`` from a
+checkout) and needs the ``dev`` extra (threadpoolctl).
 
 Every case times our eigen backend and its baselines in one process, interleaved round by
 round (so a noisy neighbour slows all of them alike), and reports medians and the ratio
@@ -23,9 +27,7 @@ import scipy.linalg
 import torch
 from threadpoolctl import threadpool_limits
 
-from .layer import OptLayer
-from .matrices import SymTridiagonal
-from .problems import SphereQP
+from optneuron import OptLayer, SphereQP, SymTridiagonal
 
 __all__ = ["interleaved_medians", "run_benchmarks", "main"]
 
@@ -501,7 +503,7 @@ def main(args) -> int:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--quick", action="store_true", help="a few cases, about a minute")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
-                        help="thread counts to compare (default 1 2)")
-    parser.add_argument("--out", default="benchmarks", help="folder for RESULTS.md, JSON, PNG")
+    """The options of ``python -m benchmarks`` (the same as ``optneuron bench``)."""
+    from optneuron.cli.bench import add_arguments as options
+
+    options(parser)

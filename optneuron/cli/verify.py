@@ -1,4 +1,4 @@
-"""The randomized eigen-vs-SDP sweep behind ``optneuron verify``.
+"""``optneuron verify``: the randomized eigen-vs-SDP sweep over ``optneuron.verify.verify``.
 
 For every size ``n`` in the sweep it draws three kinds of float64 batches — a generic
 spectrum, exactly repeated eigenvalues, and pairs ``1e-9`` apart — and runs ``verify`` on
@@ -14,8 +14,8 @@ import time
 
 import torch
 
-from .problems import KyFan, SphereQP
-from .verify import verify
+from ..problems import KyFan, SphereQP
+from ..verify import verify
 
 SPECTRA = ("generic", "repeated", "near-repeated")
 
@@ -55,6 +55,7 @@ def problems_for(n: int, quick: bool) -> list:
 
 
 def add_arguments(parser) -> None:
+    """The ``optneuron verify`` options."""
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--quick", action="store_true", help="smaller sweep, under a minute")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -1,0 +1,165 @@
+"""The one training loop: minibatch Adam with early stopping, used by the estimators and the demo.
+
+``train(model, loss_fn, Z, T, config=TrainingConfig(...), validation=(Z_val, T_val),
+generator=g)`` minimizes
+
+    (1/|batch|) Σ_{j∈batch} loss(model(z_j), t_j) + penalty · Σ_i ‖A_i‖_op
+
+over minibatches of a fresh random permutation each epoch (``torch.randperm`` from
+``generator``: the same generator state gives bit-identical runs on CPU; torch's global RNG is
+not touched). The penalty term is ``certify.spectral_penalty`` over every spectral module in
+``model``. After each epoch the *monitored* loss is the validation loss when ``validation`` is
+given, else the epoch's mean training loss. An epoch counts as progress when the monitored loss
+drops below the best so far by more than ``tol``; after ``patience`` epochs without progress
+the run stops (``patience=None``: run all ``max_epochs``). With a validation set the weights of
+the epoch with the lowest validation loss are restored at the end. The model is left in
+``eval()`` mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .certify import spectral_penalty
+from .validation import check_int, check_real
+
+__all__ = ["TrainingConfig", "TrainingHistory", "train", "torch_threads"]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How to train (validated on construction; every field names itself in its error).
+
+    ``max_epochs ≥ 1``; ``learning_rate > 0`` and ``weight_decay ≥ 0`` go to ``torch.optim.Adam``;
+    ``batch_size ≥ 1`` (clipped to the training-set size); ``penalty ≥ 0`` weighs
+    ``Σ ‖A_i‖_op``; ``tol ≥ 0`` and ``patience`` (``≥ 1`` or ``None``) define early stopping;
+    ``progress`` shows a tqdm bar labelled ``description``.
+    """
+
+    max_epochs: int = 200
+    learning_rate: float = 0.01
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    penalty: float = 0.0
+    tol: float = 1e-4
+    patience: int | None = 10
+    progress: bool = False
+    description: str = "training"
+
+    def __post_init__(self):
+        check_int("max_epochs", self.max_epochs, low=1)
+        check_real("learning_rate", self.learning_rate, low=0.0, low_open=True)
+        check_real("weight_decay", self.weight_decay, low=0.0)
+        check_int("batch_size", self.batch_size, low=1)
+        check_real("penalty", self.penalty, low=0.0)
+        check_real("tol", self.tol, low=0.0)
+        if self.patience is not None:
+            check_int("patience", self.patience, low=1)
+
+
+@dataclass
+class TrainingHistory:
+    """What a run did: mean training loss per epoch, validation loss per epoch (``None``
+    without a validation set), the best monitored loss and its epoch (1-based), the epochs run,
+    and whether it stopped early (``converged``: ``patience`` epochs without progress)."""
+
+    train_loss: list[float] = field(default_factory=list)
+    validation_loss: list[float] | None = None
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    epochs: int = 0
+    converged: bool = False
+
+
+def train(
+    model: nn.Module,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    Z: torch.Tensor,
+    T: torch.Tensor,
+    *,
+    config: TrainingConfig,
+    validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+    generator: torch.Generator | None = None,
+) -> TrainingHistory:
+    """Train ``model`` in place on inputs ``Z`` and targets ``T`` (see the module docstring).
+
+    Raises ``FloatingPointError`` naming the epoch if the monitored loss becomes nan/inf.
+    """
+    if not isinstance(config, TrainingConfig):
+        raise TypeError(f"config must be a TrainingConfig, got {type(config).__name__}")
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    history = TrainingHistory(validation_loss=None if validation is None else [])
+    best_state, stale = None, 0
+    bar = tqdm(range(config.max_epochs), disable=not config.progress, desc=config.description,
+               unit="epoch", leave=False)
+    for epoch in bar:
+        model.train()
+        history.train_loss.append(_epoch(model, loss_fn, Z, T, optimizer, config, generator))
+        monitored = history.train_loss[-1]
+        if validation is not None:
+            model.eval()
+            with torch.no_grad():
+                monitored = loss_fn(model(validation[0]), validation[1]).item()
+            history.validation_loss.append(monitored)
+        bar.set_postfix(loss=f"{monitored:.4g}", refresh=False)
+        if not math.isfinite(monitored):
+            raise FloatingPointError(
+                f"the loss became {monitored} at epoch {epoch + 1}; lower the learning rate"
+            )
+        stale = 0 if monitored < history.best_loss - config.tol else stale + 1
+        if monitored < history.best_loss:
+            history.best_loss, history.best_epoch = monitored, epoch + 1
+            if validation is not None:
+                best_state = copy.deepcopy(model.state_dict())
+        if config.patience is not None and stale >= config.patience:
+            history.converged = True
+            break
+    bar.close()
+    history.epochs = len(history.train_loss)
+    if best_state is not None:  # restore the weights with the best validation loss
+        model.load_state_dict(best_state)
+    model.eval()
+    return history
+
+
+def _epoch(model, loss_fn, Z, T, optimizer, config, generator) -> float:
+    """One pass over a fresh permutation; returns the mean (unpenalized) training loss."""
+    n = Z.shape[0]
+    batch_size = min(config.batch_size, n)
+    order = torch.randperm(n, generator=generator)
+    total = 0.0
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        loss = loss_fn(model(Z[idx]), T[idx])
+        objective = loss + config.penalty * spectral_penalty(model) if config.penalty else loss
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        optimizer.step()
+        total += loss.item() * idx.shape[0]
+    return total / n
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run torch on ``n`` intra-op threads, then restore the caller's setting.
+
+    The models trained here hold tiny tensors (minibatches of 3×3 or 4×4 matrices); splitting
+    them over threads only adds synchronization.
+    """
+    n = check_int("n", n, low=1)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
