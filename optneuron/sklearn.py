@@ -10,8 +10,9 @@ regression / logistic regression and the neurons only have to learn the nonlinea
 The regressor also standardizes ``y`` and fits the squared error; the classifier fits the
 log-loss (one logit for two classes, softmax over ``n_classes`` logits otherwise).
 
-Certified sensitivity (Weyl, DESIGN.md): ``|λ_h(z + ε) − λ_h(z)| ≤ Σ_i |ε_i| ‖A_i^h‖_op``, so
-for every ``x`` and every change ``t`` of feature ``i`` alone,
+Certified sensitivity (Weyl; theory/weyl-certificates.md):
+``|λ_h(z + ε) − λ_h(z)| ≤ Σ_i |ε_i| ‖A_i^h‖_op``, so for every ``x`` and every change ``t``
+of feature ``i`` alone,
 ``|f(x + t e_i) − f(x)| ≤ feature_strengths_[i] · |t|`` in the original units of ``x`` and
 of the output (``predict`` for the regressor, ``decision_function`` for the classifier), and
 for a change ``ε`` of several features at once the bound is ``Σ_i feature_strengths_[i] |ε_i|``.
@@ -19,22 +20,20 @@ for a change ``ε`` of several features at once the bound is ``Σ_i feature_stre
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import math
-import numbers
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
-from tqdm.auto import tqdm
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
@@ -44,32 +43,18 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return estimator._validate_data(*args, **kwargs)
 
 
-from .certify import feature_bounds
 from .nn import SpectralLayer
+from .pencils import pencil_structures
+from .training import TrainingConfig, torch_threads, train
+from .validation import check_index
 
 __all__ = ["SpectralRegressor", "SpectralClassifier"]
 
-
-@contextlib.contextmanager
-def _torch_single_thread():
-    """Run torch on one intra-op thread, then restore the caller's setting.
-
-    The tensors here are tiny (a minibatch of 4 × 4 matrices); splitting them over threads
-    only adds synchronization, which costs up to 8× per epoch on a busy 2-core machine.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
 _DTYPE = torch.float64  # float64 end to end: predictions do not depend on the batch split
 _PREDICT_CHUNK = 4096
-_STRUCTURES = ("dense", "tridiagonal")
 
 
-class _HybridNet(torch.nn.Module):
+class _ReadoutNet(torch.nn.Module):
     """``z ↦ readout(SpectralLayer(z)) + skip(z)``: ``(B, n_features) → (B, n_outputs)``."""
 
     def __init__(self, n_features, n_outputs, n_neurons, dim, index, structure, generator):
@@ -94,7 +79,7 @@ class _HybridNet(torch.nn.Module):
     def feature_bounds(self) -> torch.Tensor:
         """``(n_outputs, n_features)``: ``Σ_h |W_oh| ‖A_i^h‖_op + |V_oi|`` (Weyl + triangle)."""
         with torch.no_grad():
-            B = feature_bounds(self.spectral)  # (n_neurons, n_features)
+            B = self.spectral.feature_bounds()  # (n_neurons, n_features)
             return self.readout.weight.abs() @ B + self.skip.weight.abs()
 
 
@@ -102,33 +87,40 @@ def _uniform(shape, bound, generator):
     return (torch.rand(shape, generator=generator, dtype=_DTYPE) * 2 - 1) * bound
 
 
-def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be at least {low}, got {value}")
-    return int(value)
+def _plain_structures() -> set[str]:
+    """Registered pencil structures that need no option (e.g. not ``"banded"``)."""
+    return {name for name, cls in pencil_structures().items() if not cls.has_bandwidth_option}
 
 
-def _check_float(name, value, low, high=math.inf, low_open=False, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a float, got {type(value).__name__} {value!r}")
-    value = float(value)
-    ok = math.isfinite(value) or (high == math.inf and value == math.inf and not high_open)
-    ok = ok and (value > low if low_open else value >= low)
-    ok = ok and (value < high if high_open else value <= high)
-    if not ok:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        raise ValueError(f"{name} must be in {lo}{low}, {high}{hi}, got {value!r}")
-    return value
+_CONSTRAINTS = {
+    "n_neurons": [Interval(Integral, 1, None, closed="left")],
+    "dim": [Interval(Integral, 1, None, closed="left")],
+    "index": [Interval(Integral, None, None, closed="neither"), None],
+    "alpha": [Interval(Real, 0, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
 
 
 class _BaseSpectralEstimator(BaseEstimator):
-    """Shared parameters, validation, training loop and certificates."""
+    """Shared parameters, validation, training and certificates."""
+
+    @property
+    def _parameter_constraints(self) -> dict:
+        # The structures are read from the pencil registry when fit validates, so a structure
+        # registered after import is accepted too.
+        return {**_CONSTRAINTS, "structure": [StrOptions(_plain_structures())]}
 
     def __init__(
         self,
+        *,
         n_neurons=8,
         dim=4,
         index=-1,
@@ -159,34 +151,6 @@ class _BaseSpectralEstimator(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    # -- validation ---------------------------------------------------------------------------
-
-    def _check_params(self):
-        _check_int("n_neurons", self.n_neurons, 1)
-        dim = _check_int("dim", self.dim, 1)
-        if self.index is not None:
-            index = _check_int("index", self.index, -dim)
-            if index >= dim:
-                raise ValueError(
-                    f"index {index} is out of range for dim={dim} (valid: {-dim} .. {dim - 1})"
-                )
-        if self.structure not in _STRUCTURES:
-            raise ValueError(f"structure must be one of {_STRUCTURES}, got {self.structure!r}")
-        _check_float("alpha", self.alpha, 0.0)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_float("learning_rate_init", self.learning_rate_init, 0.0, low_open=True)
-        _check_int("max_iter", self.max_iter, 1)
-        _check_float("tol", self.tol, 0.0)
-        if not isinstance(self.early_stopping, (bool, np.bool_)):
-            raise TypeError(f"early_stopping must be a bool, got {self.early_stopping!r}")
-        _check_float(
-            "validation_fraction", self.validation_fraction, 0.0, 1.0,
-            low_open=True, high_open=True,
-        )
-        _check_int("n_iter_no_change", self.n_iter_no_change, 1)
-
-    # -- training -----------------------------------------------------------------------------
-
     def _standardize_X(self, X, fit):
         if fit:
             self._x_mean = X.mean(axis=0)
@@ -196,99 +160,35 @@ class _BaseSpectralEstimator(BaseEstimator):
         return torch.from_numpy(np.ascontiguousarray((X - self._x_mean) / self._x_scale))
 
     def _fit_net(self, X, T, n_outputs, loss_fn, stratify=None):
-        """Train ``model_`` on standardized ``X`` and targets ``T`` (a tensor); sets the
-        learned attributes shared by both estimators."""
-        self._check_params()
-        with _torch_single_thread():
-            self._train(X, T, n_outputs, loss_fn, stratify)
-
-    def _train(self, X, T, n_outputs, loss_fn, stratify):
+        """Train ``model_`` on standardized ``X`` and targets ``T`` (a tensor) with
+        ``training.train``; sets the learned attributes shared by both estimators."""
+        if self.index is not None:  # the range depends on dim: not a per-parameter constraint
+            check_index("index", self.index, self.dim, what="dim")
         rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        generator = torch.Generator().manual_seed(seed)
-
+        generator = torch.Generator().manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
         Z = self._standardize_X(X, fit=True)
-        n = Z.shape[0]
-        n_val = int(math.floor(self.validation_fraction * n))
-        use_val = bool(self.early_stopping) and n_val >= 2 and n - n_val >= 2
-        if use_val:
-            if stratify is not None:
-                counts = np.bincount(stratify)
-                ok = counts.min() >= 2 and min(n_val, n - n_val) >= len(counts)
-                stratify = stratify if ok else None
-            train_idx, val_idx = train_test_split(
-                np.arange(n), test_size=n_val, random_state=rng, stratify=stratify
-            )
-            train_idx, val_idx = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
-            Z_train, T_train, Z_val, T_val = Z[train_idx], T[train_idx], Z[val_idx], T[val_idx]
-        else:
-            Z_train, T_train = Z, T
-
+        (Z_train, T_train), validation = self._split(Z, T, rng, stratify)
         # The layers draw their default init from torch's global RNG before we redraw it
         # from `generator`; fork_rng keeps the caller's global RNG state untouched.
         with torch.random.fork_rng(devices=[]):
-            model = _HybridNet(
-                Z.shape[1], n_outputs, self.n_neurons, self.dim, self.index, self.structure,
-                generator,
-            )
-        optimizer = torch.optim.Adam(
-            model.parameters(), lr=self.learning_rate_init, weight_decay=self.alpha
+            model = _ReadoutNet(Z.shape[1], n_outputs, self.n_neurons, self.dim, self.index,
+                                self.structure, generator)
+        config = TrainingConfig(
+            max_epochs=self.max_iter, learning_rate=self.learning_rate_init,
+            weight_decay=self.alpha, batch_size=self.batch_size, tol=self.tol,
+            patience=self.n_iter_no_change, progress=bool(self.verbose),
+            description=type(self).__name__,
         )
-        n_train = Z_train.shape[0]
-        batch_size = min(int(self.batch_size), n_train)
-
-        self.loss_curve_ = []
-        self.validation_loss_curve_ = [] if use_val else None
-        best_loss, best_state, stale = math.inf, None, 0
-        converged = False
-        epochs = tqdm(
-            range(int(self.max_iter)), disable=not self.verbose, desc=type(self).__name__,
-            unit="epoch",
-        )
-        model.train()
-        for epoch in epochs:
-            order = torch.randperm(n_train, generator=generator)
-            total = 0.0
-            for start in range(0, n_train, batch_size):
-                idx = order[start:start + batch_size]
-                loss = loss_fn(model(Z_train[idx]), T_train[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * idx.shape[0]
-            self.loss_curve_.append(total / n_train)
-            if use_val:
-                with torch.no_grad():
-                    monitored = loss_fn(model(Z_val), T_val).item()
-                self.validation_loss_curve_.append(monitored)
-                epochs.set_postfix(loss=f"{self.loss_curve_[-1]:.4g}", val=f"{monitored:.4g}")
-            else:
-                monitored = self.loss_curve_[-1]
-                epochs.set_postfix(loss=f"{monitored:.4g}")
-            if not math.isfinite(monitored):
-                raise FloatingPointError(
-                    f"{type(self).__name__}: the loss became {monitored} at epoch {epoch + 1}; "
-                    "lower learning_rate_init"
-                )
-            if monitored < best_loss - self.tol:
-                stale = 0
-            else:
-                stale += 1
-            if monitored < best_loss:
-                best_loss = monitored
-                if use_val:
-                    best_state = copy.deepcopy(model.state_dict())
-            if stale >= self.n_iter_no_change:
-                converged = True
-                break
-        epochs.close()
-        self.n_iter_ = epoch + 1
-        self.best_loss_ = best_loss
-        if best_state is not None:  # restore the weights with the best validation loss
-            model.load_state_dict(best_state)
-        model.eval()
-        self.model_ = model
-        if not converged:
+        with torch_threads(1):
+            try:
+                history = train(model, loss_fn, Z_train, T_train, config=config,
+                                validation=validation, generator=generator)
+            except FloatingPointError as err:
+                raise FloatingPointError(f"{type(self).__name__}: {err} (learning_rate_init)") \
+                    from None
+        self.model_, self.n_iter_, self.best_loss_ = model, history.epochs, history.best_loss
+        self.loss_curve_, self.validation_loss_curve_ = history.train_loss, history.validation_loss
+        if not history.converged:
             warnings.warn(
                 f"{type(self).__name__}: max_iter={self.max_iter} epochs reached and the "
                 "loss is still improving; increase max_iter.",
@@ -296,12 +196,28 @@ class _BaseSpectralEstimator(BaseEstimator):
                 stacklevel=4,
             )
 
+    def _split(self, Z, T, rng, stratify):
+        """``(Z_train, T_train), (Z_val, T_val) or None``: the early-stopping hold-out."""
+        n = Z.shape[0]
+        n_val = int(math.floor(self.validation_fraction * n))
+        if not (self.early_stopping and n_val >= 2 and n - n_val >= 2):
+            return (Z, T), None
+        if stratify is not None:
+            counts = np.bincount(stratify)
+            ok = counts.min() >= 2 and min(n_val, n - n_val) >= len(counts)
+            stratify = stratify if ok else None
+        train_idx, val_idx = train_test_split(
+            np.arange(n), test_size=n_val, random_state=rng, stratify=stratify
+        )
+        train_idx, val_idx = torch.from_numpy(train_idx), torch.from_numpy(val_idx)
+        return (Z[train_idx], T[train_idx]), (Z[val_idx], T[val_idx])
+
     def _forward(self, X):
         """Raw network outputs ``(n_samples, n_outputs)`` as a numpy float64 array."""
         check_is_fitted(self, "model_")
         X = _validate_data(self, X, dtype=np.float64, reset=False)
         Z = self._standardize_X(X, fit=False)
-        with torch.no_grad(), _torch_single_thread():
+        with torch.no_grad(), torch_threads(1):
             parts = [self.model_(Z[i:i + _PREDICT_CHUNK]) for i in range(0, len(Z), _PREDICT_CHUNK)]
         out = torch.cat(parts) if parts else Z.new_zeros((0, self.model_.readout.out_features))
         return out.numpy()
@@ -334,7 +250,8 @@ _PARAMS_DOC = """
         signed readout weights the network is a difference of convex functions, which trained
         best in our benchmarks.
     structure : {"dense", "tridiagonal"}, default="dense"
-        Pencil structure (``optneuron.pencils``). Dense is the most expressive per neuron.
+        Pencil structure: any registered one that needs no further option
+        (``optneuron.pencils.pencil_structures``). Dense is the most expressive per neuron.
     alpha : float, default=1e-4
         L2 penalty (Adam weight decay) on all weights; on the pencil it is a Frobenius
         penalty on the ``A_i`` (isometric coordinates).
@@ -396,6 +313,7 @@ class SpectralRegressor(RegressorMixin, _BaseSpectralEstimator):
 
     __doc__ += _PARAMS_DOC
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit to ``X (n_samples, n_features)`` and ``y (n_samples[, n_outputs])``."""
         X, y = _validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
@@ -438,6 +356,7 @@ class SpectralClassifier(ClassifierMixin, _BaseSpectralEstimator):
     __doc__ += _PARAMS_DOC + """    classes_ : ndarray of shape (n_classes,)
 """
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit to ``X (n_samples, n_features)`` and class labels ``y (n_samples,)``."""
         X, y = _validate_data(self, X, y, dtype=np.float64)
