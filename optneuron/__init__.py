@@ -6,17 +6,29 @@ generalizations) exactly with an eigen-solver, or as its tight SDP relaxation.
 Public names: the problems (``SphereQP``, ``KyFan``), matrices (``SymTridiagonal``), the one
 interface (``OptLayer`` → ``Solution``), the cross-check (``verify``), pencils and spectral
 neurons (``DensePencil``, ``TridiagonalPencil``, ``BandedPencil``, ``make_pencil``,
-``SpectralNeuron``, ``SpectralLayer``), certificates (``optneuron.certify``) and the
-scikit-learn estimators (``SpectralRegressor``, ``SpectralClassifier``; imported on first use,
-so ``import optneuron`` does not import scikit-learn).
+``SpectralNeuron``, ``SpectralLayer``), certificates (``optneuron.certify``), the SDP
+backend's failure (``SDPSolverError``) and the scikit-learn estimators (``SpectralRegressor``,
+``SpectralClassifier``; imported on first use, so ``import optneuron`` does not import
+scikit-learn; nor does it import cvxpy, which the SDP backend loads inside its functions).
+The layers and their import order are described in docs/design.md.
 """
+
+from importlib.metadata import PackageNotFoundError, version
 
 from . import certify
 from .backends import available_backends, get_backend, register_backend
+from .backends.sdp import SDPSolverError
 from .layer import OptLayer
 from .matrices import SymTridiagonal
 from .nn import SpectralLayer, SpectralNeuron
-from .pencils import BandedPencil, DensePencil, TridiagonalPencil, make_pencil
+from .pencils import (
+    BandedPencil,
+    DensePencil,
+    Pencil,
+    TridiagonalPencil,
+    make_pencil,
+    pencil_structures,
+)
 from .problems import KyFan, SphereQP
 from .solution import Solution
 from .verify import VerificationReport, verify
@@ -36,14 +48,20 @@ __all__ = [
     "TridiagonalPencil",
     "BandedPencil",
     "make_pencil",
+    "Pencil",
+    "pencil_structures",
     "SpectralNeuron",
     "SpectralLayer",
     "certify",
+    "SDPSolverError",
     "SpectralRegressor",
     "SpectralClassifier",
 ]
 
-__version__ = "0.1.0"
+try:  # the one version source is pyproject.toml, read from the installed metadata
+    __version__ = version("optneuron")
+except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+    __version__ = "0+unknown"
 
 _LAZY = {"SpectralRegressor": "sklearn", "SpectralClassifier": "sklearn"}
 

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["SymTridiagonal", "as_symmetric", "batch_shape", "matrix_size", "require_finite"]
+__all__ = ["SymTridiagonal", "as_symmetric", "matrix_size", "require_finite"]
 
 _FLOATS = (torch.float32, torch.float64)
 
@@ -143,8 +143,3 @@ def as_symmetric(A, name: str = "A", check_finite: bool = True) -> torch.Tensor 
 def matrix_size(A: torch.Tensor | SymTridiagonal) -> int:
     """``n`` for a batch of ``n × n`` matrices."""
     return A.shape[-1]
-
-
-def batch_shape(A: torch.Tensor | SymTridiagonal) -> torch.Size:
-    """The leading (batch) dimensions."""
-    return A.shape[:-2]

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
+from .validation import check_index, check_int
+
 __all__ = ["pencil_eigenvalues", "eigen_surface", "response_curve", "training_curves"]
 
 
@@ -64,12 +66,6 @@ def _interval(name: str, interval) -> tuple[float, float]:
     return lo, hi
 
 
-def _check_num(num) -> int:
-    if isinstance(num, bool) or not isinstance(num, numbers.Integral) or num < 2:
-        raise ValueError(f"num must be an int of at least 2, got {num!r}")
-    return int(num)
-
-
 def pencil_eigenvalues(
     A,
     B,
@@ -90,17 +86,14 @@ def pencil_eigenvalues(
     if A.shape != B.shape:
         raise ValueError(f"A and B must have the same shape, got {A.shape} and {B.shape}")
     lo, hi = _interval("interval", interval)
-    xs = np.linspace(lo, hi, _check_num(num))
+    xs = np.linspace(lo, hi, check_int("num", num, low=2))
     mu = np.linalg.eigvalsh(A[None] + xs[:, None, None] * B[None])  # ascending, (num, n)
     n = A.shape[0]
     if highlight is None:
         chosen = set()
     else:
         raw = [highlight] if isinstance(highlight, numbers.Integral) else list(highlight)
-        for k in raw:
-            if not -n <= k < n:
-                raise ValueError(f"highlight index {k} is out of range for n={n}")
-        chosen = {k % n for k in raw}
+        chosen = {check_index("highlight index", k, n) % n for k in raw}
     ax = _axes(ax)
     for k in range(n):
         bold = k in chosen
@@ -144,15 +137,14 @@ def eigen_surface(
             f"A, B1, B2 must have the same shape, got {A.shape}, {B1.shape}, {B2.shape}"
         )
     n = A.shape[0]
-    if isinstance(index, bool) or not isinstance(index, numbers.Integral) or not -n <= index < n:
-        raise ValueError(f"index must be an int in {-n} .. {n - 1}, got {index!r}")
+    index = check_index("index", index, n)
     if kind not in ("surface", "contour"):
         raise ValueError(f"kind must be 'surface' or 'contour', got {kind!r}")
     try:
         x0, x1, y0, y1 = (float(v) for v in extent)
     except (TypeError, ValueError) as err:
         raise ValueError(f"extent must be (x0, x1, y0, y1), got {extent!r}") from err
-    num = _check_num(num)
+    num = check_int("num", num, low=2)
     X, Y = np.meshgrid(np.linspace(x0, x1, num), np.linspace(y0, y1, num))
     M = A + X[..., None, None] * B1 + Y[..., None, None] * B2
     Z = np.linalg.eigvalsh(M)[..., index]
@@ -230,12 +222,9 @@ def response_curve(
     if z0.ndim != 1 or z0.size == 0:
         raise ValueError(f"z0 must be one input point of shape (d,), got shape {z0.shape}")
     d = z0.size
-    if isinstance(feature, bool) or not isinstance(feature, numbers.Integral):
-        raise TypeError(f"feature must be an int, got {feature!r}")
-    if not 0 <= feature < d:
-        raise ValueError(f"feature {feature} is out of range for {d} input features")
+    feature = check_int("feature", feature, low=0, high=d - 1)
     if values is None:
-        values = np.linspace(z0[feature] - span, z0[feature] + span, _check_num(num))
+        values = np.linspace(z0[feature] - span, z0[feature] + span, check_int("num", num, low=2))
     values = np.sort(np.asarray(values, dtype=np.float64).ravel())
     if bound is None:
         bound = _feature_bound(model, feature)

@@ -30,3 +30,26 @@ def test_import_does_not_load_sklearn():
 def test_unknown_attribute_is_named():
     with pytest.raises(AttributeError, match="no_such_thing"):
         optneuron.no_such_thing  # noqa: B018
+
+
+def test_sdp_solver_error_is_exported_without_loading_cvxpy():
+    code = (
+        "import sys, optneuron; from optneuron.backends.sdp import SDPSolverError as E; "
+        "print(optneuron.SDPSolverError is E, 'cvxpy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]
+    assert issubclass(optneuron.SDPSolverError, RuntimeError)
+
+
+def test_version_comes_from_the_package_metadata():
+    from importlib.metadata import version
+
+    assert optneuron.__version__ == version("optneuron")
+    # pyproject.toml is the one place that states it
+    import pathlib
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    pyproject = pathlib.Path(optneuron.__file__).parents[1] / "pyproject.toml"
+    if pyproject.is_file():
+        assert tomllib.loads(pyproject.read_text())["project"]["version"] == optneuron.__version__
