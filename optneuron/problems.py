@@ -4,7 +4,7 @@ A problem says *what* is computed from a symmetric matrix ``A`` (n × n); a back
 says *how*. Eigenvalues are ascending and indices 0-based; a negative index counts
 from the top, exactly like ``torch.linalg.eigvalsh(A)[..., index]``.
 
-Every problem is a signed sum of Ky Fan terms (DESIGN.md):
+Every problem is a signed sum of Ky Fan terms (docs/design.md):
 
 * ``F_m(A)   = min { <A, X> : tr X = m, 0 ⪯ X ⪯ I }``   (sum of the m smallest eigenvalues)
 * ``E_m(A)   = max { <A, X> : tr X = m, 0 ⪯ X ⪯ I }``   (sum of the m largest)
@@ -110,7 +110,7 @@ class KyFan:
 
     ``F_m(A) = min { tr(UᵀAU) : UᵀU = I_m } = min { <A, X> : tr X = m, 0 ⪯ X ⪯ I }``;
     with ``largest=True``, ``E_m(A)`` = the max over the same sets. With ``smoothing=α``
-    the Moreau envelope of DESIGN.md, one-sided: ``0 ≤ F^α_m − F_m ≤ α·m/2`` and
+    the Moreau envelope of docs/design.md, one-sided: ``0 ≤ F^α_m − F_m ≤ α·m/2`` and
     ``0 ≤ E_m − E^α_m ≤ α·m/2`` (theory/smoothing.md).
     """
 

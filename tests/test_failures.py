@@ -192,7 +192,7 @@ def test_smoothing_wrong_type(bad):
         SphereQP(0, smoothing=bad)
 
 
-# --- bad inputs (DESIGN.md: a ValueError/TypeError naming the argument) ------------------
+# --- bad inputs (docs/design.md: a ValueError/TypeError naming the argument) ------------------
 
 
 @pytest.mark.parametrize(

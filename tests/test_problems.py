@@ -67,7 +67,7 @@ def test_fantope_terms_sum_to_the_problem_value(n):
 
 
 def test_smoothed_sphereqp_uses_largest_sum_envelopes():
-    # DESIGN.md: the smooth m-th largest eigenvalue is a difference of two top envelopes.
+    # docs/design.md: the smooth m-th largest eigenvalue is a difference of two top envelopes.
     terms = SphereQP(1, smoothing=0.5).fantope_terms(4)
     assert all(t.largest for t in terms)
     assert [t.count for t in terms] == [3, 2]

@@ -10,9 +10,12 @@ with ``S = A`` for a smallest-sum term and ``S = −A`` for a largest-sum one
 dropped (the spectraplex). One DPP problem per ``(n, m, smoothed)`` is compiled once and
 cached; cvxpylayers solves a whole batch and differentiates ``X`` w.r.t. ``A``.
 
-The value's gradient is the optimal ``X`` (Danskin: ``∂/∂A min_X <A, X> = X*``), which is
-exact and lies in the Clarke subdifferential at repeated eigenvalues, where the solution
-map itself is not differentiable. ``Solution.X`` stays differentiable through cvxpylayers.
+The value's gradient is the optimal ``X`` (Danskin: ``∂/∂A min_X <A, X> = X*``): for one Ky Fan
+term any optimal ``X`` lies in the (Clarke) subdifferential, also at repeated eigenvalues where
+the solution map is not differentiable; for a middle index, ``X*_{k+1} − X*_k`` from two solves
+is a member because the interior-point solver returns the central (rotation-invariant) optimum,
+not by Danskin alone (theory/clarke.md, "Caveat"). ``Solution.X`` stays differentiable
+through cvxpylayers.
 
 Each matrix is divided by its spectral radius ``s`` before the solve (and ``α`` by the
 same ``s``: ``F^α_m(S) = s·F^{α/s}_m(S/s)`` with the same optimal ``X``), because the
@@ -25,7 +28,7 @@ diffcp does not report Clarabel's status (a solve stopped by ``max_iter`` or
 - feasible: finite, ``|tr X − m|`` and the eigenvalues of ``X`` outside ``[0, 1]`` within
   ``feasibility_tol``;
 - optimal: its objective exceeds the optimum ``F^α_m(S)`` — computed from LAPACK's
-  ``eigvalsh`` of ``S`` in float64 (the closed form of DESIGN.md, not the eigen backend's
+  ``eigvalsh`` of ``S`` in float64 (the closed form of docs/design.md, not the eigen backend's
   kernels) — by at most ``optimality_tol · max(1, m) · max(‖S‖₂, α)``.
 
 A point that fails raises ``SDPSolverError`` naming the status it amounts to.

@@ -2,7 +2,7 @@
 
 The benchmarks are an application of the library, not part of the installed package: they
 exist only in a checkout (``pip install -e ".[dev]"``), next to the results they write
-(``benchmarks/RESULTS.md``). From an installed wheel this command says so and exits with 2.
+(benchmarks/RESULTS.md). From an installed wheel this command says so and exits with 2.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true", help="a few cases, about a minute")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="thread counts to compare (default 1 2)")
-    parser.add_argument("--out", default="benchmarks", help="folder for RESULTS.md, JSON, PNG")
+    parser.add_argument("--out", default="benchmarks", help="folder for the results (markdown, JSON, PNG)")
 
 
 def run(args) -> int:
