@@ -1,4 +1,5 @@
-"""Moreau envelopes of Ky Fan sums in closed form (docs/design.md, "Smoothing"; proofs in theory/smoothing.md).
+"""Moreau envelopes of Ky Fan sums in closed form (docs/design.md, "Smoothing"; proofs in
+theory/smoothing.md).
 
 For eigenvalues ``μ`` of ``A`` (eigenvectors ``Q``), the envelope of the sum of the ``m``
 largest eigenvalues,

@@ -46,7 +46,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quick", action="store_true", help="a few cases, about a minute")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                         help="thread counts to compare (default 1 2)")
-    parser.add_argument("--out", default="benchmarks", help="folder for the results (markdown, JSON, PNG)")
+    parser.add_argument("--out", default="benchmarks",
+                        help="folder for the results (markdown, JSON, PNG)")
 
 
 def run(args) -> int:
