@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 from optneuron.layer import OptLayer
 from optneuron.matrices import SymTridiagonal
-from optneuron.pencils import BandedPencil, DensePencil, TridiagonalPencil, make_pencil
+from optneuron.pencils import BandedPencil, DensePencil, Pencil, TridiagonalPencil, make_pencil
 from optneuron.problems import SphereQP
 
 F64 = torch.float64
@@ -168,3 +169,70 @@ def test_bad_input_is_named():
         p([1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="dim"):
         DensePencil(3, 0)
+
+
+# --- the structure registry and the pencil's own norms ------------------------------------------
+
+
+def test_registry_lists_the_structures_and_the_unknown_error_names_them():
+    from optneuron.pencils import pencil_structures
+
+    assert pencil_structures() == {
+        "dense": DensePencil, "tridiagonal": TridiagonalPencil, "banded": BandedPencil,
+    }
+    with pytest.raises(ValueError, match="'dense', 'tridiagonal', 'banded'.*'sparse'"):
+        make_pencil(3, 4, structure="sparse")
+    with pytest.raises(TypeError, match="base class"):
+        Pencil(3, 4)
+
+
+def test_a_new_structure_is_one_class(monkeypatch):
+    import optneuron.pencils as pencils
+    from optneuron import SpectralNeuron
+
+    monkeypatch.setattr(pencils, "_STRUCTURES", dict(pencils._STRUCTURES))
+
+    class DiagonalPencil(Pencil):
+        structure = "diagonal-test"
+
+        @classmethod
+        def resolve_bandwidth(cls, bandwidth, dim):
+            return 0
+
+    assert pencils.pencil_structures()["diagonal-test"] is DiagonalPencil
+    p = make_pencil(2, 3, structure="diagonal-test", dtype=F64)
+    A = p(torch.randn(5, 2, dtype=F64))
+    torch.testing.assert_close(A, torch.diag_embed(torch.diagonal(A, dim1=-2, dim2=-1)))
+    neuron = SpectralNeuron(2, 3, index=0, structure="diagonal-test", dtype=F64)
+    z = torch.randn(4, 2, dtype=F64)
+    torch.testing.assert_close(neuron(z), torch.linalg.eigvalsh(neuron.pencil(z))[..., 0])
+    with pytest.raises(ValueError, match="already registered"):
+        type("Again", (Pencil,), {"structure": "diagonal-test"})
+
+
+@pytest.mark.parametrize("structure, kw", [("dense", {}), ("tridiagonal", {}),
+                                           ("banded", {"bandwidth": 2})])
+def test_operator_norms_match_numpy(structure, kw):
+    p = make_pencil(3, 5, structure=structure, monotone={1: -1}, out_features=2, dtype=F64,
+                    **kw)
+    norms = p.operator_norms()
+    A = p.feature_matrices().detach().numpy()
+    assert norms.shape == (2, 3)
+    np.testing.assert_allclose(norms.detach().numpy(), np.linalg.norm(A, ord=2, axis=(-2, -1)),
+                               rtol=1e-12)
+    norms.sum().backward()  # differentiable: the spectral penalty trains through it
+    assert p.weight.grad is not None
+
+
+def test_lipschitz_bound_is_the_matrix_norm_of_the_bounds():
+    from optneuron.pencils import bound_matrix_norm
+
+    p = DensePencil(4, 3, out_features=2, dtype=F64)
+    B = p.operator_norms().detach().numpy()
+    assert p.lipschitz_bound("l2") == pytest.approx(np.linalg.norm(B, 2), rel=1e-12)
+    assert p.lipschitz_bound("linf") == pytest.approx(np.abs(B).sum(1).max(), rel=1e-12)
+    row = torch.tensor([3.0, 4.0], dtype=F64)
+    assert bound_matrix_norm(row, "l2") == pytest.approx(5.0)
+    assert bound_matrix_norm(row, "linf") == pytest.approx(7.0)
+    with pytest.raises(ValueError, match="norm"):
+        bound_matrix_norm(row, "l1")

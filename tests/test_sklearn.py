@@ -179,3 +179,18 @@ def test_convergence_warning_and_verbose_progress_bar(capsys, friedman):
     with pytest.warns(ConvergenceWarning, match="max_iter"):
         SpectralRegressor(random_state=0, max_iter=2, verbose=True).fit(X[:100], y[:100])
     assert "SpectralRegressor" in capsys.readouterr().err  # tqdm writes to stderr
+
+
+@pytest.mark.parametrize("Estimator", [SpectralRegressor, SpectralClassifier])
+def test_parameters_are_declared_and_keyword_only(Estimator):
+    import inspect
+
+    params = inspect.signature(Estimator.__init__).parameters
+    assert all(p.kind is p.KEYWORD_ONLY for name, p in params.items() if name != "self")
+    constraints = Estimator()._parameter_constraints
+    assert set(constraints) == set(Estimator().get_params())
+    with pytest.raises(TypeError):
+        Estimator(8)  # positional: refused
+    # the structures come from the pencil registry (those that need no option)
+    assert {"dense", "tridiagonal"} <= constraints["structure"][0].options
+    assert "banded" not in constraints["structure"][0].options
