@@ -36,6 +36,11 @@ def test_notebook_runs_headless(path, monkeypatch):
     monkeypatch.setenv("OPTNEURON_SMALL", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    # The kernel starts in notebooks/: put this checkout first on its path, so that it runs
+    # the package under test, not whichever copy is installed.
+    root = str(path.parent.parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root,
+                                                                     os.environ.get("PYTHONPATH")])))
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         nb, timeout=TIMEOUT_S, kernel_name="python3",
