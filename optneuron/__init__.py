@@ -17,7 +17,7 @@ from .layer import OptLayer
 from .matrices import SymTridiagonal
 from .nn import SpectralLayer, SpectralNeuron
 from .pencils import BandedPencil, DensePencil, TridiagonalPencil, make_pencil
-from .problems import KyFan, SphereQP
+from .problems import GeneralizedSphereQP, KyFan, Problem, SphereQP, TrustRegion
 from .solution import Solution
 from .verify import VerificationReport, verify
 
@@ -26,6 +26,9 @@ __all__ = [
     "Solution",
     "SphereQP",
     "KyFan",
+    "TrustRegion",
+    "GeneralizedSphereQP",
+    "Problem",
     "SymTridiagonal",
     "verify",
     "VerificationReport",
