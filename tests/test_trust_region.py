@@ -5,11 +5,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from trust_region_reference import ggvm_value, hard_case_value, optimality_residual
 
 from optneuron import OptLayer, SymTridiagonal, TrustRegion
 
 from spectra_helpers import random_orthogonal, random_symmetric, with_spectrum
-from trust_region_reference import ggvm_value, hard_case_value, optimality_residual
 
 EPS = np.finfo(np.float64).eps
 F64 = torch.float64
@@ -159,7 +159,8 @@ def test_float32_is_accurate_to_single_precision():
     "make_b, error, match",
     [
         (lambda: torch.ones(3, dtype=F64), ValueError, r"b must have shape \(\.\.\., n\)"),
-        (lambda: torch.ones(4, 4, dtype=F64), ValueError, r"b's batch shape \(4,\) does not broadcast"),
+        (lambda: torch.ones(4, 4, dtype=F64), ValueError,
+         r"b's batch shape \(4,\) does not broadcast"),
         (lambda: torch.tensor([1.0, float("nan"), 0, 0], dtype=torch.float64), ValueError,
          "b has non-finite"),
         (lambda: torch.ones(4, dtype=torch.float32), TypeError, "b must have the dtype of A"),
