@@ -16,6 +16,7 @@ from .backends import available_backends, get_backend, register_backend
 from .layer import OptLayer
 from .matrices import SymTridiagonal
 from .nn import SpectralLayer, SpectralNeuron
+from .nn_trust_region import TrustRegionLayer, TrustRegionNeuron
 from .pencils import BandedPencil, DensePencil, TridiagonalPencil, make_pencil
 from .problems import GeneralizedSphereQP, KyFan, Problem, SphereQP, TrustRegion
 from .solution import Solution
@@ -41,6 +42,8 @@ __all__ = [
     "make_pencil",
     "SpectralNeuron",
     "SpectralLayer",
+    "TrustRegionNeuron",
+    "TrustRegionLayer",
     "certify",
     "SpectralRegressor",
     "SpectralClassifier",
