@@ -88,3 +88,16 @@ def test_the_layer_refuses_what_is_not_a_problem():
 def test_public_names():
     for name in ("TrustRegion", "GeneralizedSphereQP", "Problem"):
         assert name in optneuron.__all__
+
+
+@pytest.mark.parametrize("backend", ["eigen", "sdp"])
+@pytest.mark.parametrize("tridiagonal", [False, True])
+def test_non_finite_a_is_refused_for_the_new_problems(backend, tridiagonal):
+    from optneuron import SymTridiagonal
+
+    d = torch.tensor([1.0, float("nan"), 2.0], dtype=torch.float64)
+    A = SymTridiagonal(d, torch.zeros(2, dtype=torch.float64)) if tridiagonal else torch.diag(d)
+    one = torch.ones(3, dtype=torch.float64)
+    for problem, datum in ((TrustRegion(), one), (GeneralizedSphereQP(), torch.diag(one))):
+        with pytest.raises(ValueError, match="non-finite"):
+            OptLayer(problem, backend)(A, datum)
