@@ -16,6 +16,13 @@ when a step leaves it. Hard case (``|q_0ᵀb| ≤ 16nε·s``): ``x_p`` is solved
 (``δ = 16nε·s``, ``s = max(‖T‖, ‖b‖)``) with the ``q_0`` component removed, and if ``‖x_p‖ ≤ 1``,
 ``x = x_p + τq_0``. Ball: the interior point ``−T⁻¹b`` when ``λ_0 > 16nε·s`` and it is inside.
 numpy + numba only; all arithmetic in float64.
+
+``dense_reduction(A, b)`` / ``dense_back_transform``: for dense input the kernels' Householder
+reduction ``A = QTQᵀ`` (``_compiled.householder_tridiagonal``, O(n³) once) turns the problem
+into the tridiagonal one with ``Qᵀb``, and ``x = Q x_T`` maps the minimizer back (``‖x‖`` and the
+value are unchanged: ``Q`` is orthogonal). Unlike the eigen-kernels it does not rescale ``A``
+by a power of two, so entries beyond ~1e±150 are not supported here (callers route such rows,
+flagged by the tridiagonal eigen-kernel, to the dense path).
 """
 
 import math
@@ -23,7 +30,13 @@ import math
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["tridiagonal_trust_region"]
+# numba caches a caller with the callee compiled in: if _compiled.py changes, a stale copy of
+# the reduction may be used here until this file changes too. Its storage contract (reflectors
+# in W's rows, tau) is what this module relies on, and test_trust_region_kernel.py checks the
+# result against LAPACK on fresh caches (CI).
+from ._compiled import back_transform, householder_tridiagonal
+
+__all__ = ["tridiagonal_trust_region", "dense_reduction", "dense_back_transform"]
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 _EPS = 2.220446049250313e-16
@@ -146,3 +159,58 @@ def tridiagonal_trust_region(diag, off, b, lam0, q0, ball=False):
     if B and n:
         _batch(diag, off, b, lam0, q0, bool(ball), X, values, hard)
     return X, values, hard
+
+
+@njit(parallel=True, **_JIT)
+def _reduce(A, W, d, e, tau, bT):
+    B, n = A.shape[0], A.shape[1]
+    for r in prange(B):
+        p = np.empty(max(n, 1))
+        vn = np.empty(2 * max(n, 1))
+        for i in range(n):
+            for j in range(n):
+                W[r, i, j] = A[r, i, j]
+        householder_tridiagonal(W[r], n, d[r], e[r], tau[r], p, vn)
+        # Qᵀb = H_{n-3} ⋯ H_0 b (each H_j symmetric): the reflectors in forward order
+        z = bT[r]
+        for j in range(n - 2):
+            tj = tau[r, j]
+            if tj == 0.0:
+                continue
+            s = 0.0
+            for t in range(n - j - 1):
+                s += W[r, j, j + 1 + t] * z[j + 1 + t]
+            s *= tj
+            for t in range(n - j - 1):
+                z[j + 1 + t] -= s * W[r, j, j + 1 + t]
+
+
+@njit(parallel=True, **_JIT)
+def _back(W, tau, X):
+    for r in prange(X.shape[0]):
+        back_transform(W[r], X.shape[1], tau[r], X[r])
+
+
+def dense_reduction(A, b):
+    """``(diag, off, Qᵀb, reflectors)`` of ``A = QTQᵀ`` for a batch ``A (B, n, n)``, ``b (B, n)``;
+    ``reflectors`` is what ``dense_back_transform`` needs."""
+    A = np.ascontiguousarray(A, dtype=np.float64)
+    B, n = A.shape[0], A.shape[-1]
+    W = np.empty_like(A)
+    d, e = np.zeros((B, n)), np.zeros((B, max(n - 1, 0)))
+    e_work = np.zeros((B, max(n, 1)))  # the reduction writes e with a spare slot
+    tau = np.zeros((B, max(n, 1)))
+    bT = np.array(b, dtype=np.float64, copy=True).reshape(B, n)
+    if B and n:
+        _reduce(A, W, d, e_work, tau, bT)
+        e[:] = e_work[:, : max(n - 1, 0)]
+    return d, e, bT, (W, tau)
+
+
+def dense_back_transform(reflectors, X):
+    """``Q X`` row by row for the ``reflectors`` of ``dense_reduction`` (``X (B, n)``)."""
+    W, tau = reflectors
+    X = np.array(X, dtype=np.float64, copy=True)
+    if X.size:
+        _back(W, tau, X)
+    return X

@@ -81,3 +81,17 @@ def test_shapes_are_checked():
     with pytest.raises(ValueError, match="diag and b"):
         tridiagonal_trust_region(np.zeros((2, 3)), np.zeros((2, 2)), np.zeros((2, 4)),
                                  np.zeros(2), np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 16])
+@pytest.mark.parametrize("ball", [False, True])
+def test_dense_reduction_path_matches_lapack(n, ball):
+    g = torch.Generator().manual_seed(n)
+    A = torch.randn(20, n, n, generator=g, dtype=torch.float64)
+    A = (A + A.mT) / 2 + (2.0 if ball else 0.0) * torch.eye(n, dtype=torch.float64)
+    b = torch.randn(20, n, generator=g, dtype=torch.float64) * 0.5
+    kernel = OptLayer(TrustRegion(ball), method="kernel")(A, b)
+    lapack = OptLayer(TrustRegion(ball), method="lapack")(A, b)
+    scale = torch.linalg.matrix_norm(A, 2).clamp_min(1)
+    assert float(((kernel.value - lapack.value).abs() / scale).max()) <= 64 * n * EPS
+    torch.testing.assert_close(kernel.x, lapack.x, atol=1e-10, rtol=0)
