@@ -7,9 +7,10 @@ Both sides compute the same thing — value and the Danskin gradient (forward + 
 
 * baseline: ``method="lapack"``: the full ``torch.linalg.eigh`` of each (dense) matrix, then the
   batched torch secular solve of ``backends/secular.py``;
-* ours: ``method="auto"``: dense — the compiled eigen-kernels' full spectrum, then the same
-  secular solve; tridiagonal — the bottom eigenpair by the tridiagonal kernel and the O(n)
-  per step ``LDLᵀ`` secular kernel (``optneuron/kernels/trust_region.py``).
+* ours: ``method="auto"``: the compiled path of ``optneuron/kernels/trust_region.py`` — dense
+  input is first reduced to tridiagonal ``T`` (the kernels' Householder reduction); then the
+  bottom eigenpair of ``T`` by the tridiagonal eigen-kernel and O(n)-per-step ``LDLᵀ`` secular
+  iterations, and ``x = Q x_T``.
 
 Targets from issue 12: dense n = 16, B = 4096 at least 3× and tridiagonal n = 45, B = 1024 at
 least 10× the baseline. Times are medians of interleaved runs (``optneuron.bench``); take them
