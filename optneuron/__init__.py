@@ -21,6 +21,7 @@ from .backends.sdp import SDPSolverError
 from .layer import OptLayer
 from .matrices import SymTridiagonal
 from .nn import SpectralLayer, SpectralNeuron
+from .nn_trust_region import TrustRegionLayer, TrustRegionNeuron
 from .pencils import (
     BandedPencil,
     DensePencil,
@@ -29,7 +30,7 @@ from .pencils import (
     make_pencil,
     pencil_structures,
 )
-from .problems import KyFan, SphereQP
+from .problems import GeneralizedSphereQP, KyFan, Problem, SphereQP, TrustRegion
 from .solution import Solution
 from .verify import VerificationReport, verify
 
@@ -38,6 +39,9 @@ __all__ = [
     "Solution",
     "SphereQP",
     "KyFan",
+    "TrustRegion",
+    "GeneralizedSphereQP",
+    "Problem",
     "SymTridiagonal",
     "verify",
     "VerificationReport",
@@ -52,6 +56,8 @@ __all__ = [
     "pencil_structures",
     "SpectralNeuron",
     "SpectralLayer",
+    "TrustRegionNeuron",
+    "TrustRegionLayer",
     "certify",
     "SDPSolverError",
     "SpectralRegressor",

@@ -12,12 +12,15 @@ __all__ = ["Solution"]
 class Solution:
     """The result of solving a batch of problems.
 
-    ``value`` has the batch shape and is differentiable w.r.t. the matrices (its gradient
-    is the lifted solution ``X``: Danskin's theorem). ``X (..., n, n)`` is the lifted primal
-    solution — ``q qᵀ`` for ``SphereQP``, the projector ``U Uᵀ`` for ``KyFan``, or the SDP's
-    optimal ``X``. ``x`` holds the unit minimizer ``(..., n)`` (``SphereQP``) or the
-    orthonormal minimizers ``(..., n, m)`` (``KyFan``) where the backend produces them,
-    else ``None``. A backend may compute ``X`` and ``x`` lazily, on first access.
+    ``value`` has the batch shape and is differentiable w.r.t. every datum (Danskin's
+    theorem: the gradient w.r.t. ``A`` is the lifted solution ``X``; the problem's docstring
+    states the others, e.g. ``2x`` w.r.t. ``b`` for ``TrustRegion``). ``X (..., n, n)`` is the
+    lifted primal solution — ``q qᵀ`` for ``SphereQP``, the projector ``U Uᵀ`` for ``KyFan``,
+    ``x xᵀ`` for ``TrustRegion`` and ``GeneralizedSphereQP``, or the SDP's optimal ``X``. ``x``
+    holds the minimizer ``(..., n)`` (``SphereQP``, ``TrustRegion``, ``GeneralizedSphereQP``
+    with ``xᵀBx = 1``) or the orthonormal minimizers ``(..., n, m)`` (``KyFan``) where the
+    backend produces them, else ``None``. A backend may compute ``X`` and ``x`` lazily, on
+    first access.
     """
 
     def __init__(

@@ -1,7 +1,9 @@
 """Cross-checks of the backends against LAPACK and against each other.
 
-For a batch of matrices, every backend is measured against an independent float64 reference
-(``numpy.linalg.eigh``):
+For a batch of data, every backend is measured against an independent float64 reference
+(``numpy.linalg.eigh`` for spectral problems; see ``verify_extra`` for ``TrustRegion`` and
+``GeneralizedSphereQP``, whose references are ``scipy`` root finding and
+``scipy.linalg.eigh(A, B)``):
 
 * **value error**: ``max |value − value_ref| / max(1, ‖A‖₂)``;
 * **gradient error**: the Frobenius distance of the autograd gradient from the Clarke
@@ -15,8 +17,10 @@ For a batch of matrices, every backend is measured against an independent float6
   closed-form gradient ``Q diag(w) Qᵀ``.
 * **solution error**: the same distance for the lifted solution ``X``.
 
-Between backends the report also gives the largest value gap and, on matrices with no
-cluster, the largest gradient gap.
+Between backends the report also gives the largest value gap and, on rows whose solution is
+unique (no cluster, no trust-region hard case), the largest gradient gap relative to
+``max(1, ‖G‖)``. ``sweep_cases`` lists the random and hard cases of the non-spectral problems
+for a sweep such as ``optneuron verify``.
 """
 
 from __future__ import annotations
@@ -28,10 +32,22 @@ import numpy as np
 import torch
 
 from .layer import OptLayer
-from .matrices import as_symmetric
-from .smoothing import capped_simplex_projection, fantope_envelope
+from .matrices import SymTridiagonal
+from .problems import GeneralizedSphereQP, TrustRegion
+from .verify_references import (
+    Reference,
+    hard_trust_region_data,
+    reference_for,
+    subdifferential_distance,
+)
 
-__all__ = ["verify", "VerificationReport", "BackendCheck", "subdifferential_distance"]
+__all__ = [
+    "verify",
+    "VerificationReport",
+    "BackendCheck",
+    "subdifferential_distance",
+    "sweep_cases",
+]
 
 _DEFAULT_TOLS = {torch.float64: (1e-6, 1e-5), torch.float32: (1e-4, 1e-3)}
 
@@ -74,7 +90,7 @@ class VerificationReport:
     def __str__(self) -> str:
         head = (
             f"{self.problem} on {self.shape[0]} matrices of size {self.shape[1]} ({self.dtype}); "
-            f"{self.clustered} with repeated eigenvalues"
+            f"{self.clustered} with a non-unique solution (repeated eigenvalues, hard case)"
         )
         columns = f"{'backend':<8} {'value err':>10} {'grad err':>10} {'X err':>10} {'time':>8}"
         lines = [head, columns]
@@ -95,56 +111,72 @@ class VerificationReport:
         return "\n".join(lines)
 
 
-def _clusters(mu: np.ndarray, tol: float) -> list[np.ndarray]:
-    """Index groups of consecutive eigenvalues whose neighbour gaps are at most ``tol``."""
-    breaks = np.flatnonzero(np.diff(mu) > tol) + 1
-    return np.split(np.arange(len(mu)), breaks)
+def _flat_data(problem, data) -> tuple:
+    """Validated, dense, detached data with one flat batch dimension."""
+    data = problem.validate(*data)
+    A = data[0].to_dense() if isinstance(data[0], SymTridiagonal) else data[0]
+    n = A.shape[-1]
+    flat = [A.detach().reshape(-1, n, n)]
+    for datum in data[1:]:
+        trailing = datum.shape[A.ndim - 2:]
+        flat.append(datum.detach().reshape(-1, *trailing))
+    return tuple(flat)
 
 
-def _project_capped_spectraplex(W: np.ndarray, c: int) -> np.ndarray:
-    """Frobenius projection of symmetric ``W`` onto ``{0 ⪯ V ⪯ I, tr V = c}``."""
-    s, V = np.linalg.eigh((W + W.T) / 2)
-    p = capped_simplex_projection(torch.from_numpy(s), float(c)).numpy()
-    return (V * p) @ V.T
+def _check_backend(name, problem, flat, options, reference, tols) -> tuple:
+    """One backend's ``BackendCheck``, its values and gradients (numpy), and its failures."""
+    layer = OptLayer(problem, name, **options)
+    leaves = [datum.clone().requires_grad_(True) for datum in flat]
+    start = time.perf_counter()
+    solution = layer(*leaves)
+    solution.value.sum().backward()
+    seconds = time.perf_counter() - start
+    value = solution.value.detach().cpu().double().numpy()
+    # a datum the backend does not differentiate gets a zero gradient, which then fails
+    grads = tuple((torch.zeros_like(leaf) if leaf.grad is None else leaf.grad).cpu().double()
+                  .numpy() for leaf in leaves)
+    X = solution.X.detach().cpu().double().numpy()
+    x = None if solution.x is None else solution.x.detach().cpu().double().numpy()
+    check = BackendCheck(
+        backend=name,
+        value_error=float((np.abs(value - reference.value) / reference.scale).max(initial=0.0)),
+        gradient_error=reference.gradient_distance(grads),
+        solution_error=reference.solution_distance(X, x),
+        seconds=seconds,
+    )
+    value_tol, grad_tol = tols
+    failures = []
+    if not check.value_error <= value_tol:
+        failures.append(f"{name} value error {check.value_error:.2e}")
+    if not check.gradient_error <= grad_tol:
+        failures.append(f"{name} gradient error {check.gradient_error:.2e}")
+    if not check.solution_error <= grad_tol:
+        failures.append(f"{name} X error {check.solution_error:.2e}")
+    return check, value, grads, failures
 
 
-def subdifferential_distance(
-    G: np.ndarray, Q: np.ndarray, mu: np.ndarray, lo: int, hi: int, tol: float
-) -> float:
-    """Distance of ``G`` from the Clarke subdifferential of ``Σ_{lo≤j<hi} λ_j``.
-
-    The matrix is ``Q diag(mu) Qᵀ``; eigenvalues within ``tol`` of a neighbour are repeated.
-    """
-    Gt = Q.T @ ((G + G.T) / 2) @ Q
-    target = np.zeros_like(Gt)
-    for C in _clusters(mu, tol):
-        c = int(np.count_nonzero((C >= lo) & (C < hi)))
-        if c == len(C):
-            target[np.ix_(C, C)] = np.eye(len(C))
-        elif c > 0:
-            target[np.ix_(C, C)] = _project_capped_spectraplex(Gt[np.ix_(C, C)], c)
-    return float(np.linalg.norm(Gt - target))
-
-
-def _reference(problem, A64: np.ndarray):
-    """Per matrix: value, eigenvalues, eigenvectors, and smoothed weights (or None)."""
-    mu, Q = np.linalg.eigh(A64)
-    n = A64.shape[-1]
-    lo, hi = problem.eigen_range(n)
-    if problem.smoothing is None:
-        return mu[:, lo:hi].sum(-1), mu, Q, None
-    mu_t = torch.from_numpy(mu)
-    value = torch.zeros(mu.shape[0], dtype=torch.float64)
-    w = torch.zeros_like(mu_t)
-    for term in problem.fantope_terms(n):
-        v, wt = fantope_envelope(mu_t, term.count, term.largest, problem.smoothing)
-        value, w = value + term.coef * v, w + term.coef * wt
-    return value.numpy(), mu, Q, w.numpy()
+def _gaps(values: dict, grads: dict, reference: Reference) -> tuple[float, float]:
+    """Largest value gap between consecutive backends (relative to the reference's scale) and
+    largest gradient gap on the rows whose solution is unique, relative to ``max(1, ‖G‖)``
+    (a generalized eigenvector ``x`` with ``xᵀBx = 1`` is as large as ``‖B⁻¹‖^½``)."""
+    names = list(values)
+    value_gap = gradient_gap = 0.0
+    unique = ~reference.clustered
+    for a, b in zip(names, names[1:]):
+        value_gap = max(value_gap, float(
+            (np.abs(values[a] - values[b]) / reference.scale).max(initial=0.0)))
+        if unique.any():
+            for ga, gb in zip(grads[a], grads[b]):
+                rows = int(unique.sum())
+                diff = np.linalg.norm((ga[unique] - gb[unique]).reshape(rows, -1), axis=-1)
+                size = np.maximum(1.0, np.linalg.norm(ga[unique].reshape(rows, -1), axis=-1))
+                gradient_gap = max(gradient_gap, float((diff / size).max()))
+    return value_gap, gradient_gap
 
 
 def verify(
     problem,
-    A,
+    data,
     backends=("eigen", "sdp"),
     *,
     value_tol: float | None = None,
@@ -152,77 +184,29 @@ def verify(
     cluster_tol: float = 1e-6,
     backend_options: dict | None = None,
 ) -> VerificationReport:
-    """Solve ``problem`` on the matrices ``A`` with each backend and check values, gradients
-    and lifted solutions against LAPACK (float64) and against each other.
+    """Solve ``problem`` on ``data`` with each backend and check values, gradients and
+    lifted solutions against an independent float64 reference and against each other.
 
+    ``data`` is ``A`` for single-matrix problems and the tuple of the problem's data
+    otherwise (``(A, b)`` for ``TrustRegion``, ``(A, B)`` for ``GeneralizedSphereQP``).
     Tolerances default to ``1e-6`` (value) and ``1e-5`` (gradient, ``X``) in float64 and
     ``1e-4`` / ``1e-3`` in float32; ``backend_options`` maps a backend name to its options.
     """
-    A = as_symmetric(A)
-    A = A.to_dense() if not isinstance(A, torch.Tensor) else A
-    A = A.detach()
-    n = A.shape[-1]
-    flat = A.reshape(-1, n, n)
-    default_value_tol, default_grad_tol = _DEFAULT_TOLS[A.dtype]
+    data = data if isinstance(data, tuple) else (data,)
+    flat = _flat_data(problem, data)
+    default_value_tol, default_grad_tol = _DEFAULT_TOLS[flat[0].dtype]
     value_tol = default_value_tol if value_tol is None else value_tol
     grad_tol = default_grad_tol if grad_tol is None else grad_tol
-    lo, hi = problem.eigen_range(n)
-
-    A64 = flat.cpu().double().numpy()
-    ref_value, mu, Q, w = _reference(problem, A64)
-    scale = np.maximum(1.0, np.abs(mu).max(-1)) if mu.size else np.ones(0)
-    clustered = np.array(
-        [len(_clusters(m, cluster_tol * s)) < n for m, s in zip(mu, scale)], dtype=bool
-    )
-
-    def distance(G):
-        if w is not None:
-            targets = (Q * w[:, None, :]) @ Q.transpose(0, 2, 1)
-            return float(np.linalg.norm(G - targets, axis=(-2, -1)).max(initial=0.0))
-        return max(
-            (
-                subdifferential_distance(G[b], Q[b], mu[b], lo, hi, cluster_tol * scale[b])
-                for b in range(len(G))
-            ),
-            default=0.0,
-        )
+    reference = reference_for(problem, tuple(d.cpu().double().numpy() for d in flat), cluster_tol)
 
     checks, values, grads, failures = [], {}, {}, []
     options = backend_options or {}
     for name in backends:
-        layer = OptLayer(problem, name, **options.get(name, {}))
-        leaf = flat.clone().requires_grad_(True)
-        start = time.perf_counter()
-        solution = layer(leaf)
-        solution.value.sum().backward()
-        seconds = time.perf_counter() - start
-        value = solution.value.detach().cpu().double().numpy()
-        G = leaf.grad.cpu().double().numpy()
-        X = solution.X.detach().cpu().double().numpy()
-        values[name], grads[name] = value, G
-        check = BackendCheck(
-            backend=name,
-            value_error=float((np.abs(value - ref_value) / scale).max(initial=0.0)),
-            gradient_error=distance(G),
-            solution_error=distance(X),
-            seconds=seconds,
-        )
+        check, values[name], grads[name], failed = _check_backend(
+            name, problem, flat, options.get(name, {}), reference, (value_tol, grad_tol))
         checks.append(check)
-        if not check.value_error <= value_tol:
-            failures.append(f"{name} value error {check.value_error:.2e}")
-        if not check.gradient_error <= grad_tol:
-            failures.append(f"{name} gradient error {check.gradient_error:.2e}")
-        if not check.solution_error <= grad_tol:
-            failures.append(f"{name} X error {check.solution_error:.2e}")
-
-    names = list(values)
-    value_gap = gradient_gap = 0.0
-    for a, b in zip(names, names[1:]):
-        value_gap = max(value_gap, float((np.abs(values[a] - values[b]) / scale).max(initial=0.0)))
-        simple = ~clustered
-        if simple.any():
-            diff = np.linalg.norm(grads[a][simple] - grads[b][simple], axis=(-2, -1))
-            gradient_gap = max(gradient_gap, float(diff.max()))
+        failures += failed
+    value_gap, gradient_gap = _gaps(values, grads, reference)
     if value_gap > value_tol:
         failures.append(f"value gap between backends {value_gap:.2e}")
     if gradient_gap > grad_tol:
@@ -230,9 +214,9 @@ def verify(
 
     return VerificationReport(
         problem=repr(problem),
-        shape=(flat.shape[0], n),
-        dtype=str(A.dtype).replace("torch.", ""),
-        clustered=int(clustered.sum()),
+        shape=(flat[0].shape[0], flat[0].shape[-1]),
+        dtype=str(flat[0].dtype).replace("torch.", ""),
+        clustered=int(reference.clustered.sum()),
         checks=checks,
         value_gap=value_gap,
         gradient_gap=gradient_gap,
@@ -240,3 +224,33 @@ def verify(
         grad_tol=grad_tol,
         failures=failures,
     )
+
+
+def sweep_cases(n: int, batch: int, generator: torch.Generator, quick: bool = False):
+    """``(label, problem, data)`` for the problems beyond the spectral ones, on random and hard
+    data of size ``n``, for a sweep to pass to ``verify(problem, data)``: ``TrustRegion`` (sphere
+    and ball; generic, hard case, ``b = 0``) and ``GeneralizedSphereQP`` (several indices and
+    a smoothed one; generic and a repeated generalized spectrum)."""
+    def randn(*shape):
+        return torch.randn(*shape, generator=generator, dtype=torch.float64)
+
+    A = randn(batch, n, n)
+    A = (A + A.mT) / 2
+    b = randn(batch, n)
+    hard_A, hard_b = hard_trust_region_data(n, batch, generator)
+    cases = []
+    for ball in (False, True):
+        problem = TrustRegion(ball=ball)
+        cases += [("generic", problem, (A, b)), ("hard case", problem, (hard_A, hard_b)),
+                  ("b = 0", problem, (A, torch.zeros_like(b)))]
+    M = randn(batch, n, n)
+    B = M @ M.mT / n + 0.1 * torch.eye(n, dtype=torch.float64)
+    L = torch.linalg.cholesky(B)
+    repeated = L @ hard_A @ L.mT  # λ(A, B) = λ(hard_A), whose bottom eigenvalue is repeated
+    indices = [0, -1] if quick else sorted({0, n // 2, -1})
+    for k in indices:
+        cases += [("generic", GeneralizedSphereQP(k), (A, B)),
+                  ("repeated", GeneralizedSphereQP(k), (repeated, B))]
+    cases.append(("generic", GeneralizedSphereQP(n // 2, smoothing=0.1), (A, B)))
+    return cases
+

@@ -1,8 +1,10 @@
 """Backends found by name: ``get_backend("eigen")``, ``get_backend("sdp", solver_args=...)``.
 
-A backend is any object with ``name`` and ``solve(problem, A) -> Solution``, where ``A``
-is a validated, symmetrized dense tensor or a ``SymTridiagonal``. A backend whose class sets
-``checks_finite = True`` gets ``A`` unchecked for nan/inf and raises
+A backend is any object with ``name`` and ``solve(problem, *data) -> Solution``, where the
+data is validated by ``problem.validate`` (``A`` a symmetrized dense tensor or a
+``SymTridiagonal``; ``b``/``B`` broadcast to its batch). The built-in backends find the solve
+for each problem class in their ``dispatch.SolverTable`` (docs/problems.md). A backend
+whose class sets ``checks_finite = True`` gets ``A`` unchecked for nan/inf and raises
 ``matrices.require_finite``'s ``ValueError`` itself. Entries are
 ``"module:Class"`` strings so that heavy dependencies (cvxpy) load only when used;
 ``register_backend`` adds a third one without editing this file.

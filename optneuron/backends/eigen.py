@@ -1,6 +1,7 @@
 """The eigen backend: problems solved exactly by a symmetric eigen-solver.
 
-Every problem's value is ``Σ_j w_j μ_j`` (plus ``∓(α/2)‖w‖²`` when smoothed) over the
+Spectral problems (``SphereQP``, ``KyFan``; ``solve_spectral``): the value is
+``Σ_j w_j μ_j`` (plus ``∓(α/2)‖w‖²`` when smoothed) over the
 eigenvalues ``μ_j`` in its index range, with weights ``w`` (ones for exact problems, the
 capped-simplex weights of ``smoothing.py`` for smoothed ones). Its gradient is
 ``Q diag(w) Qᵀ`` — ``q_k q_kᵀ`` for ``λ_k``, the projector for a Ky Fan sum — and, for a
@@ -12,127 +13,23 @@ Under ``torch.no_grad`` (or when nothing requires grad) only eigenvalues are com
 ``Solution.X`` / ``Solution.x`` then compute the vectors on first access. With gradients the
 vectors are computed once (for a ``SymTridiagonal`` the kernels also write the derivatives
 backward needs), and ``X`` is formed from them only if asked for.
+
+Other problems have their solves in ``eigen_trust_region`` and ``eigen_generalized``; all are
+found through the ``dispatch.EIGEN`` table.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..matrices import SymTridiagonal, require_finite
-from ..problems import SphereQP
-from ..smoothing import fantope_envelope
+from ..matrices import SymTridiagonal
+from ..problems import KyFan, SphereQP
 from ..solution import Solution
+from . import eigen_generalized, eigen_trust_region  # noqa: F401  (their @solves register)
+from .dispatch import EIGEN
+from .eigenpairs import METHODS, eigenpairs, flatten, spectral_weights, unflatten
 
-__all__ = ["EigenBackend"]
-
-_METHODS = ("auto", "kernel", "lapack")
-
-# Above these sizes LAPACK's blocked reduction wins over the compiled kernels (benchmarks/).
-_KERNEL_MAX_DENSE_N = 64
-
-
-def _flatten(A):
-    """``(B, n, n)`` dense or ``SymTridiagonal`` with one batch dimension."""
-    if len(A.shape) == 3:
-        return A  # already flat: a reshape would add a view node to the autograd graph
-    n = A.shape[-1]
-    if isinstance(A, SymTridiagonal):
-        return A.reshape(-1)
-    return A.reshape(-1, n, n)
-
-
-def _unflatten(value: torch.Tensor, batch: torch.Size) -> torch.Tensor:
-    return value if value.shape == batch else value.reshape(batch)
-
-
-def _choose(A, method: str) -> str:
-    """``"kernel"`` or ``"lapack"`` for this batch: kernels on CPU for the sizes they win."""
-    if method != "auto":
-        return method
-    if A.device.type != "cpu":
-        return "lapack"
-    if isinstance(A, SymTridiagonal) or A.shape[-1] <= _KERNEL_MAX_DENSE_N:
-        return "kernel"
-    return "lapack"
-
-
-def _lapack_eigenpairs(dense: torch.Tensor, lo: int, hi: int, vectors: bool):
-    if vectors:
-        values, Q = torch.linalg.eigh(dense)
-        return values[:, lo:hi], Q[:, :, lo:hi].contiguous()
-    return torch.linalg.eigvalsh(dense)[:, lo:hi], None
-
-
-def _tridiagonal_derivatives(Q: torch.Tensor):
-    """``∂λ_j/∂d_i = q_ij²`` ``(B, n, r)`` and ``∂λ_j/∂e_i = 2 q_ij q_{i+1,j}`` ``(B, n-1, r)``
-    from unit eigenvectors ``Q (B, n, r)`` of tridiagonal matrices."""
-    return Q * Q, 2 * Q[:, :-1] * Q[:, 1:]
-
-
-def _kernel_eigenpairs(A, lo: int, hi: int, vectors: bool, derivatives: bool):
-    """The compiled kernels; rows they flag (clusters, no convergence) go to LAPACK."""
-    from .. import kernels
-
-    if A.device.type != "cpu":
-        raise ValueError(f"method='kernel' needs CPU tensors, got device {A.device}")
-    derivs = None
-    if isinstance(A, SymTridiagonal):
-        values, Q, suspect, *derivs = kernels.tridiagonal_eigenpairs(
-            A.diag.detach().contiguous().numpy(), A.off.detach().contiguous().numpy(),
-            lo, hi, vectors, derivatives,
-        )
-        derivs = tuple(torch.from_numpy(x) for x in derivs) if derivatives else None
-    else:
-        values, Q, suspect = kernels.dense_eigenpairs(
-            A.detach().contiguous().numpy(), lo, hi, vectors
-        )
-    values = torch.from_numpy(values)
-    Q = torch.from_numpy(Q) if vectors else None
-    if suspect.any():
-        # non-finite input is among the rows the kernels flag: the check costs nothing unless
-        # some row was flagged
-        require_finite(A)
-        rows = torch.from_numpy(suspect)
-        dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
-        fixed_values, fixed_Q = _lapack_eigenpairs(dense.detach()[rows], lo, hi, vectors)
-        values[rows] = fixed_values
-        if vectors:
-            Q[rows] = fixed_Q
-        if derivs is not None:
-            for full, fixed in zip(derivs, _tridiagonal_derivatives(fixed_Q)):
-                full[rows] = fixed
-    return values, Q, derivs
-
-
-def _eigenpairs(A, lo: int, hi: int, vectors: bool, method: str, derivatives: bool = False):
-    """Eigenvalues ``lo..hi-1`` of a flat batch, their vectors ``(B, n, hi-lo)`` (or None) and,
-    for a ``SymTridiagonal`` with ``derivatives``, ``_tridiagonal_derivatives`` (else None)."""
-    if A.shape[0] == 0:
-        n = A.shape[-1]
-        values = torch.zeros((0, hi - lo), dtype=A.dtype, device=A.device)
-        Q = torch.zeros((0, n, hi - lo), dtype=A.dtype, device=A.device) if vectors else None
-    elif _choose(A, method) == "kernel":
-        return _kernel_eigenpairs(A, lo, hi, vectors, derivatives)
-    else:
-        require_finite(A)
-        dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
-        values, Q = _lapack_eigenpairs(dense.detach(), lo, hi, vectors)
-    return values, Q, (_tridiagonal_derivatives(Q) if derivatives else None)
-
-
-def _weights(problem, values: torch.Tensor, n: int):
-    """``(value, w)`` of the problem from its eigenvalues in ``problem.eigen_range(n)``;
-    ``w=None`` stands for unit weights (exact problems)."""
-    if problem.smoothing is None:
-        # one eigenvalue: a view, not a reduction (a training step's every op counts)
-        return (values[:, 0] if values.shape[-1] == 1 else values.sum(-1)), None
-    value = values.new_zeros(values.shape[:-1])
-    w = torch.zeros_like(values)
-    for term in problem.fantope_terms(n):
-        v, wt = fantope_envelope(values, term.count, term.largest, problem.smoothing)
-        value = value + term.coef * v
-        w = w + term.coef * wt
-    return value, w
+__all__ = ["EigenBackend", "solve_spectral"]
 
 
 def _lift(problem, Q: torch.Tensor, w: torch.Tensor | None):
@@ -143,7 +40,7 @@ def _lift(problem, Q: torch.Tensor, w: torch.Tensor | None):
     return X, (Q[..., 0] if isinstance(problem, SphereQP) else Q)
 
 
-class _Found:
+class _ForwardEigenvectors:
     """Where a forward leaves its eigenvectors ``Q`` and weights ``w`` for ``Solution.X`` and
     ``.x``: as extra outputs of the autograd Function they cost bookkeeping on every call."""
 
@@ -157,8 +54,8 @@ class _DenseValue(torch.autograd.Function):
     @staticmethod
     def forward(ctx, A, problem, method, found):
         lo, hi = problem.eigen_range(A.shape[-1])
-        values, Q, _ = _eigenpairs(A, lo, hi, True, method)
-        value, w = _weights(problem, values, A.shape[-1])
+        values, Q, _ = eigenpairs(A, lo, hi, True, method)
+        value, w = spectral_weights(problem, values, A.shape[-1])
         found.Q, found.w = Q, w
         ctx.save_for_backward(Q, w)
         return value
@@ -196,9 +93,9 @@ class _TridiagonalValue(torch.autograd.Function):
     def forward(ctx, diag, off, problem, method, found):
         n = diag.shape[-1]
         lo, hi = problem.eigen_range(n)
-        values, Q, (dd, de) = _eigenpairs(SymTridiagonal(diag, off), lo, hi, True, method,
+        values, Q, (dd, de) = eigenpairs(SymTridiagonal(diag, off), lo, hi, True, method,
                                           derivatives=True)
-        value, w = _weights(problem, values, n)
+        value, w = spectral_weights(problem, values, n)
         found.Q, found.w = Q, w
         ctx.save_for_backward(*_tridiagonal_gradient(dd, de, w))
         return value
@@ -227,40 +124,13 @@ class EigenBackend:
     checks_finite = True
 
     def __init__(self, method: str = "auto"):
-        if method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         self.method = method
 
-    def solve(self, problem, A) -> Solution:
-        n = A.shape[-1]
-        batch = A.shape[:-2]
-        flat = _flatten(A)
-        needs_grad = torch.is_grad_enabled() and A.requires_grad
-        if needs_grad:
-            found = _Found()
-            if isinstance(flat, SymTridiagonal):
-                value = _TridiagonalValue.apply(flat.diag, flat.off, problem, self.method, found)
-            else:
-                value = _DenseValue.apply(flat, problem, self.method, found)
-
-            def lift_saved():
-                X, x = _lift(problem, found.Q, found.w)
-                return X.reshape(*batch, n, n), _shape(x, batch)
-
-            return Solution(_unflatten(value, batch), lift=lift_saved)
-
-        lo, hi = problem.eigen_range(n)
-        values, _, _ = _eigenpairs(flat, lo, hi, False, self.method)
-        value, _ = _weights(problem, values, n)
-
-        def lift():
-            with torch.no_grad():
-                values, Q, _ = _eigenpairs(flat, lo, hi, True, self.method)
-                _, w = _weights(problem, values, n)
-                X, x = _lift(problem, Q, w)
-            return X.reshape(*batch, n, n), _shape(x, batch)
-
-        return Solution(_unflatten(value, batch), lift=lift)
+    def solve(self, problem, *data) -> Solution:
+        """``problem`` on its validated data, by the solve registered for its class."""
+        return EIGEN.lookup(problem)(self, problem, *data)
 
     def __repr__(self) -> str:
         return f"EigenBackend(method={self.method!r})"
@@ -270,3 +140,37 @@ def _shape(x, batch):
     if x is None:
         return None
     return x.reshape(*batch, *x.shape[1:])
+
+
+@EIGEN.solves(SphereQP, KyFan)
+def solve_spectral(backend, problem, A) -> Solution:
+    """A spectral problem (value ``Σ_j w_j μ_j``, module docstring) for a batch ``A``."""
+    n = A.shape[-1]
+    batch = A.shape[:-2]
+    flat = flatten(A)
+    needs_grad = torch.is_grad_enabled() and A.requires_grad
+    if needs_grad:
+        found = _ForwardEigenvectors()
+        if isinstance(flat, SymTridiagonal):
+            value = _TridiagonalValue.apply(flat.diag, flat.off, problem, backend.method, found)
+        else:
+            value = _DenseValue.apply(flat, problem, backend.method, found)
+
+        def lift_saved():
+            X, x = _lift(problem, found.Q, found.w)
+            return X.reshape(*batch, n, n), _shape(x, batch)
+
+        return Solution(unflatten(value, batch), lift=lift_saved)
+
+    lo, hi = problem.eigen_range(n)
+    values, _, _ = eigenpairs(flat, lo, hi, False, backend.method)
+    value, _ = spectral_weights(problem, values, n)
+
+    def lift():
+        with torch.no_grad():
+            values, Q, _ = eigenpairs(flat, lo, hi, True, backend.method)
+            _, w = spectral_weights(problem, values, n)
+            X, x = _lift(problem, Q, w)
+        return X.reshape(*batch, n, n), _shape(x, batch)
+
+    return Solution(unflatten(value, batch), lift=lift)

@@ -32,6 +32,9 @@ diffcp does not report Clarabel's status (a solve stopped by ``max_iter`` or
   kernels) — by at most ``optimality_tol · max(1, m) · max(‖S‖₂, α)``.
 
 A point that fails raises ``SDPSolverError`` naming the status it amounts to.
+
+``TrustRegion`` and ``GeneralizedSphereQP`` have their own formulations (``sdp_forms``), found
+like the Fantope one through the ``dispatch.SDP`` table.
 """
 
 from __future__ import annotations
@@ -41,8 +44,12 @@ import functools
 import torch
 
 from ..matrices import SymTridiagonal
+from ..problems import KyFan, SphereQP
 from ..smoothing import fantope_envelope
 from ..solution import Solution
+from . import sdp_forms  # noqa: F401  (its @solves register the non-spectral problems)
+from .dispatch import SDP
+from .sdp_errors import SDPSolverError
 
 __all__ = ["SDPBackend", "SDPSolverError"]
 
@@ -54,10 +61,6 @@ DEFAULT_SOLVER_ARGS = {
     "tol_gap_rel": 1e-12,
     "tol_feas": 1e-12,
 }
-
-
-class SDPSolverError(RuntimeError):
-    """The SDP solver did not return an optimal point; the message names the status."""
 
 
 @functools.cache
@@ -111,7 +114,12 @@ class SDPBackend:
         self.feasibility_tol = float(feasibility_tol)
         self.optimality_tol = float(optimality_tol)
 
-    def solve(self, problem, A) -> Solution:
+    def solve(self, problem, *data) -> Solution:
+        """``problem`` on its validated data, by the solve registered for its class."""
+        return SDP.lookup(problem)(self, problem, *data)
+
+    def solve_spectral(self, problem, A) -> Solution:
+        """A signed sum of Fantope terms (module docstring) for a batch ``A``."""
         if isinstance(A, SymTridiagonal):
             A = A.to_dense()
         n = A.shape[-1]
@@ -206,3 +214,6 @@ class SDPBackend:
 
     def __repr__(self) -> str:
         return f"SDPBackend(solver_args={self.solver_args!r})"
+
+
+SDP.solves(SphereQP, KyFan)(SDPBackend.solve_spectral)

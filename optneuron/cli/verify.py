@@ -3,7 +3,8 @@
 For every size ``n`` in the sweep it draws three kinds of float64 batches — a generic
 spectrum, exactly repeated eigenvalues, and pairs ``1e-9`` apart — and runs ``verify`` on
 every index ``SphereQP(k)``, every Ky Fan count (smallest and largest), and smoothed
-variants, each on both backends.
+variants, each on both backends; then ``verify.sweep_cases`` adds ``TrustRegion`` (sphere and
+ball; generic, hard case, ``b = 0``) and ``GeneralizedSphereQP`` on random and hard data.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 import torch
 
 from ..problems import KyFan, SphereQP
-from ..verify import verify
+from ..verify import sweep_cases, verify
 
 SPECTRA = ("generic", "repeated", "near-repeated")
 
@@ -85,20 +86,10 @@ def run(args) -> int:
     reports = []
     for n, spectrum, problem in tqdm(jobs, desc="verify", file=sys.stderr, disable=args.json):
         A = random_symmetric(n, args.batch, spectrum, generator)
-        report = verify(problem, A)
-        reports.append({"n": n, "spectrum": spectrum, **report.to_dict()})
-        kind = type(problem).__name__ + (" (smoothed)" if problem.smoothing else "")
-        row = summary.setdefault(
-            (kind, spectrum),
-            {"checks": 0, "failed": 0, "value": 0.0, "grad": 0.0, "X": 0.0, "gap": 0.0},
-        )
-        sdp = report.checks[-1]
-        row["checks"] += 1
-        row["failed"] += not report.ok
-        row["value"] = max(row["value"], max(c.value_error for c in report.checks))
-        row["grad"] = max(row["grad"], max(c.gradient_error for c in report.checks))
-        row["X"] = max(row["X"], sdp.solution_error)
-        row["gap"] = max(row["gap"], report.value_gap)
+        _record(summary, reports, n, spectrum, problem, verify(problem, A))
+    for n in sizes:  # TrustRegion and GeneralizedSphereQP on random and hard data
+        for label, problem, data in sweep_cases(n, args.batch, generator, args.quick):
+            _record(summary, reports, n, label, problem, verify(problem, data))
     failed = sum(row["failed"] for row in summary.values())
     elapsed = time.perf_counter() - start
     if args.json:
@@ -106,6 +97,25 @@ def run(args) -> int:
     else:
         print(_table(summary, sizes, args.batch, elapsed))
     return 1 if failed else 0
+
+
+def _record(summary: dict, reports: list, n: int, spectrum: str, problem, report) -> None:
+    """Add one ``verify`` report to the JSON list and to its (problem, data kind) summary row."""
+    reports.append({"n": n, "spectrum": spectrum, **report.to_dict()})
+    kind = type(problem).__name__ + (" (smoothed)" if getattr(problem, "smoothing", None) else "")
+    if getattr(problem, "ball", False):
+        kind += " (ball)"
+    row = summary.setdefault(
+        (kind, spectrum),
+        {"checks": 0, "failed": 0, "value": 0.0, "grad": 0.0, "X": 0.0, "gap": 0.0},
+    )
+    sdp = report.checks[-1]
+    row["checks"] += 1
+    row["failed"] += not report.ok
+    row["value"] = max(row["value"], max(c.value_error for c in report.checks))
+    row["grad"] = max(row["grad"], max(c.gradient_error for c in report.checks))
+    row["X"] = max(row["X"], sdp.solution_error)
+    row["gap"] = max(row["gap"], report.value_gap)
 
 
 def _table(summary: dict, sizes, batch: int, elapsed: float) -> str:

@@ -1,10 +1,10 @@
-"""Problems: frozen declarations of what a neuron solves, with their argument checks.
+"""Spectral problems: eigenvalues and Ky Fan sums of one symmetric matrix ``A``.
 
 A problem says *what* is computed from a symmetric matrix ``A`` (n × n); a backend
 says *how*. Eigenvalues are ascending and indices 0-based; a negative index counts
 from the top, exactly like ``torch.linalg.eigvalsh(A)[..., index]``.
 
-Every problem is a signed sum of Ky Fan terms (docs/design.md):
+Every problem here is a signed sum of Ky Fan terms (theory/ky-fan.md):
 
 * ``F_m(A)   = min { <A, X> : tr X = m, 0 ⪯ X ⪯ I }``   (sum of the m smallest eigenvalues)
 * ``E_m(A)   = max { <A, X> : tr X = m, 0 ⪯ X ⪯ I }``   (sum of the m largest)
@@ -17,10 +17,11 @@ lists the terms, so both backends solve the same mathematical object.
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 from typing import NamedTuple
+
+from ..validation import check_index, check_int, check_optional_real
+from .base import Problem, check_size
 
 __all__ = ["SphereQP", "KyFan", "FantopeTerm"]
 
@@ -33,33 +34,18 @@ class FantopeTerm(NamedTuple):
     largest: bool
 
 
-def _check_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    return int(value)
-
-
-def _check_smoothing(smoothing) -> float | None:
-    if smoothing is None:
-        return None
-    if isinstance(smoothing, bool) or not isinstance(smoothing, numbers.Real):
-        raise TypeError(f"smoothing must be a positive float or None, got {smoothing!r}")
-    smoothing = float(smoothing)
-    if not math.isfinite(smoothing) or smoothing <= 0:
-        raise ValueError(f"smoothing must be a positive finite float or None, got {smoothing!r}")
-    return smoothing
-
-
-def _check_size(n) -> int:
-    n = _check_int("n", n)
-    if n < 1:
-        raise ValueError(f"matrix size n must be at least 1, got {n}")
-    return n
+def check_smoothing(smoothing) -> float | None:
+    """``None`` or a positive finite float (the Moreau envelope's ``α``)."""
+    return check_optional_real("smoothing", smoothing, low=0.0, low_open=True)
 
 
 @dataclass(frozen=True)
-class SphereQP:
+class SphereQP(Problem):
     """The k-th eigenvalue as a quadratic program on the unit sphere (Courant–Fischer).
+
+    Data ``A (..., n, n)``. Value ``λ_k(A)``; gradient ``q_k q_kᵀ`` (a Clarke
+    subgradient at a repeated eigenvalue); ``Solution.x`` the unit eigenvector ``q_k``,
+    ``Solution.X = q_k q_kᵀ``. SDP form: the signed Fantope terms of ``fantope_terms``.
 
     ``λ_k(A) = min { xᵀ A x : ‖x‖ = 1, x ⟂ q_0, …, q_{k−1} }``; ``index=0`` is
     ``min xᵀAx`` on the sphere (concave in A), ``index=-1`` the maximum (convex).
@@ -72,18 +58,17 @@ class SphereQP:
     smoothing: float | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "index", _check_int("index", self.index))
-        object.__setattr__(self, "smoothing", _check_smoothing(self.smoothing))
+        object.__setattr__(self, "index", check_int("index", self.index))
+        object.__setattr__(self, "smoothing", check_smoothing(self.smoothing))
 
     def resolve_index(self, n: int) -> int:
         """The 0-based ascending index for size ``n``; ValueError if out of range."""
-        n = _check_size(n)
-        if not -n <= self.index < n:
-            raise ValueError(
-                f"index {self.index} is out of range for {n}x{n} matrices "
-                f"(valid: {-n} .. {n - 1})"
-            )
-        return self.index % n
+        n = check_size(n)
+        return check_index("index", self.index, n, what="matrices") % n
+
+    def check_size(self, n: int) -> int:
+        self.resolve_index(n)
+        return n
 
     def eigen_range(self, n: int) -> tuple[int, int]:
         """Half-open range ``[lo, hi)`` of ascending eigenvalue indices the value depends on."""
@@ -105,8 +90,11 @@ class SphereQP:
 
 
 @dataclass(frozen=True)
-class KyFan:
+class KyFan(Problem):
     """Sum of the ``count`` smallest eigenvalues (or largest, ``largest=True``).
+
+    Data ``A (..., n, n)``. Gradient and ``Solution.X``: the projector ``U Uᵀ`` onto the
+    eigenvectors ``U (..., n, count)`` (``Solution.x``). SDP form: one Fantope program.
 
     ``F_m(A) = min { tr(UᵀAU) : UᵀU = I_m } = min { <A, X> : tr X = m, 0 ⪯ X ⪯ I }``;
     with ``largest=True``, ``E_m(A)`` = the max over the same sets. With ``smoothing=α``
@@ -119,16 +107,15 @@ class KyFan:
     smoothing: float | None = None
 
     def __post_init__(self):
-        count = _check_int("count", self.count)
-        if count < 1:
-            raise ValueError(f"count must be at least 1, got {count}")
+        count = check_int("count", self.count, low=1)
         if not isinstance(self.largest, bool):
             raise TypeError(f"largest must be a bool, got {self.largest!r}")
         object.__setattr__(self, "count", count)
-        object.__setattr__(self, "smoothing", _check_smoothing(self.smoothing))
+        object.__setattr__(self, "smoothing", check_smoothing(self.smoothing))
 
     def check_size(self, n: int) -> int:
-        n = _check_size(n)
+        """``n`` if ``count ≤ n``, else ``ValueError`` naming ``count``."""
+        n = check_size(n)
         if self.count > n:
             raise ValueError(f"count {self.count} is out of range for {n}x{n} matrices (1 .. {n})")
         return n

@@ -1,0 +1,128 @@
+"""Eigenpairs of a flat batch, by the compiled kernels or LAPACK, and spectral weights.
+
+Shared by every eigen-backend solve: ``eigenpairs`` returns the eigenvalues ``lo..hi-1``
+(ascending), their unit eigenvectors, and, for a ``SymTridiagonal``, the per-eigenvalue
+derivatives w.r.t. the diagonals; ``spectral_weights`` turns a spectral problem's
+eigenvalues into its value and weights ``w`` (``∂value/∂μ_j``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..matrices import SymTridiagonal, require_finite
+from ..smoothing import fantope_envelope
+
+__all__ = ["METHODS", "flatten", "unflatten", "eigenpairs", "spectral_weights",
+           "tridiagonal_derivatives"]
+
+METHODS = ("auto", "kernel", "lapack")
+
+# Above these sizes LAPACK's blocked reduction wins over the compiled kernels (benchmarks/).
+_KERNEL_MAX_DENSE_N = 64
+
+
+def flatten(A):
+    """``(B, n, n)`` dense or ``SymTridiagonal`` with one batch dimension."""
+    if len(A.shape) == 3:
+        return A  # already flat: a reshape would add a view node to the autograd graph
+    n = A.shape[-1]
+    if isinstance(A, SymTridiagonal):
+        return A.reshape(-1)
+    return A.reshape(-1, n, n)
+
+
+def unflatten(value: torch.Tensor, batch: torch.Size) -> torch.Tensor:
+    return value if value.shape == batch else value.reshape(batch)
+
+
+def _choose(A, method: str) -> str:
+    """``"kernel"`` or ``"lapack"`` for this batch: kernels on CPU for the sizes they win."""
+    if method != "auto":
+        return method
+    if A.device.type != "cpu":
+        return "lapack"
+    if isinstance(A, SymTridiagonal) or A.shape[-1] <= _KERNEL_MAX_DENSE_N:
+        return "kernel"
+    return "lapack"
+
+
+def _lapack_eigenpairs(dense: torch.Tensor, lo: int, hi: int, vectors: bool):
+    if vectors:
+        values, Q = torch.linalg.eigh(dense)
+        return values[:, lo:hi], Q[:, :, lo:hi].contiguous()
+    return torch.linalg.eigvalsh(dense)[:, lo:hi], None
+
+
+def tridiagonal_derivatives(Q: torch.Tensor):
+    """``∂λ_j/∂d_i = q_ij²`` ``(B, n, r)`` and ``∂λ_j/∂e_i = 2 q_ij q_{i+1,j}`` ``(B, n-1, r)``
+    from unit eigenvectors ``Q (B, n, r)`` of tridiagonal matrices."""
+    return Q * Q, 2 * Q[:, :-1] * Q[:, 1:]
+
+
+def _kernel_eigenpairs(A, lo: int, hi: int, vectors: bool, derivatives: bool):
+    """The compiled kernels; rows they flag (clusters, no convergence) go to LAPACK."""
+    from .. import kernels
+
+    if A.device.type != "cpu":
+        raise ValueError(f"method='kernel' needs CPU tensors, got device {A.device}")
+    derivs = None
+    if isinstance(A, SymTridiagonal):
+        values, Q, suspect, *derivs = kernels.tridiagonal_eigenpairs(
+            A.diag.detach().contiguous().numpy(), A.off.detach().contiguous().numpy(),
+            lo, hi, vectors, derivatives,
+        )
+        derivs = tuple(torch.from_numpy(x) for x in derivs) if derivatives else None
+    else:
+        values, Q, suspect = kernels.dense_eigenpairs(
+            A.detach().contiguous().numpy(), lo, hi, vectors
+        )
+    values = torch.from_numpy(values)
+    Q = torch.from_numpy(Q) if vectors else None
+    if suspect.any():
+        # non-finite input is among the rows the kernels flag: the check costs nothing unless
+        # some row was flagged
+        require_finite(A)
+        rows = torch.from_numpy(suspect)
+        dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
+        fixed_values, fixed_Q = _lapack_eigenpairs(dense.detach()[rows], lo, hi, vectors)
+        values[rows] = fixed_values
+        if vectors:
+            Q[rows] = fixed_Q
+        if derivs is not None:
+            for full, fixed in zip(derivs, tridiagonal_derivatives(fixed_Q)):
+                full[rows] = fixed
+    return values, Q, derivs
+
+
+def eigenpairs(A, lo: int, hi: int, vectors: bool, method: str, derivatives: bool = False):
+    """Eigenvalues ``lo..hi-1`` of a flat batch, their vectors ``(B, n, hi-lo)`` (or None) and,
+    for a ``SymTridiagonal`` with ``derivatives``, ``tridiagonal_derivatives`` (else None)."""
+    if A.shape[0] == 0:
+        n = A.shape[-1]
+        values = torch.zeros((0, hi - lo), dtype=A.dtype, device=A.device)
+        Q = torch.zeros((0, n, hi - lo), dtype=A.dtype, device=A.device) if vectors else None
+    elif _choose(A, method) == "kernel":
+        return _kernel_eigenpairs(A, lo, hi, vectors, derivatives)
+    else:
+        require_finite(A)
+        dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
+        values, Q = _lapack_eigenpairs(dense.detach(), lo, hi, vectors)
+    return values, Q, (tridiagonal_derivatives(Q) if derivatives else None)
+
+
+def spectral_weights(problem, values: torch.Tensor, n: int):
+    """``(value, w)`` of the problem from its eigenvalues in ``problem.eigen_range(n)``;
+    ``w=None`` stands for unit weights (exact problems)."""
+    if problem.smoothing is None:
+        # one eigenvalue: a view, not a reduction (a training step's every op counts)
+        return (values[:, 0] if values.shape[-1] == 1 else values.sum(-1)), None
+    value = values.new_zeros(values.shape[:-1])
+    w = torch.zeros_like(values)
+    for term in problem.fantope_terms(n):
+        v, wt = fantope_envelope(values, term.count, term.largest, problem.smoothing)
+        value = value + term.coef * v
+        w = w + term.coef * wt
+    return value, w
+
+
