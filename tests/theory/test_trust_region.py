@@ -1,4 +1,4 @@
-"""theory/trust-region.md and trust-region-hard-case.md: optimality, S-lemma, hard case."""
+"""theory/trust-region.md and theory/trust-region-hard-case.md: optimality, S-lemma, hard case."""
 
 import numpy as np
 import torch
