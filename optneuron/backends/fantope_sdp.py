@@ -260,5 +260,9 @@ class FantopeKKTDerivative(torch.autograd.Function):
         K = kkt_matrix(X, Z, W, alpha)
         rhs = X.new_zeros(B, K.shape[-1])
         rhs[:, :t] = svec(grad_X)
+        # For exact m > 1 the dual is not unique (ν anywhere in [λ_{m−1}, λ_m], Z and W shifted
+        # to match), so K is singular up to the solver's tolerance. The system stays consistent:
+        # the null direction moves no dX and its left partner no stationarity row, so what LU
+        # puts along it does not reach the returned block (tests/test_sdp_derivative.py).
         adjoint = torch.linalg.solve(K.mT, rhs)
         return smat(-adjoint[:, :t], n), None, None, None, None
