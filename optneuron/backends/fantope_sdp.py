@@ -204,9 +204,13 @@ def _svec_basis(n: int) -> torch.Tensor:
 
 def _lyapunov(Y: torch.Tensor) -> torch.Tensor:
     """Matrix ``(B, t, t)`` of ``svec(D) ↦ svec(YD + DY)`` in the canonical svec order."""
-    E = _svec_basis(Y.shape[-1])
-    YE = Y[:, None] @ E  # (B, t, n, n)
-    return svec(YE + YE.mT).mT  # column l is svec(Y E_l + E_l Y)
+    # Entry (k, l) is <E_k, Y E_l + E_l Y> = 2 <E_k, Y E_l> for the orthonormal basis E of
+    # symmetric matrices; Y E_l for all l is one (n × n)·(n × tn) product.
+    B, n, _ = Y.shape
+    E = _svec_basis(n)
+    t = E.shape[0]
+    YE = (Y @ E.permute(1, 0, 2).reshape(n, t * n)).reshape(B, n, t, n).transpose(1, 2)
+    return 2 * E.reshape(t, n * n) @ YE.reshape(B, t, n * n).mT
 
 
 def kkt_matrix(
