@@ -1,6 +1,6 @@
 """Cost of the SDP backend against a bare CvxpyLayer of the same Fantope SDP, forward + backward.
 
-    python benchmarks/sdp_cost.py [--sizes 4 8] [--batch 16] [--repeats 7]
+    python -m benchmarks.sdp_cost [--sizes 4 8] [--batch 16] [--repeats 7]   (from the repo root)
 
 For each case (n, m, exact or smoothed) both sides solve the same batch of Fantope SDPs
 
