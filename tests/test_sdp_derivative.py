@@ -181,3 +181,28 @@ def test_bad_solver_arguments_are_named():
         OptLayer(KyFan(2), "sdp", solver_args={"solve_method": "MOSEK"})(A)
     with pytest.raises(ValueError, match="solver_args.*tol_nonsense"):
         OptLayer(KyFan(2), "sdp", solver_args={"tol_nonsense": 1.0})(A)
+
+
+@pytest.mark.parametrize("gap", [1e-3, 1e-6])
+def test_near_tie_across_the_selection_still_matches_eigh(gap):
+    """The derivative grows like 1/gap; it stays accurate while the gap is well above the
+    solver's accuracy (a relative error ≲ tolerance/gap)."""
+    A = with_spectrum([[1.0, 1.0 + gap, 2.0, 3.0]], seed=3)
+    C = random_symmetric(1, 4, 4, seed=4)
+    leaf = A.clone().requires_grad_(True)
+    (C * OptLayer(SphereQP(0), "sdp")(leaf).X).sum().backward()
+    reference = A.clone().requires_grad_(True)
+    (C * eigen_reference_X(SphereQP(0), reference)).sum().backward()
+    assert relative_error(leaf.grad, (reference.grad + reference.grad.mT) / 2) < 1e-4
+
+
+@pytest.mark.parametrize("problem", [KyFan(2), SphereQP(1, smoothing=0.3)], ids=str)
+def test_scs_solutions_give_the_same_derivative(problem):
+    A = with_spectrum([[-1.0, 0.0, 1.0, 2.0, 3.5]], seed=5)
+    C = random_symmetric(1, 5, 5, seed=6)
+    scs = {"solve_method": "SCS", "eps_abs": 1e-9, "eps_rel": 1e-9}
+    leaf = A.clone().requires_grad_(True)
+    (C * OptLayer(problem, "sdp", solver_args=scs)(leaf).X).sum().backward()
+    reference = A.clone().requires_grad_(True)
+    (C * eigen_reference_X(problem, reference)).sum().backward()
+    assert relative_error(leaf.grad, (reference.grad + reference.grad.mT) / 2) < 1e-4

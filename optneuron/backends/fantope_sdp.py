@@ -247,7 +247,10 @@ class FantopeKKTDerivative(torch.autograd.Function):
     of the implicit derivative of the KKT system (module docstring), a symmetric ``∂L/∂S``.
 
     ``apply(S, X, Z, W, alpha)`` with ``S, X, Z (B, n, n)`` float64, ``W`` ``None`` for
-    ``m = 1``, ``alpha (B,)`` (zeros for the exact problem).
+    ``m = 1``, ``alpha (B,)`` (zeros for the exact problem). The derivative scales like
+    ``1/gap``; at an exact tie across the selection (no strict complementarity, no
+    derivative) ``K`` is singular up to the solver's accuracy and the gradient comes back
+    huge (~1e12 for a tie at Clarabel's 1e-12 tolerances), not an error.
     """
 
     @staticmethod
