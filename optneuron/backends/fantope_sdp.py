@@ -47,7 +47,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-__all__ = ["FantopeKKTDerivative", "FantopeSolve", "solve_fantope", "svec", "smat"]
+__all__ = [
+    "FantopeKKTDerivative", "FantopeSolve", "kkt_matrix", "smat", "solve_fantope",
+    "split_solver_args", "svec",
+]
 
 SOLVERS = ("Clarabel", "SCS")
 
@@ -145,7 +148,14 @@ def _solve_one(solver: str, P, q, A, b, cone, settings: dict):
     return result["x"], result["y"], result["info"]["status"]
 
 
-def _check_settings(solver: str, settings: dict) -> None:
+def split_solver_args(solver_args: dict) -> tuple[str, dict]:
+    """``(solver, settings)`` from ``solver_args``: ``solve_method`` (``"Clarabel"``, the
+    default, or ``"SCS"``) and the rest, the solver's own settings; ValueError naming what
+    is not known (Clarabel's settings are checked by name, SCS's by SCS)."""
+    settings = dict(solver_args)
+    solver = settings.pop("solve_method", "Clarabel")
+    if solver not in SOLVERS:
+        raise ValueError(f"solver_args['solve_method'] must be one of {SOLVERS}, got {solver!r}")
     if solver == "Clarabel":
         import clarabel
 
@@ -153,6 +163,7 @@ def _check_settings(solver: str, settings: dict) -> None:
         unknown = sorted(k for k in settings if k not in known)
         if unknown:
             raise ValueError(f"solver_args has settings Clarabel does not know: {unknown}")
+    return solver, settings
 
 
 def solve_fantope(
@@ -164,11 +175,7 @@ def solve_fantope(
     ``solver_args``: ``solve_method`` (``"Clarabel"``, default, or ``"SCS"``) and the
     solver's own settings. The batch's solves run on a thread pool, as diffcp runs them.
     """
-    settings = dict(solver_args)
-    solver = settings.pop("solve_method", "Clarabel")
-    if solver not in SOLVERS:
-        raise ValueError(f"solver_args['solve_method'] must be one of {SOLVERS}, got {solver!r}")
-    _check_settings(solver, settings)
+    solver, settings = split_solver_args(solver_args)
     import scipy.sparse as sp
 
     B, n, _ = S.shape

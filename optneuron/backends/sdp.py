@@ -42,7 +42,7 @@ import torch
 from ..matrices import SymTridiagonal
 from ..smoothing import fantope_envelope
 from ..solution import Solution
-from .fantope_sdp import FantopeKKTDerivative, solve_fantope
+from .fantope_sdp import FantopeKKTDerivative, solve_fantope, split_solver_args
 
 __all__ = ["SDPBackend", "SDPSolverError"]
 
@@ -64,11 +64,11 @@ class SDPBackend:
     """Solve problems as Fantope / spectraplex SDPs with Clarabel (or SCS).
 
     ``solver_args``: ``solve_method`` (``"Clarabel"`` or ``"SCS"``) and the solver's own
-    settings (default: Clarabel with gap
-    and feasibility tolerances 1e-12 — values then agree with ``eigvalsh`` to ~1e-9; SCS's
-    defaults only to ~2e-5, so SCS needs a looser ``optimality_tol``). ``feasibility_tol``
-    bounds the accepted violation of ``tr X = m`` and ``0 ⪯ X ⪯ I``; ``optimality_tol`` the
-    accepted objective gap, relative to ``max(1, m) · max(‖S‖₂, α)`` (module docstring).
+    settings (default: Clarabel with gap and feasibility tolerances 1e-12 — values then
+    agree with ``eigvalsh`` to ~1e-9; SCS's defaults only to ~2e-5, so SCS needs a looser
+    ``optimality_tol``). ``feasibility_tol`` bounds the accepted violation of ``tr X = m``
+    and ``0 ⪯ X ⪯ I``; ``optimality_tol`` the accepted objective gap, relative to
+    ``max(1, m) · max(‖S‖₂, α)`` (module docstring).
     """
 
     name = "sdp"
@@ -86,6 +86,7 @@ class SDPBackend:
         if not optimality_tol > 0:
             raise ValueError(f"optimality_tol must be positive, got {optimality_tol!r}")
         self.solver_args = dict(DEFAULT_SOLVER_ARGS if solver_args is None else solver_args)
+        split_solver_args(self.solver_args)  # ValueError now, not at the first solve
         self.feasibility_tol = float(feasibility_tol)
         self.optimality_tol = float(optimality_tol)
 
@@ -129,8 +130,6 @@ class SDPBackend:
         alpha_scaled = None if alpha is None else alpha / scale
         try:
             solved = solve_fantope(S_scaled.detach(), m, alpha_scaled, self.solver_args)
-        except ValueError:
-            raise
         except Exception as err:  # a solver that raises carries its status in the message
             raise SDPSolverError(
                 f"SDP solve failed for a Fantope problem (n={n}, m={m}): "
