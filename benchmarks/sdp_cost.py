@@ -10,9 +10,10 @@ with Clarabel at the backend's tolerances (``sdp.DEFAULT_SOLVER_ARGS``), then ba
 ``<C, X>`` to ``S``. "backend" is ``SDPBackend._solve_term`` (scaling, solve, certificates,
 KKT backward); "cvxpylayer" is ``CvxpyLayer`` over the cvxpy formulation above (diffcp's
 derivative, which is wrong for n ≥ 4 — docs/sdp-derivative.md — but costs what it costs).
-The two run interleaved, ``repeats`` times each; the table gives the median seconds of each
-and their ratio (backend / cvxpylayer). The issue's bound is ratio ≤ 1.25. Timings are only
-meaningful on a quiet machine.
+The two run interleaved, ``repeats`` times each; the table gives the median wall-clock
+seconds of each and their ratio (backend / cvxpylayer; the issue's bound is ratio ≤ 1.25),
+and the same ratio of process CPU time (all threads), which a busy machine disturbs less.
+Wall-clock timings are only meaningful on a quiet machine.
 """
 
 from __future__ import annotations
@@ -71,17 +72,20 @@ def case(n: int, m: int, alpha: float | None, batch: int, repeats: int) -> dict:
         (X,) = layer(*params, solver_args=dict(DEFAULT_SOLVER_ARGS))
         (C * X).sum().backward()
 
-    times = {"backend": [], "cvxpylayer": []}
+    wall = {"backend": [], "cvxpylayer": []}
+    cpu = {"backend": [], "cvxpylayer": []}
     run_backend(), run_layer()  # warm-up: imports, caches, thread pools
     for _ in range(repeats):
         for name, fn in (("backend", run_backend), ("cvxpylayer", run_layer)):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn()
-            times[name].append(time.perf_counter() - start)
-    backend_s = statistics.median(times["backend"])
-    layer_s = statistics.median(times["cvxpylayer"])
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    backend_s = statistics.median(wall["backend"])
+    layer_s = statistics.median(wall["cvxpylayer"])
+    cpu_ratio = statistics.median(cpu["backend"]) / statistics.median(cpu["cvxpylayer"])
     return {"n": n, "m": m, "alpha": alpha, "batch": batch, "backend_s": backend_s,
-            "cvxpylayer_s": layer_s, "ratio": backend_s / layer_s}
+            "cvxpylayer_s": layer_s, "ratio": backend_s / layer_s, "cpu_ratio": cpu_ratio}
 
 
 def run(sizes=(4, 8), batch: int = 16, repeats: int = 7) -> list[dict]:
@@ -97,12 +101,12 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
     rows = run(tuple(args.sizes), args.batch, args.repeats)
-    header = ("n", "m", "alpha", "B", "backend s", "cvxpylayer s", "ratio")
-    print("{:>3} {:>2} {:>6} {:>4} {:>10} {:>13} {:>6}".format(*header))
+    header = ("n", "m", "alpha", "B", "backend s", "cvxpylayer s", "ratio", "cpu ratio")
+    print("{:>3} {:>2} {:>6} {:>4} {:>10} {:>13} {:>6} {:>9}".format(*header))
     for r in rows:
         alpha = "-" if r["alpha"] is None else f"{r['alpha']:g}"
         print(f"{r['n']:>3} {r['m']:>2} {alpha:>6} {r['batch']:>4} {r['backend_s']:>10.4f} "
-              f"{r['cvxpylayer_s']:>13.4f} {r['ratio']:>6.2f}")
+              f"{r['cvxpylayer_s']:>13.4f} {r['ratio']:>6.2f} {r['cpu_ratio']:>9.2f}")
     return rows
 
 

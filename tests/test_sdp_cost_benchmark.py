@@ -24,6 +24,7 @@ def test_sdp_cost_benchmark_runs_and_reports_a_ratio_per_case(capsys):
     for r in rows:
         assert r["backend_s"] > 0 and r["cvxpylayer_s"] > 0
         assert math.isclose(r["ratio"], r["backend_s"] / r["cvxpylayer_s"])
+        assert r["cpu_ratio"] > 0
     assert "ratio" in capsys.readouterr().out
 
 
