@@ -1,6 +1,8 @@
 """Cost of the SDP backend against a bare CvxpyLayer of the same Fantope SDP, forward + backward.
 
-    python -m benchmarks.sdp_cost [--sizes 4 8] [--batch 16] [--repeats 7]   (from the repo root)
+    python -m benchmarks.sdp_cost [--sizes 4 8] [--batch 16] [--repeats 7] [--threads T]
+
+(from the repo root; ``--threads`` sets torch's intra-op threads, default torch's own).
 
 For each case (n, m, exact or smoothed) both sides solve the same batch of Fantope SDPs
 
@@ -99,7 +101,10 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--sizes", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     rows = run(tuple(args.sizes), args.batch, args.repeats)
     header = ("n", "m", "alpha", "B", "backend s", "cvxpylayer s", "ratio", "cpu ratio")
     print("{:>3} {:>2} {:>6} {:>4} {:>10} {:>13} {:>6} {:>9}".format(*header))

@@ -228,25 +228,24 @@ def kkt_matrix(
     svec dW], dν)``, ``N = 2t + 1`` or ``3t + 1``, ``t = n(n+1)/2``."""
     B, n, _ = X.shape
     t = n * (n + 1) // 2
-    eye_t = torch.eye(t, dtype=X.dtype).expand(B, t, t)
-    alpha_eye = alpha[:, None, None] * eye_t
-    zero = X.new_zeros(B, t, t)
-    e = svec(torch.eye(n, dtype=X.dtype)).expand(B, t)[..., None]  # svec(I), (B, t, 1)
-    col0 = X.new_zeros(B, t, 1)
-    if W is None:
-        rows = [
-            [alpha_eye, -eye_t, -e],
-            [_lyapunov(Z), _lyapunov(X), col0],
-        ]
-    else:
-        identity = torch.eye(n, dtype=X.dtype)
-        rows = [
-            [alpha_eye, -eye_t, eye_t, -e],
-            [_lyapunov(Z), _lyapunov(X), zero, col0],
-            [-_lyapunov(W), zero, _lyapunov(identity - X), col0],
-        ]
-    last = [e.mT] + [X.new_zeros(B, 1, t)] * (len(rows[0]) - 2) + [X.new_zeros(B, 1, 1)]
-    return torch.cat([torch.cat(r, -1) for r in rows + [last]], -2)
+    blocks = 2 if W is None else 3
+    # Few, large tensor ops: at these sizes each op's overhead, not its arithmetic, is the cost.
+    Ys = [Z, X] if W is None else [Z, X, W, torch.eye(n, dtype=X.dtype) - X]
+    L = _lyapunov(torch.cat(Ys)).reshape(len(Ys), B, t, t)
+    e = svec(torch.eye(n, dtype=X.dtype))  # svec(I)
+    K = X.new_zeros(B, blocks * t + 1, blocks * t + 1)
+    diagonal = torch.arange(t)
+    K[:, diagonal, diagonal] = alpha[:, None]  # α dX
+    K[:, diagonal, t + diagonal] = -1.0  # −dZ
+    K[:, :t, -1] = -e  # −dν I
+    K[:, -1, :t] = e  # tr dX
+    K[:, t : 2 * t, :t] = L[0]  # L_Z dX
+    K[:, t : 2 * t, t : 2 * t] = L[1]  # L_X dZ
+    if W is not None:
+        K[:, diagonal, 2 * t + diagonal] = 1.0  # +dW
+        K[:, 2 * t : 3 * t, :t] = -L[2]  # −L_W dX
+        K[:, 2 * t : 3 * t, 2 * t : 3 * t] = L[3]  # L_{I−X} dW
+    return K
 
 
 class FantopeKKTDerivative(torch.autograd.Function):
