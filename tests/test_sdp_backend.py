@@ -68,7 +68,7 @@ def test_sdp_preserves_dtype_and_batch_shape_and_accepts_tridiagonal():
     assert empty.value.shape == (0,)
 
 
-def test_solution_X_is_differentiable_through_cvxpylayers():
+def test_solution_X_is_differentiable_through_the_kkt_system():
     A = with_spectrum([[-1.0, 0.5, 2.0]], seed=23).requires_grad_(True)
     X = OptLayer(KyFan(1), "sdp")(A).X
     assert X.requires_grad

@@ -1,4 +1,4 @@
-"""The SDP backend: each problem solved as its tight convex relaxation (cvxpy + cvxpylayers).
+"""The SDP backend: each problem solved as its tight convex relaxation (Clarabel or SCS).
 
 A problem is a signed sum of Ky Fan terms (``problem.fantope_terms``); each term is one
 Fantope SDP
@@ -7,29 +7,33 @@ Fantope SDP
 
 with ``S = A`` for a smallest-sum term and ``S = −A`` for a largest-sum one
 (``E^α_m(A) = −F^α_m(−A)``). For ``m = 1`` the constraint ``X ⪯ I`` is implied and
-dropped (the spectraplex). One DPP problem per ``(n, m, smoothed)`` is compiled once and
-cached; cvxpylayers solves a whole batch and differentiates ``X`` w.r.t. ``A``.
+dropped (the spectraplex). ``fantope_sdp.solve_fantope`` poses it in the solvers' conic
+standard form and solves a whole batch; ``fantope_sdp.FantopeKKTDerivative`` differentiates
+``X`` w.r.t. ``A`` through the SDP's KKT system at the solver's primal and dual point
+(not through diffcp, whose derivative is wrong for Clarabel and PSD cones of size ≥ 4:
+docs/sdp-derivative.md).
 
 The value's gradient is the optimal ``X`` (Danskin: ``∂/∂A min_X <A, X> = X*``): for one Ky Fan
 term any optimal ``X`` lies in the (Clarke) subdifferential, also at repeated eigenvalues where
 the solution map is not differentiable; for a middle index, ``X*_{k+1} − X*_k`` from two solves
 is a member because the interior-point solver returns the central (rotation-invariant) optimum,
-not by Danskin alone (theory/clarke.md, "Caveat"). ``Solution.X`` stays differentiable
-through cvxpylayers.
+not by Danskin alone (theory/clarke.md, "Caveat"). ``Solution.X`` is differentiable
+where the solution map is: strict complementarity, a gap between the selected eigenvalues and
+the rest.
 
 Each matrix is divided by its spectral radius ``s`` before the solve (and ``α`` by the
 same ``s``: ``F^α_m(S) = s·F^{α/s}_m(S/s)`` with the same optimal ``X``), because the
 solver's tolerances are absolute: unscaled, any feasible ``X`` passes them when ``‖A‖`` is
 below ~1e-8.
 
-diffcp does not report Clarabel's status (a solve stopped by ``max_iter`` or
-``time_limit`` comes back as if it were optimal), so every returned ``X`` is certified:
+A solve the solver reports as failed raises ``SDPSolverError`` with its status; every
+other returned ``X`` is certified:
 
 - feasible: finite, ``|tr X − m|`` and the eigenvalues of ``X`` outside ``[0, 1]`` within
   ``feasibility_tol``;
 - optimal: its objective exceeds the optimum ``F^α_m(S)`` — computed from LAPACK's
-  ``eigvalsh`` of ``S`` in float64 (the closed form of docs/design.md, not the eigen backend's
-  kernels) — by at most ``optimality_tol · max(1, m) · max(‖S‖₂, α)``.
+  ``eigvalsh`` of ``S`` in float64 (the closed form, ``smoothing.py``'s for ``α > 0``; not
+  the eigen backend's kernels) — by at most ``optimality_tol · max(1, m) · max(‖S‖₂, α)``.
 
 A point that fails raises ``SDPSolverError`` naming the status it amounts to.
 
@@ -39,8 +43,6 @@ like the Fantope one through the ``dispatch.SDP`` table.
 
 from __future__ import annotations
 
-import functools
-
 import torch
 
 from ..matrices import SymTridiagonal
@@ -49,6 +51,7 @@ from ..smoothing import fantope_envelope
 from ..solution import Solution
 from . import sdp_forms  # noqa: F401  (its @solves register the non-spectral problems)
 from .dispatch import SDP
+from .fantope_sdp import FantopeKKTDerivative, solve_fantope, split_solver_args
 from .sdp_errors import SDPSolverError
 
 __all__ = ["SDPBackend", "SDPSolverError"]
@@ -63,37 +66,17 @@ DEFAULT_SOLVER_ARGS = {
 }
 
 
-@functools.cache
-def _fantope_layer(n: int, m: int, smoothed: bool):
-    """CvxpyLayer for ``min <S, X> (+ (α/2)‖X‖²) s.t. tr X = m, 0 ⪯ X ⪯ I``, params ``S[, α]``."""
-    import cvxpy as cp
-    import numpy as np
-    from cvxpylayers.torch import CvxpyLayer
-
-    S = cp.Parameter((n, n), symmetric=True)
-    X = cp.Variable((n, n), symmetric=True)
-    constraints = [X >> 0, cp.trace(X) == m]
-    if m > 1:
-        constraints.append(np.eye(n) - X >> 0)
-    objective = cp.sum(cp.multiply(S, X))
-    params = [S]
-    if smoothed:
-        alpha = cp.Parameter(nonneg=True)
-        objective = objective + alpha / 2 * cp.sum_squares(X)
-        params.append(alpha)
-    problem = cp.Problem(cp.Minimize(objective), constraints)
-    assert problem.is_dpp()
-    return CvxpyLayer(problem, parameters=params, variables=[X])
 
 
 class SDPBackend:
-    """Solve problems as Fantope / spectraplex SDPs with cvxpylayers (Clarabel via diffcp).
+    """Solve problems as Fantope / spectraplex SDPs with Clarabel (or SCS).
 
-    ``solver_args`` go to diffcp and on to the solver's settings (default: Clarabel with gap
-    and feasibility tolerances 1e-12 — values then agree with ``eigvalsh`` to ~1e-9; SCS's
-    defaults only to ~2e-5, so SCS needs a looser ``optimality_tol``). ``feasibility_tol``
-    bounds the accepted violation of ``tr X = m`` and ``0 ⪯ X ⪯ I``; ``optimality_tol`` the
-    accepted objective gap, relative to ``max(1, m) · max(‖S‖₂, α)`` (module docstring).
+    ``solver_args``: ``solve_method`` (``"Clarabel"`` or ``"SCS"``) and the solver's own
+    settings (default: Clarabel with gap and feasibility tolerances 1e-12 — values then
+    agree with ``eigvalsh`` to ~1e-9; SCS's defaults only to ~2e-5, so SCS needs a looser
+    ``optimality_tol``). ``feasibility_tol`` bounds the accepted violation of ``tr X = m``
+    and ``0 ⪯ X ⪯ I``; ``optimality_tol`` the accepted objective gap, relative to
+    ``max(1, m) · max(‖S‖₂, α)`` (module docstring).
     """
 
     name = "sdp"
@@ -111,6 +94,7 @@ class SDPBackend:
         if not optimality_tol > 0:
             raise ValueError(f"optimality_tol must be positive, got {optimality_tol!r}")
         self.solver_args = dict(DEFAULT_SOLVER_ARGS if solver_args is None else solver_args)
+        split_solver_args(self.solver_args)  # ValueError now, not at the first solve
         self.feasibility_tol = float(feasibility_tol)
         self.optimality_tol = float(optimality_tol)
 
@@ -151,24 +135,45 @@ class SDPBackend:
         S_ref = S64.detach()
         mu = torch.linalg.eigvalsh(S_ref)
         # Spectral radius as the scale (1 for S = 0); detached, because X(S/s, α/s) equals
-        # X(S, α) for every s > 0, so s carries no derivative.
+        # X(S, α) for every s > 0, so s carries no derivative (autograd still applies the
+        # 1/s of dX/dS = (1/s)·X'(S/s)).
         radius = mu.abs().amax(-1)
         scale = torch.where(radius > 0, radius, torch.ones_like(radius))
-        params = [S64 / scale[:, None, None]]
-        if alpha is not None:
-            params.append(alpha / scale)
-        layer = _fantope_layer(n, m, alpha is not None)
+        S_scaled = S64 / scale[:, None, None]
+        alpha_scaled = None if alpha is None else alpha / scale
         try:
-            (X,) = layer(*params, solver_args=self.solver_args)
-        except Exception as err:  # diffcp/clarabel failures carry their status in the message
+            solved = solve_fantope(S_scaled.detach(), m, alpha_scaled, self.solver_args)
+        except Exception as err:  # a solver that raises carries its status in the message
             raise SDPSolverError(
                 f"SDP solve failed for a Fantope problem (n={n}, m={m}): "
                 f"status: {type(err).__name__}: {err}"
             ) from err
-        Xd = X.detach()
-        self._check_feasible(Xd, m)
-        self._check_optimal(S_ref, Xd, mu, radius, m, alpha)
+        self._check_status(solved.statuses, m)
+        try:
+            self._check_feasible(solved.X, m)
+            self._check_optimal(S_ref, solved.X, mu, radius, m, alpha)
+        except SDPSolverError as err:
+            # An inaccurate solve's own words (SCS: "reached max_iters") say why it failed.
+            unusual = sorted({s for s in solved.statuses if s.lower() != "solved"})
+            if unusual:
+                raise SDPSolverError(f"{err} (solver status: {', '.join(unusual)})") from None
+            raise
+        no_alpha = torch.zeros_like(scale)
+        X = FantopeKKTDerivative.apply(
+            S_scaled, solved.X, solved.Z, solved.W, no_alpha if alpha is None else alpha_scaled
+        )
         return X.to(S.device, S.dtype)
+
+    @staticmethod
+    def _check_status(statuses: list[str], m: int) -> None:
+        """Refuse what the solver itself calls a failure; solves it calls (almost / inaccurately)
+        solved go on to the feasibility and optimality certificates."""
+        for status in statuses:
+            if not status.lower().startswith(("solved", "almostsolved")):
+                raise SDPSolverError(
+                    f"SDP solver returned no optimal point (status: not optimal: the solver "
+                    f"reported {status!r}, m={m})"
+                )
 
     def _check_feasible(self, X: torch.Tensor, m: int) -> None:
         if not bool(torch.isfinite(X).all()):
