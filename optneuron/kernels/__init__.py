@@ -38,9 +38,11 @@ matrix) is rounded to float32 at the end.
 import numpy as np
 
 from .dense import dense_eigenpairs
+from .spectrum import dense_spectrum, tridiagonal_spectrum
 from .tridiagonal import tridiagonal_eigenpairs
 
-__all__ = ["dense_eigenpairs", "tridiagonal_eigenpairs", "warm_up"]
+__all__ = ["dense_eigenpairs", "dense_spectrum", "tridiagonal_eigenpairs",
+           "tridiagonal_spectrum", "warm_up"]
 
 
 def warm_up():
@@ -53,3 +55,6 @@ def warm_up():
         for vectors in (True, False):
             tridiagonal_eigenpairs(diag, off, 0, 2, vectors=vectors, derivatives=vectors)
             dense_eigenpairs(A, 1, 3, vectors=vectors)
+        weights = np.array([0.5, 1.0, 2.0])
+        tridiagonal_spectrum(diag, off, weights)
+        dense_spectrum(A, weights)

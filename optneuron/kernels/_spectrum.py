@@ -1,0 +1,520 @@
+"""Compiled full-spectrum kernels: every eigenvalue, and the weighted gradient of <w, lam>.
+
+Self-contained on purpose: numba's on-disk cache is keyed on the source file of each cached
+function only (see _compiled.py), so nothing here calls a jitted function of another file.
+
+Per matrix (scaled by a power of two to ||T|| ~ 1):
+  * eigenvalues by implicit QL with Wilkinson's shift (EISPACK tql1/tql2), sorted ascending;
+  * for the gradient, when every gap exceeds ORTHO_RTOL ||T||: one twisted factorization per
+    eigenvalue, all n eigenvalues of the matrix advanced together (the recurrences run over i,
+    the eigenvalues are the vectorized inner loop), giving unnormalized eigenvectors y_k with
+    (T - lam_k) y_k = gamma_r e_r; each is checked by its explicit residual;
+  * otherwise (a gap below ORTHO_RTOL ||T||, or a residual check failed): implicit QL again with
+    the rotations accumulated, whose vectors are orthonormal to working precision inside
+    clusters too (so Q diag(w) Q^T is a valid Clarke subgradient of <w, lam>, and exactly the
+    gradient when w is constant on each cluster).
+The gradient terms are reduced from the vectors at once: sum_k w_k q_ik^2,
+2 sum_k w_k q_ik q_{i+1,k} (tridiagonal) or H (Y diag(w) Y^T) H^T (dense, A = H T H^T).
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
+
+EPS = 2.220446049250313e-16
+#: a pivot of a twisted factorization smaller than this (||T|| ~ 1) is replaced by -PIVMIN
+PIVMIN = 1e-120
+#: off-diagonals below this (||T|| ~ 1) are zero for QL's deflation test
+SAFMIN = 1e-290
+#: implicit QL sweeps allowed per eigenvalue (EISPACK's limit)
+MAXQL = 30
+#: eigenvalues closer than this (relative to ||T||) take the QL-vector path
+ORTHO_RTOL = 1e-3
+#: residual ||T y - lam y|| / ||y|| above RESID_C n eps ||T|| -> the vector is rejected
+RESID_C = 16.0
+
+OK = 0
+FAILED = 2
+
+
+@njit(**_JIT)
+def _scale_exponent(amax):
+    """p with amax * 2**-p in [0.5, 1); clamped so that 2**-p stays finite."""
+    _, p = math.frexp(amax)
+    return max(p, -1020)
+
+
+@njit(**_JIT)
+def _ql_implicit(d, e, n, vectors, Z):
+    """Eigenvalues of the tridiagonal (d, e) into d, by implicit QL with Wilkinson's shift.
+
+    e[i] couples i and i + 1 (e[n-1] = 0); e is destroyed. If vectors, the rotations are
+    accumulated into the rows of Z (start from the identity: row k becomes the eigenvector of
+    d[k]). Returns False if an eigenvalue needed more than MAXQL sweeps.
+    """
+    for l in range(n):
+        it = 0
+        while True:
+            m = l
+            while m < n - 1:
+                dd = abs(d[m]) + abs(d[m + 1])
+                if abs(e[m]) <= EPS * dd or abs(e[m]) < SAFMIN:
+                    break
+                m += 1
+            if m == l:
+                break
+            if it == MAXQL:
+                return False
+            it += 1
+            g = (d[l + 1] - d[l]) / (2.0 * e[l])
+            r = math.hypot(g, 1.0)
+            g = d[m] - d[l] + e[l] / (g + math.copysign(r, g))
+            s = 1.0
+            c = 1.0
+            p = 0.0
+            i = m - 1
+            early = False
+            while i >= l:
+                f = s * e[i]
+                b = c * e[i]
+                r2 = f * f + g * g
+                # ||T|| ~ 1: f^2 + g^2 cannot overflow; hypot only where it may underflow
+                r = math.sqrt(r2) if r2 > 1e-280 else math.hypot(f, g)
+                e[i + 1] = r
+                if r == 0.0:
+                    # an exact zero rotation: the matrix split at i + 1; sweep again from l
+                    d[i + 1] -= p
+                    e[m] = 0.0
+                    early = True
+                    break
+                s = f / r
+                c = g / r
+                g = d[i + 1] - p
+                r = (d[i] - g) * s + 2.0 * c * b
+                p = s * r
+                d[i + 1] = g + p
+                g = c * r - b
+                if vectors:
+                    zi = Z[i]
+                    zj = Z[i + 1]
+                    for k in range(n):
+                        f = zj[k]
+                        zj[k] = s * zi[k] + c * f
+                        zi[k] = c * zi[k] - s * f
+                i -= 1
+            if early:
+                continue
+            d[l] -= p
+            e[l] = g
+            e[m] = 0.0
+    return True
+
+
+@njit(**_JIT)
+def _sort_ascending(d, n, vectors, Z, tmp):
+    """Insertion sort of d (n is small), moving the rows of Z along if vectors."""
+    for j in range(1, n):
+        x = d[j]
+        i = j - 1
+        while i >= 0 and d[i] > x:
+            i -= 1
+        i += 1
+        if i == j:
+            continue
+        for t in range(j, i, -1):
+            d[t] = d[t - 1]
+        d[i] = x
+        if vectors:
+            for k in range(n):
+                tmp[k] = Z[j, k]
+            for t in range(j, i, -1):
+                for k in range(n):
+                    Z[t, k] = Z[t - 1, k]
+            for k in range(n):
+                Z[i, k] = tmp[k]
+
+
+@njit(**_JIT)
+def _separated(lam, n, tol):
+    for k in range(1, n):
+        if lam[k] - lam[k - 1] <= tol:
+            return False
+    return True
+
+
+@njit(**_JIT)
+def _twisted_vectors(d, e, n, lam, Dinv, Rinv, gmin, twist, Y):
+    """Y[:, k] = the twisted-factorization eigenvector of T for lam[k], for all k at once.
+
+    T - lam I = L D L^T (top-down pivots D_i) = U R U^T (bottom-up pivots R_i); at the twist
+    r = argmin_i |gamma_i|, gamma_i = D_i + R_i - (d_i - lam), the vector with y_r = 1,
+    y_i = -(e_i / D_i) y_{i+1} above r and y_i = -(e_{i-1} / R_i) y_{i-1} below r solves
+    (T - lam I) y = gamma_r e_r. Pivots below PIVMIN are raised to -PIVMIN (as in a Sturm count).
+    """
+    for k in range(n):
+        q = d[0] - lam[k]
+        if abs(q) < PIVMIN:
+            q = -PIVMIN
+        Dinv[0, k] = 1.0 / q
+    for i in range(1, n):
+        e2 = e[i - 1] * e[i - 1]
+        for k in range(n):
+            q = (d[i] - lam[k]) - e2 * Dinv[i - 1, k]
+            if abs(q) < PIVMIN:
+                q = -PIVMIN
+            Dinv[i, k] = 1.0 / q
+    for k in range(n):
+        q = d[n - 1] - lam[k]
+        if abs(q) < PIVMIN:
+            q = -PIVMIN
+        Rinv[n - 1, k] = 1.0 / q
+        gmin[k] = abs(1.0 / Dinv[n - 1, k])  # gamma_{n-1} = D_{n-1}
+        twist[k] = n - 1
+    for i in range(n - 2, -1, -1):
+        e2 = e[i] * e[i]
+        for k in range(n):
+            t = e2 * Rinv[i + 1, k]
+            q = (d[i] - lam[k]) - t
+            if abs(q) < PIVMIN:
+                q = -PIVMIN
+            Rinv[i, k] = 1.0 / q
+            # gamma_i = D_i + R_i - (d_i - lam) = D_i - e_i^2 / R_{i+1}
+            gam = abs(1.0 / Dinv[i, k] - t)
+            if gam < gmin[k]:
+                gmin[k] = gam
+                twist[k] = i
+    for k in range(n):
+        Y[n - 1, k] = 1.0 if twist[k] == n - 1 else 0.0
+    for i in range(n - 2, -1, -1):
+        for k in range(n):
+            r = twist[k]
+            y = -e[i] * Dinv[i, k] * Y[i + 1, k]
+            Y[i, k] = 1.0 if i == r else (y if i < r else 0.0)
+    for i in range(1, n):
+        for k in range(n):
+            y = -e[i - 1] * Rinv[i, k] * Y[i - 1, k]
+            if i > twist[k]:
+                Y[i, k] = y
+
+
+@njit(**_JIT)
+def _column_scales(d, e, n, lam, Y, c, res, rmax):
+    """c[k] = 1 / ||Y[:, k]||^2; False if a column is not finite or its residual
+    ||T y - lam y|| / ||y|| exceeds rmax."""
+    for k in range(n):
+        c[k] = 0.0
+        res[k] = 0.0
+    for i in range(n):
+        for k in range(n):
+            y = Y[i, k]
+            r = (d[i] - lam[k]) * y
+            if i > 0:
+                r += e[i - 1] * Y[i - 1, k]
+            if i < n - 1:
+                r += e[i] * Y[i + 1, k]
+            c[k] += y * y
+            res[k] += r * r
+    ok = True
+    for k in range(n):
+        s = c[k]
+        if not (s > 0.0 and s < math.inf and res[k] <= rmax * rmax * s):
+            ok = False
+        c[k] = 1.0 / s
+    return ok
+
+
+@njit(**_JIT)
+def _tri_spectrum(dS, eS, n, gradient, lam, ew, Z, Y, c, Dinv, Rinv, gmin, twist, tmp):
+    """Eigenvalues of the scaled tridiagonal (dS, eS) into lam (ascending) and, if gradient,
+    eigenvectors as the columns of Y with c[k] = 1 / ||Y[:, k]||^2. Returns OK or FAILED."""
+    for i in range(n):
+        lam[i] = dS[i]
+        ew[i] = eS[i] if i < n - 1 else 0.0
+    ok = _ql_implicit(lam, ew, n, False, Z)
+    if not ok:
+        return FAILED
+    _sort_ascending(lam, n, False, Z, tmp)
+    if not gradient:
+        return OK
+    tnorm = 0.0
+    for i in range(n):
+        r = abs(dS[i])
+        if i > 0:
+            r += abs(eS[i - 1])
+        if i < n - 1:
+            r += abs(eS[i])
+        tnorm = max(tnorm, r)
+    rmax = RESID_C * n * EPS * tnorm
+    if _separated(lam, n, ORTHO_RTOL * tnorm):
+        _twisted_vectors(dS, eS, n, lam, Dinv, Rinv, gmin, twist, Y)
+        if _column_scales(dS, eS, n, lam, Y, c, gmin, rmax):
+            return OK
+    # clusters (or a rejected vector): the rotations of QL give orthonormal vectors
+    for i in range(n):
+        lam[i] = dS[i]
+        ew[i] = eS[i] if i < n - 1 else 0.0
+        for k in range(n):
+            Z[i, k] = 1.0 if i == k else 0.0
+    if not _ql_implicit(lam, ew, n, True, Z):
+        return FAILED
+    _sort_ascending(lam, n, True, Z, tmp)
+    for i in range(n):
+        for k in range(n):
+            Y[i, k] = Z[k, i]
+    if not _column_scales(dS, eS, n, lam, Y, c, gmin, rmax):
+        return FAILED
+    return OK
+
+
+@njit(**_JIT)
+def _chunk_bounds(c, nchunks, B):
+    return (c * B) // nchunks, ((c + 1) * B) // nchunks
+
+
+@njit(**_JIT)
+def _scratch(n):
+    nn = max(n, 1)
+    return (np.zeros(nn), np.zeros(nn), np.zeros((nn, nn)), np.zeros((nn, nn)), np.zeros(nn),
+            np.zeros((nn, nn)), np.zeros((nn, nn)), np.zeros(nn), np.zeros(nn, dtype=np.int64),
+            np.zeros(nn))
+
+
+@njit(**_JIT)
+def _scan(row, n, amax, chk):
+    """Running max |x| and a NaN detector (inf * 0 and nan * 0 are nan) over row[:n]."""
+    for q in range(n):
+        x = np.float64(row[q])
+        amax = max(amax, abs(x))
+        chk += x * 0.0
+    return amax, chk
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def _tri_spectrum_batch(diag, off, weights, gradient, nchunks, vals, gd, ge, suspect):
+    B, n = diag.shape
+    wrow = weights.shape[0] > 1
+    for ch in prange(nchunks):
+        b0, b1 = _chunk_bounds(ch, nchunks, B)
+        lam, ew, Z, Y, c, Dinv, Rinv, gmin, twist, tmp = _scratch(n)
+        dS = np.zeros(max(n, 1))
+        eS = np.zeros(max(n, 1))
+        for b in range(b0, b1):
+            amax, chk = _scan(diag[b], n, 0.0, 0.0)
+            amax, chk = _scan(off[b], n - 1, amax, chk)
+            w = weights[b] if wrow else weights[0]
+            if chk != 0.0:
+                suspect[b] = True
+                for i in range(n):
+                    vals[b, i] = math.nan
+                    if gradient:
+                        gd[b, i] = math.nan
+                        if i < n - 1:
+                            ge[b, i] = math.nan
+                continue
+            if amax == 0.0 or n == 1:
+                # diagonal with nothing to rotate: lam = d (one entry, or the zero matrix), Q = I
+                suspect[b] = False
+                for i in range(n):
+                    vals[b, i] = diag[b, i]
+                    if gradient:
+                        gd[b, i] = w[i]
+                        if i < n - 1:
+                            ge[b, i] = 0.0
+                continue
+            p = _scale_exponent(amax)
+            sc = math.ldexp(1.0, -p)
+            for i in range(n):
+                dS[i] = np.float64(diag[b, i]) * sc
+            for i in range(n - 1):
+                eS[i] = np.float64(off[b, i]) * sc
+            st = _tri_spectrum(dS, eS, n, gradient, lam, ew, Z, Y, c, Dinv, Rinv, gmin, twist,
+                               tmp)
+            suspect[b] = st != OK
+            for i in range(n):
+                vals[b, i] = math.ldexp(lam[i], p)
+            if gradient:
+                _weighted_tridiagonal(Y, c, w, n, gmin, gd[b], ge[b])
+
+
+@njit(**_JIT)
+def _weighted_tridiagonal(Y, c, w, n, cw, gd, ge):
+    """gd_i = sum_k w_k q_ik^2, ge_i = 2 sum_k w_k q_ik q_{i+1,k} with q_k = Y[:, k] sqrt(c_k)."""
+    for k in range(n):
+        cw[k] = np.float64(w[k]) * c[k]
+    for i in range(n):
+        s = 0.0
+        t = 0.0
+        yi = Y[i]
+        for k in range(n):
+            s += cw[k] * yi[k] * yi[k]
+        gd[i] = s
+        if i < n - 1:
+            yj = Y[i + 1]
+            for k in range(n):
+                t += cw[k] * yi[k] * yj[k]
+            ge[i] = 2.0 * t
+
+
+# --- dense: Householder reduction, the tridiagonal spectrum, a two-sided back-transformation ---
+
+
+@njit(**_JIT)
+def _householder(W, n, d, e, tau, p):
+    """Reduce symmetric W (n, n) in place to T = H^T W H, H = H_0 ... H_{n-3}.
+
+    H_j = I - tau[j] v v^T acts on indices j+1..n-1; v = (1, W[j, j+2:]) is stored in row j,
+    which the later steps do not touch. Each step is a symmetric rank-2 update of the whole
+    trailing block (rows are contiguous).
+    """
+    for j in range(n - 2):
+        mm = n - j - 1
+        v = W[j, j + 1:]
+        d[j] = W[j, j]
+        alpha = v[0]
+        xn2 = 0.0
+        for t in range(1, mm):
+            xn2 += v[t] * v[t]
+        if xn2 == 0.0:
+            tau[j] = 0.0
+            e[j] = alpha
+            continue
+        beta = -math.copysign(math.sqrt(alpha * alpha + xn2), alpha)
+        tj = (beta - alpha) / beta
+        sv = 1.0 / (alpha - beta)
+        v[0] = 1.0
+        for t in range(1, mm):
+            v[t] *= sv
+        tau[j] = tj
+        e[j] = beta
+        # p = tau W22 v, k = p - (tau/2)(p.v) v, W22 -= v k^T + k v^T
+        pv = 0.0
+        for i in range(mm):
+            wr = W[j + 1 + i, j + 1:]
+            s = 0.0
+            for t in range(mm):
+                s += wr[t] * v[t]
+            p[i] = tj * s
+            pv += p[i] * v[i]
+        kk = -0.5 * tj * pv
+        for i in range(mm):
+            p[i] += kk * v[i]
+        for i in range(mm):
+            wr = W[j + 1 + i, j + 1:]
+            vi = v[i]
+            pi = p[i]
+            for t in range(mm):
+                wr[t] -= vi * p[t] + pi * v[t]
+    if n >= 2:
+        d[n - 2] = W[n - 2, n - 2]
+        e[n - 2] = W[n - 2, n - 1]
+    d[n - 1] = W[n - 1, n - 1]
+
+
+@njit(**_JIT)
+def _weighted_dense(Y, c, w, n, cw, M):
+    """M = sum_k w_k c_k Y[:, k] Y[:, k]^T (the tridiagonal's Q diag(w) Q^T)."""
+    for k in range(n):
+        cw[k] = np.float64(w[k]) * c[k]
+    for i in range(n):
+        yi = Y[i]
+        for j in range(i + 1):
+            yj = Y[j]
+            s = 0.0
+            for k in range(n):
+                s += cw[k] * yi[k] * yj[k]
+            M[i, j] = s
+            M[j, i] = s
+
+
+@njit(**_JIT)
+def _two_sided(W, n, tau, M, p):
+    """M <- H M H^T with the reflectors stored by _householder (H_j M H_j for j descending)."""
+    for j in range(n - 3, -1, -1):
+        tj = tau[j]
+        if tj == 0.0:
+            continue
+        lo = j + 1
+        mm = n - lo
+        v = W[j, lo:]
+        # p = tau M v (all rows), k = p - (tau/2)(v.p) v on the support of v
+        vp = 0.0
+        for a in range(n):
+            ma = M[a, lo:]
+            s = 0.0
+            for t in range(mm):
+                s += ma[t] * v[t]
+            p[a] = tj * s
+        for t in range(mm):
+            vp += v[t] * p[lo + t]
+        kk = -0.5 * tj * vp
+        for t in range(mm):
+            p[lo + t] += kk * v[t]
+        for a in range(n):
+            ma = M[a, lo:]
+            pa = p[a]
+            for t in range(mm):
+                ma[t] -= pa * v[t]
+        for t in range(mm):
+            ma = M[lo + t]
+            vt = v[t]
+            for b in range(n):
+                ma[b] -= vt * p[b]
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def _dense_spectrum_batch(A, weights, gradient, nchunks, vals, G, suspect):
+    B = A.shape[0]
+    n = A.shape[1]
+    wrow = weights.shape[0] > 1
+    for ch in prange(nchunks):
+        b0, b1 = _chunk_bounds(ch, nchunks, B)
+        lam, ew, Z, Y, c, Dinv, Rinv, gmin, twist, tmp = _scratch(n)
+        nn = max(n, 1)
+        dS = np.zeros(nn)
+        eS = np.zeros(nn)
+        W = np.zeros((nn, nn))
+        M = np.zeros((nn, nn))
+        tau = np.zeros(nn)
+        for b in range(b0, b1):
+            Ab = A[b]
+            amax = 0.0
+            chk = 0.0
+            for q in range(n):
+                amax, chk = _scan(Ab[q], n, amax, chk)
+            w = weights[b] if wrow else weights[0]
+            if chk != 0.0:
+                suspect[b] = True
+                for i in range(n):
+                    vals[b, i] = math.nan
+                    if gradient:
+                        for j in range(n):
+                            G[b, i, j] = math.nan
+                continue
+            if amax == 0.0:
+                suspect[b] = False
+                for i in range(n):
+                    vals[b, i] = 0.0
+                    if gradient:
+                        for j in range(n):
+                            G[b, i, j] = w[i] if i == j else 0.0
+                continue
+            p = _scale_exponent(amax)
+            sc = math.ldexp(1.0, -p)
+            for q in range(n):
+                for t in range(n):
+                    W[q, t] = np.float64(Ab[q, t]) * sc
+            _householder(W, n, dS, eS, tau, tmp)
+            st = _tri_spectrum(dS, eS, n, gradient, lam, ew, Z, Y, c, Dinv, Rinv, gmin, twist,
+                               tmp)
+            suspect[b] = st != OK
+            for i in range(n):
+                vals[b, i] = math.ldexp(lam[i], p)
+            if gradient:
+                _weighted_dense(Y, c, w, n, gmin, M)
+                _two_sided(W, n, tau, M, tmp)
+                for i in range(n):
+                    for j in range(n):
+                        G[b, i, j] = 0.5 * (M[i, j] + M[j, i])
