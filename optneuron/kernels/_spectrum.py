@@ -113,6 +113,101 @@ def _ql_implicit(d, e, n, vectors, Z):
     return True
 
 
+#: matrices whose QL iterations are interleaved: each rotation is a chain of dependent
+#: divisions and square roots, and independent chains side by side keep the core busy
+GROUP = 8
+_FIND = 0
+_SWEEP = 1
+_DONE = 2
+
+
+@njit(**_JIT)
+def _ql_values_group(Dm, Em, ng, n, ok, st_i, st_f):
+    """_ql_implicit(Dm[j], Em[j], n, False) for j < ng, one rotation of each matrix in turn.
+
+    Each matrix sees exactly the operations of _ql_implicit (same results, bit for bit); only
+    their order across matrices changes. ok[j] is False where MAXQL sweeps did not suffice.
+    st_i (ng, 4) and st_f (ng, 4) hold each matrix's state: l, m, i, sweep count; s, c, p, g.
+    """
+    active = ng
+    for j in range(ng):
+        ok[j] = True
+        st_i[j, 0] = 0
+        st_i[j, 3] = 0
+    ph = np.full(ng, _FIND, dtype=np.int64)
+    while active > 0:
+        for j in range(ng):
+            if ph[j] == _DONE:
+                continue
+            d = Dm[j]
+            e = Em[j]
+            l = st_i[j, 0]
+            if ph[j] == _FIND:
+                m = l
+                while m < n - 1:
+                    dd = abs(d[m]) + abs(d[m + 1])
+                    if abs(e[m]) <= EPS * dd or abs(e[m]) < SAFMIN:
+                        break
+                    m += 1
+                if m == l:
+                    st_i[j, 0] = l + 1
+                    st_i[j, 3] = 0
+                    if l + 1 >= n:
+                        ph[j] = _DONE
+                        active -= 1
+                    continue
+                if st_i[j, 3] == MAXQL:
+                    ok[j] = False
+                    ph[j] = _DONE
+                    active -= 1
+                    continue
+                st_i[j, 3] += 1
+                g = (d[l + 1] - d[l]) / (2.0 * e[l])
+                r = math.hypot(g, 1.0)
+                st_f[j, 3] = d[m] - d[l] + e[l] / (g + math.copysign(r, g))
+                st_f[j, 0] = 1.0
+                st_f[j, 1] = 1.0
+                st_f[j, 2] = 0.0
+                st_i[j, 1] = m
+                st_i[j, 2] = m - 1
+                ph[j] = _SWEEP
+                continue
+            i = st_i[j, 2]
+            m = st_i[j, 1]
+            s = st_f[j, 0]
+            c = st_f[j, 1]
+            p = st_f[j, 2]
+            g = st_f[j, 3]
+            f = s * e[i]
+            b = c * e[i]
+            r2 = f * f + g * g
+            r = math.sqrt(r2) if r2 > 1e-280 else math.hypot(f, g)
+            e[i + 1] = r
+            if r == 0.0:
+                d[i + 1] -= p
+                e[m] = 0.0
+                ph[j] = _FIND
+                continue
+            s = f / r
+            c = g / r
+            g = d[i + 1] - p
+            r = (d[i] - g) * s + 2.0 * c * b
+            p = s * r
+            d[i + 1] = g + p
+            g = c * r - b
+            if i - 1 < l:
+                d[l] -= p
+                e[l] = g
+                e[m] = 0.0
+                ph[j] = _FIND
+            else:
+                st_i[j, 2] = i - 1
+                st_f[j, 0] = s
+                st_f[j, 1] = c
+                st_f[j, 2] = p
+                st_f[j, 3] = g
+
+
 @njit(**_JIT)
 def _sort_ascending(d, n, vectors, Z, tmp):
     """Insertion sort of d (n is small), moving the rows of Z along if vectors."""
@@ -146,58 +241,78 @@ def _separated(lam, n, tol):
 
 
 @njit(**_JIT)
-def _twisted_vectors(d, e, n, lam, Dinv, Rinv, gmin, twist, Y):
+def _twisted_vectors(d, e, n, lam, Dpiv, Dinv, Rinv, gmin, twist, Y):
     """Y[:, k] = the twisted-factorization eigenvector of T for lam[k], for all k at once.
 
     T - lam I = L D L^T (top-down pivots D_i) = U R U^T (bottom-up pivots R_i); at the twist
-    r = argmin_i |gamma_i|, gamma_i = D_i + R_i - (d_i - lam), the vector with y_r = 1,
-    y_i = -(e_i / D_i) y_{i+1} above r and y_i = -(e_{i-1} / R_i) y_{i-1} below r solves
-    (T - lam I) y = gamma_r e_r. Pivots below PIVMIN are raised to -PIVMIN (as in a Sturm count).
+    r = argmin_i |gamma_i|, gamma_i = D_i + R_i - (d_i - lam) = D_i - e_i^2 / R_{i+1}, the
+    vector with y_r = 1, y_i = -(e_i / D_i) y_{i+1} above r and y_i = -(e_{i-1} / R_i) y_{i-1}
+    below r solves (T - lam I) y = gamma_r e_r. Pivots below PIVMIN are raised to -PIVMIN (as in
+    a Sturm count). Inner loops run over k on rows indexed from 0, so that they vectorize.
     """
+    D0 = Dpiv[0]
+    I0 = Dinv[0]
+    d0 = d[0]
     for k in range(n):
-        q = d[0] - lam[k]
-        if abs(q) < PIVMIN:
-            q = -PIVMIN
-        Dinv[0, k] = 1.0 / q
+        q = d0 - lam[k]
+        q = q if abs(q) >= PIVMIN else -PIVMIN
+        D0[k] = q
+        I0[k] = 1.0 / q
     for i in range(1, n):
         e2 = e[i - 1] * e[i - 1]
+        di = d[i]
+        Ip = Dinv[i - 1]
+        Dc = Dpiv[i]
+        Ic = Dinv[i]
         for k in range(n):
-            q = (d[i] - lam[k]) - e2 * Dinv[i - 1, k]
-            if abs(q) < PIVMIN:
-                q = -PIVMIN
-            Dinv[i, k] = 1.0 / q
+            q = (di - lam[k]) - e2 * Ip[k]
+            q = q if abs(q) >= PIVMIN else -PIVMIN
+            Dc[k] = q
+            Ic[k] = 1.0 / q
+    dl = d[n - 1]
+    Rl = Rinv[n - 1]
+    Dl = Dpiv[n - 1]
     for k in range(n):
-        q = d[n - 1] - lam[k]
-        if abs(q) < PIVMIN:
-            q = -PIVMIN
-        Rinv[n - 1, k] = 1.0 / q
-        gmin[k] = abs(1.0 / Dinv[n - 1, k])  # gamma_{n-1} = D_{n-1}
+        q = dl - lam[k]
+        q = q if abs(q) >= PIVMIN else -PIVMIN
+        Rl[k] = 1.0 / q
+        gmin[k] = abs(Dl[k])  # gamma_{n-1} = D_{n-1}
         twist[k] = n - 1
     for i in range(n - 2, -1, -1):
         e2 = e[i] * e[i]
+        di = d[i]
+        Rn = Rinv[i + 1]
+        Rc = Rinv[i]
+        Dc = Dpiv[i]
         for k in range(n):
-            t = e2 * Rinv[i + 1, k]
-            q = (d[i] - lam[k]) - t
-            if abs(q) < PIVMIN:
-                q = -PIVMIN
-            Rinv[i, k] = 1.0 / q
-            # gamma_i = D_i + R_i - (d_i - lam) = D_i - e_i^2 / R_{i+1}
-            gam = abs(1.0 / Dinv[i, k] - t)
-            if gam < gmin[k]:
-                gmin[k] = gam
-                twist[k] = i
+            t = e2 * Rn[k]
+            q = (di - lam[k]) - t
+            q = q if abs(q) >= PIVMIN else -PIVMIN
+            Rc[k] = 1.0 / q
+            gam = abs(Dc[k] - t)
+            better = gam < gmin[k]
+            gmin[k] = gam if better else gmin[k]
+            twist[k] = i if better else twist[k]
+    Yl = Y[n - 1]
     for k in range(n):
-        Y[n - 1, k] = 1.0 if twist[k] == n - 1 else 0.0
+        Yl[k] = 1.0 if twist[k] == n - 1 else 0.0
     for i in range(n - 2, -1, -1):
+        ei = e[i]
+        Ic = Dinv[i]
+        Yn = Y[i + 1]
+        Yc = Y[i]
         for k in range(n):
             r = twist[k]
-            y = -e[i] * Dinv[i, k] * Y[i + 1, k]
-            Y[i, k] = 1.0 if i == r else (y if i < r else 0.0)
+            y = -ei * Ic[k] * Yn[k]
+            Yc[k] = 1.0 if i == r else (y if i < r else 0.0)
     for i in range(1, n):
+        em = e[i - 1]
+        Rc = Rinv[i]
+        Yp = Y[i - 1]
+        Yc = Y[i]
         for k in range(n):
-            y = -e[i - 1] * Rinv[i, k] * Y[i - 1, k]
-            if i > twist[k]:
-                Y[i, k] = y
+            y = -em * Rc[k] * Yp[k]
+            Yc[k] = y if i > twist[k] else Yc[k]
 
 
 @njit(**_JIT)
@@ -208,13 +323,16 @@ def _column_scales(d, e, n, lam, Y, c, res, rmax):
         c[k] = 0.0
         res[k] = 0.0
     for i in range(n):
+        # neighbours outside the matrix enter with a zero coefficient
+        ep = e[i - 1] if i > 0 else 0.0
+        en = e[i] if i < n - 1 else 0.0
+        di = d[i]
+        Yc = Y[i]
+        Yp = Y[max(i - 1, 0)]
+        Yn = Y[min(i + 1, n - 1)]
         for k in range(n):
-            y = Y[i, k]
-            r = (d[i] - lam[k]) * y
-            if i > 0:
-                r += e[i - 1] * Y[i - 1, k]
-            if i < n - 1:
-                r += e[i] * Y[i + 1, k]
+            y = Yc[k]
+            r = (di - lam[k]) * y + ep * Yp[k] + en * Yn[k]
             c[k] += y * y
             res[k] += r * r
     ok = True
@@ -227,18 +345,10 @@ def _column_scales(d, e, n, lam, Y, c, res, rmax):
 
 
 @njit(**_JIT)
-def _tri_spectrum(dS, eS, n, gradient, lam, ew, Z, Y, c, Dinv, Rinv, gmin, twist, tmp):
-    """Eigenvalues of the scaled tridiagonal (dS, eS) into lam (ascending) and, if gradient,
-    eigenvectors as the columns of Y with c[k] = 1 / ||Y[:, k]||^2. Returns OK or FAILED."""
-    for i in range(n):
-        lam[i] = dS[i]
-        ew[i] = eS[i] if i < n - 1 else 0.0
-    ok = _ql_implicit(lam, ew, n, False, Z)
-    if not ok:
-        return FAILED
-    _sort_ascending(lam, n, False, Z, tmp)
-    if not gradient:
-        return OK
+def _tri_vectors(dS, eS, n, lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, twist, tmp):
+    """Eigenvectors of the scaled tridiagonal (dS, eS) for its eigenvalues lam (ascending, from
+    _ql_values_group) as the columns of Y, with c[k] = 1 / ||Y[:, k]||^2. Returns OK or FAILED.
+    On the cluster path lam is recomputed by the same QL (the same values, bit for bit)."""
     tnorm = 0.0
     for i in range(n):
         r = abs(dS[i])
@@ -249,7 +359,7 @@ def _tri_spectrum(dS, eS, n, gradient, lam, ew, Z, Y, c, Dinv, Rinv, gmin, twist
         tnorm = max(tnorm, r)
     rmax = RESID_C * n * EPS * tnorm
     if _separated(lam, n, ORTHO_RTOL * tnorm):
-        _twisted_vectors(dS, eS, n, lam, Dinv, Rinv, gmin, twist, Y)
+        _twisted_vectors(dS, eS, n, lam, Dpiv, Dinv, Rinv, gmin, twist, Y)
         if _column_scales(dS, eS, n, lam, Y, c, gmin, rmax):
             return OK
     # clusters (or a rejected vector): the rotations of QL give orthonormal vectors
@@ -278,8 +388,8 @@ def _chunk_bounds(c, nchunks, B):
 def _scratch(n):
     nn = max(n, 1)
     return (np.zeros(nn), np.zeros(nn), np.zeros((nn, nn)), np.zeros((nn, nn)), np.zeros(nn),
-            np.zeros((nn, nn)), np.zeros((nn, nn)), np.zeros(nn), np.zeros(nn, dtype=np.int64),
-            np.zeros(nn))
+            np.zeros((nn, nn)), np.zeros((nn, nn)), np.zeros((nn, nn)), np.zeros(nn),
+            np.zeros(nn, dtype=np.int64), np.zeros(nn))
 
 
 @njit(**_JIT)
@@ -292,51 +402,90 @@ def _scan(row, n, amax, chk):
     return amax, chk
 
 
+@njit(**_JIT)
+def _group_scratch(n):
+    """Per-group arrays: the scaled rows (kept), their QL copies, exponents, batch rows, flags."""
+    nn = max(n, 1)
+    return (np.zeros((GROUP, nn)), np.zeros((GROUP, nn)), np.zeros((GROUP, nn)),
+            np.zeros((GROUP, nn)), np.zeros(GROUP, dtype=np.int64),
+            np.zeros(GROUP, dtype=np.int64), np.zeros(GROUP, dtype=np.bool_),
+            np.zeros((GROUP, 4), dtype=np.int64), np.zeros((GROUP, 4)))
+
+
+@njit(**_JIT)
+def _group_values(DS, ES, Dm, Em, ng, n, ok, st_i, st_f):
+    """Eigenvalues (ascending) of the group's scaled tridiagonals (DS[j], ES[j]) into Dm[j]."""
+    for j in range(ng):
+        for i in range(n):
+            Dm[j, i] = DS[j, i]
+            Em[j, i] = ES[j, i] if i < n - 1 else 0.0
+    _ql_values_group(Dm, Em, ng, n, ok, st_i, st_f)
+    for j in range(ng):
+        _sort_ascending(Dm[j], n, False, Dm, Em[j])
+
+
 @njit(cache=True, nogil=True, parallel=True, error_model="numpy")
 def _tri_spectrum_batch(diag, off, weights, gradient, nchunks, vals, gd, ge, suspect):
     B, n = diag.shape
     wrow = weights.shape[0] > 1
     for ch in prange(nchunks):
         b0, b1 = _chunk_bounds(ch, nchunks, B)
-        lam, ew, Z, Y, c, Dinv, Rinv, gmin, twist, tmp = _scratch(n)
-        dS = np.zeros(max(n, 1))
-        eS = np.zeros(max(n, 1))
-        for b in range(b0, b1):
-            amax, chk = _scan(diag[b], n, 0.0, 0.0)
-            amax, chk = _scan(off[b], n - 1, amax, chk)
-            w = weights[b] if wrow else weights[0]
-            if chk != 0.0:
-                suspect[b] = True
+        lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, twist, tmp = _scratch(n)
+        DS, ES, Dm, Em, pex, rows, ok, st_i, st_f = _group_scratch(n)
+        for g0 in range(b0, b1, GROUP):
+            ng = 0
+            for b in range(g0, min(g0 + GROUP, b1)):
+                amax, chk = _scan(diag[b], n, 0.0, 0.0)
+                amax, chk = _scan(off[b], n - 1, amax, chk)
+                w = weights[b] if wrow else weights[0]
+                if chk != 0.0:
+                    suspect[b] = True
+                    for i in range(n):
+                        vals[b, i] = math.nan
+                        if gradient:
+                            gd[b, i] = math.nan
+                            if i < n - 1:
+                                ge[b, i] = math.nan
+                    continue
+                if amax == 0.0 or n == 1:
+                    # nothing to rotate: lam = d (one entry, or the zero matrix), Q = I
+                    suspect[b] = False
+                    for i in range(n):
+                        vals[b, i] = diag[b, i]
+                        if gradient:
+                            gd[b, i] = w[i]
+                            if i < n - 1:
+                                ge[b, i] = 0.0
+                    continue
+                p = _scale_exponent(amax)
+                sc = math.ldexp(1.0, -p)
                 for i in range(n):
-                    vals[b, i] = math.nan
-                    if gradient:
-                        gd[b, i] = math.nan
-                        if i < n - 1:
-                            ge[b, i] = math.nan
-                continue
-            if amax == 0.0 or n == 1:
-                # diagonal with nothing to rotate: lam = d (one entry, or the zero matrix), Q = I
-                suspect[b] = False
+                    DS[ng, i] = np.float64(diag[b, i]) * sc
+                for i in range(n - 1):
+                    ES[ng, i] = np.float64(off[b, i]) * sc
+                pex[ng] = p
+                rows[ng] = b
+                ng += 1
+            _group_values(DS, ES, Dm, Em, ng, n, ok, st_i, st_f)
+            for j in range(ng):
+                b = rows[j]
+                lam = Dm[j]
+                st = OK if ok[j] else FAILED
+                if gradient and ok[j]:
+                    st = _tri_vectors(DS[j], ES[j], n, lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin,
+                                      twist, tmp)
+                suspect[b] = st != OK
                 for i in range(n):
-                    vals[b, i] = diag[b, i]
-                    if gradient:
-                        gd[b, i] = w[i]
-                        if i < n - 1:
-                            ge[b, i] = 0.0
-                continue
-            p = _scale_exponent(amax)
-            sc = math.ldexp(1.0, -p)
-            for i in range(n):
-                dS[i] = np.float64(diag[b, i]) * sc
-            for i in range(n - 1):
-                eS[i] = np.float64(off[b, i]) * sc
-            st = _tri_spectrum(dS, eS, n, gradient, lam, ew, Z, Y, c, Dinv, Rinv, gmin, twist,
-                               tmp)
-            suspect[b] = st != OK
-            for i in range(n):
-                vals[b, i] = math.ldexp(lam[i], p)
-            if gradient:
-                _weighted_tridiagonal(Y, c, w, n, gmin, gd[b], ge[b])
+                    vals[b, i] = math.ldexp(lam[i], pex[j])
+                if gradient:
+                    if ok[j]:
+                        w = weights[b] if wrow else weights[0]
+                        _weighted_tridiagonal(Y, c, w, n, gmin, gd[b], ge[b])
+                    else:
+                        for i in range(n):
+                            gd[b, i] = math.nan
+                            if i < n - 1:
+                                ge[b, i] = math.nan
 
 
 @njit(**_JIT)
@@ -471,50 +620,69 @@ def _dense_spectrum_batch(A, weights, gradient, nchunks, vals, G, suspect):
     wrow = weights.shape[0] > 1
     for ch in prange(nchunks):
         b0, b1 = _chunk_bounds(ch, nchunks, B)
-        lam, ew, Z, Y, c, Dinv, Rinv, gmin, twist, tmp = _scratch(n)
+        lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, twist, tmp = _scratch(n)
+        DS, ES, Dm, Em, pex, rows, ok, st_i, st_f = _group_scratch(n)
         nn = max(n, 1)
-        dS = np.zeros(nn)
-        eS = np.zeros(nn)
-        W = np.zeros((nn, nn))
+        # each group's reflectors, for the back-transformation
+        W = np.zeros((GROUP, nn, nn))
+        tau = np.zeros((GROUP, nn))
         M = np.zeros((nn, nn))
-        tau = np.zeros(nn)
-        for b in range(b0, b1):
-            Ab = A[b]
-            amax = 0.0
-            chk = 0.0
-            for q in range(n):
-                amax, chk = _scan(Ab[q], n, amax, chk)
-            w = weights[b] if wrow else weights[0]
-            if chk != 0.0:
-                suspect[b] = True
+        for g0 in range(b0, b1, GROUP):
+            ng = 0
+            for b in range(g0, min(g0 + GROUP, b1)):
+                Ab = A[b]
+                amax = 0.0
+                chk = 0.0
+                for q in range(n):
+                    amax, chk = _scan(Ab[q], n, amax, chk)
+                w = weights[b] if wrow else weights[0]
+                if chk != 0.0:
+                    suspect[b] = True
+                    for i in range(n):
+                        vals[b, i] = math.nan
+                        if gradient:
+                            for j in range(n):
+                                G[b, i, j] = math.nan
+                    continue
+                if amax == 0.0:
+                    suspect[b] = False
+                    for i in range(n):
+                        vals[b, i] = 0.0
+                        if gradient:
+                            for j in range(n):
+                                G[b, i, j] = w[i] if i == j else 0.0
+                    continue
+                p = _scale_exponent(amax)
+                sc = math.ldexp(1.0, -p)
+                Wg = W[ng]
+                for q in range(n):
+                    for t in range(n):
+                        Wg[q, t] = np.float64(Ab[q, t]) * sc
+                _householder(Wg, n, DS[ng], ES[ng], tau[ng], tmp)
+                pex[ng] = p
+                rows[ng] = b
+                ng += 1
+            _group_values(DS, ES, Dm, Em, ng, n, ok, st_i, st_f)
+            for j in range(ng):
+                b = rows[j]
+                lam = Dm[j]
+                st = OK if ok[j] else FAILED
+                if gradient and ok[j]:
+                    st = _tri_vectors(DS[j], ES[j], n, lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin,
+                                      twist, tmp)
+                suspect[b] = st != OK
                 for i in range(n):
-                    vals[b, i] = math.nan
-                    if gradient:
-                        for j in range(n):
-                            G[b, i, j] = math.nan
-                continue
-            if amax == 0.0:
-                suspect[b] = False
-                for i in range(n):
-                    vals[b, i] = 0.0
-                    if gradient:
-                        for j in range(n):
-                            G[b, i, j] = w[i] if i == j else 0.0
-                continue
-            p = _scale_exponent(amax)
-            sc = math.ldexp(1.0, -p)
-            for q in range(n):
-                for t in range(n):
-                    W[q, t] = np.float64(Ab[q, t]) * sc
-            _householder(W, n, dS, eS, tau, tmp)
-            st = _tri_spectrum(dS, eS, n, gradient, lam, ew, Z, Y, c, Dinv, Rinv, gmin, twist,
-                               tmp)
-            suspect[b] = st != OK
-            for i in range(n):
-                vals[b, i] = math.ldexp(lam[i], p)
-            if gradient:
+                    vals[b, i] = math.ldexp(lam[i], pex[j])
+                if not gradient:
+                    continue
+                if not ok[j]:
+                    for i in range(n):
+                        for t in range(n):
+                            G[b, i, t] = math.nan
+                    continue
+                w = weights[b] if wrow else weights[0]
                 _weighted_dense(Y, c, w, n, gmin, M)
-                _two_sided(W, n, tau, M, tmp)
+                _two_sided(W[j], n, tau[j], M, tmp)
                 for i in range(n):
-                    for j in range(n):
-                        G[b, i, j] = 0.5 * (M[i, j] + M[j, i])
+                    for t in range(n):
+                        G[b, i, t] = 0.5 * (M[i, t] + M[t, i])

@@ -37,8 +37,10 @@ def _check(A, w, vals, G, scale_tol=64.0):
     assert np.all(err <= scale_tol * n * EPS * np.maximum(wmax, 1e-300)), err / (n * EPS * wmax)
 
 
-def _separated_tridiagonals(rng, B, n, rgap=1e-2):
-    """Random tridiagonals whose eigenvalue gaps all exceed rgap ||T|| (rejection sampling)."""
+def _separated_tridiagonals(rng, B, n, rgap=None):
+    """Random tridiagonals whose eigenvalue gaps all exceed rgap ||T|| (rejection sampling;
+    by default rgap = 0.1 / n: random tridiagonals have no level repulsion)."""
+    rgap = 0.1 / n if rgap is None else rgap
     d, e = [], []
     while len(d) < B:
         dd, ee = rng.standard_normal(n), rng.standard_normal(n - 1)
@@ -59,7 +61,7 @@ def test_tridiagonal_values_and_gradient_match_eigh(n):
     T = tridiag_to_dense(d, e)
     lam, G = _reference(T, w)
     gd_ref, ge_ref = _tri_parts(G)
-    # separated spectra: 1e-12 relative to the weights
+    # separated spectra (gaps >= 0.1 ||T|| / n): 1e-12 relative to the weights
     tol = 1e-12 * np.abs(w).max()
     np.testing.assert_allclose(vals, lam, rtol=0, atol=4 * n * EPS * np.abs(lam).max())
     np.testing.assert_allclose(gd, gd_ref, rtol=0, atol=tol)
