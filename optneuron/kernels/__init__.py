@@ -41,8 +41,9 @@ weights: the value-only path); ``dense_spectrum(A, weights=None)`` returns ``(va
 (B, n, n) = Q diag(w) Q^T, suspect)``. weights is (n,) or (B, n). Q is never returned. Method
 (kernels/_spectrum.py): implicit QL with Wilkinson's shift for the values (the QL sweeps of
 eight matrices interleaved); for the gradient, one twisted factorization per eigenvalue (all
-eigenvalues of a matrix advanced together) when every gap exceeds 1e-3 ||T||, else QL with
-accumulated rotations, whose vectors are orthonormal inside clusters: the gradient is then a
+eigenvalues of a matrix advanced together), Gram-Schmidt within groups closer than 1e-3 ||T||,
+and for tight clusters QL with accumulated rotations; the vectors are orthonormal inside
+clusters either way: the gradient is then a
 Clarke subgradient of <w, lam>, and equals the (basis-independent) gradient wherever w is
 constant on each cluster. Dense input goes through a Householder reduction A = H T H^T and the
 gradient is H (Y diag(w) Y^T) H^T. Contract (float64, rows not suspect): values as above;

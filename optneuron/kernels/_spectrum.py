@@ -5,14 +5,16 @@ function only (see _compiled.py), so nothing here calls a jitted function of ano
 
 Per matrix (scaled by a power of two to ||T|| ~ 1):
   * eigenvalues by implicit QL with Wilkinson's shift (EISPACK tql1/tql2), sorted ascending;
-  * for the gradient, when every gap exceeds ORTHO_RTOL ||T||: one twisted factorization per
-    eigenvalue, all n eigenvalues of the matrix advanced together (the recurrences run over i,
-    the eigenvalues are the vectorized inner loop), giving unnormalized eigenvectors y_k with
-    (T - lam_k) y_k = gamma_r e_r; each is checked by its explicit residual;
-  * otherwise (a gap below ORTHO_RTOL ||T||, or a residual check failed): implicit QL again with
-    the rotations accumulated, whose vectors are orthonormal to working precision inside
-    clusters too (so Q diag(w) Q^T is a valid Clarke subgradient of <w, lam>, and exactly the
-    gradient when w is constant on each cluster).
+  * for the gradient: one twisted factorization per eigenvalue, all n eigenvalues of the matrix
+    advanced together (the recurrences run over i, the eigenvalues are the vectorized inner
+    loop), giving unnormalized eigenvectors y_k with (T - lam_k) y_k = gamma_r e_r; each is
+    checked by its explicit residual. Within groups of eigenvalues closer than ORTHO_RTOL ||T||
+    the vectors are orthonormalized (modified Gram-Schmidt), kept only if that removed less
+    than half of each vector and the residuals still pass;
+  * otherwise (a tight cluster, or a failed residual check): implicit QL again with the
+    rotations accumulated, whose vectors are orthonormal to working precision inside clusters
+    too. Either way the vectors are orthonormal within clusters, so Q diag(w) Q^T is a valid
+    Clarke subgradient of <w, lam>, and the gradient itself when w is constant on each cluster.
 The gradient terms are reduced from the vectors at once: sum_k w_k q_ik^2,
 2 sum_k w_k q_ik q_{i+1,k} (tridiagonal) or H (Y diag(w) Y^T) H^T (dense, A = H T H^T).
 """
@@ -344,6 +346,42 @@ def _column_scales(d, e, n, lam, Y, c, res, rmax):
     return ok
 
 
+#: Gram-Schmidt within a group may remove at most this much of a unit vector (else QL's path)
+MGS_KEEP = 0.5
+
+
+@njit(**_JIT)
+def _orthonormalize_groups(Y, c, lam, n, tol):
+    """Modified Gram-Schmidt on the columns of Y within each group of eigenvalues whose
+    consecutive gaps are <= tol (columns scaled to unit length first, c[k] = 1 / ||Y[:, k]||^2
+    on entry). False if a column keeps less than MGS_KEEP of its length: its twisted vector was
+    (nearly) parallel to a neighbour's, so Gram-Schmidt would amplify rounding errors."""
+    g0 = 0
+    for k in range(n):
+        if k > 0 and lam[k] - lam[k - 1] > tol:
+            g0 = k
+        if g0 == k and (k == n - 1 or lam[k + 1] - lam[k] > tol):
+            continue  # isolated
+        sk = math.sqrt(c[k])
+        for i in range(n):
+            Y[i, k] *= sk
+        for j in range(g0, k):
+            t = 0.0
+            for i in range(n):
+                t += Y[i, j] * Y[i, k]
+            for i in range(n):
+                Y[i, k] -= t * Y[i, j]
+        nrm = 0.0
+        for i in range(n):
+            nrm += Y[i, k] * Y[i, k]
+        nrm = math.sqrt(nrm)
+        if not nrm >= MGS_KEEP:
+            return False
+        for i in range(n):
+            Y[i, k] /= nrm
+    return True
+
+
 @njit(**_JIT)
 def _tri_vectors(dS, eS, n, lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, twist, tmp):
     """Eigenvectors of the scaled tridiagonal (dS, eS) for its eigenvalues lam (ascending, from
@@ -358,11 +396,17 @@ def _tri_vectors(dS, eS, n, lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, twist, tmp
             r += abs(eS[i])
         tnorm = max(tnorm, r)
     rmax = RESID_C * n * EPS * tnorm
-    if _separated(lam, n, ORTHO_RTOL * tnorm):
-        _twisted_vectors(dS, eS, n, lam, Dpiv, Dinv, Rinv, gmin, twist, Y)
-        if _column_scales(dS, eS, n, lam, Y, c, gmin, rmax):
+    _twisted_vectors(dS, eS, n, lam, Dpiv, Dinv, Rinv, gmin, twist, Y)
+    if _column_scales(dS, eS, n, lam, Y, c, gmin, rmax):
+        if _separated(lam, n, ORTHO_RTOL * tnorm):
             return OK
-    # clusters (or a rejected vector): the rotations of QL give orthonormal vectors
+        # close eigenvalues: their twisted vectors are accurate but only orthogonal to
+        # O(eps ||T|| / gap); Gram-Schmidt within each group, kept only if it changed little
+        # and the residuals still pass
+        if _orthonormalize_groups(Y, c, lam, n, ORTHO_RTOL * tnorm):
+            if _column_scales(dS, eS, n, lam, Y, c, gmin, rmax):
+                return OK
+    # tight clusters (or a rejected vector): QL's rotations give orthonormal vectors
     for i in range(n):
         lam[i] = dS[i]
         ew[i] = eS[i] if i < n - 1 else 0.0

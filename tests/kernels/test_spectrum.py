@@ -330,3 +330,49 @@ def test_empty_batches():
     assert vals.shape == gd.shape == (0, 4) and ge.shape == (0, 3) and sus.shape == (0,)
     vals, G, sus = dense_spectrum(np.zeros((0, 3, 3)), np.ones(3))
     assert vals.shape == (0, 3) and G.shape == (0, 3, 3)
+
+
+def _weakly_coupled_copies(rng, m, coupling):
+    """Two copies of a random block joined by a tiny off-diagonal: pairs of eigenvalues
+    ~coupling apart (close, not repeated)."""
+    bd, be = rng.standard_normal(m), rng.standard_normal(m - 1)
+    d = np.concatenate([bd, bd])[None]
+    e = np.concatenate([be, [coupling], be])[None]
+    return d, e
+
+
+@pytest.mark.parametrize("coupling", [1e-4, 1e-6])
+def test_close_pairs_take_twisted_vectors_with_gram_schmidt(coupling):
+    from optneuron.kernels import _spectrum as K
+
+    rng = np.random.default_rng(8)
+    d, e = _weakly_coupled_copies(rng, 6, coupling)
+    n = d.shape[1]
+    T = tridiag_to_dense(d, e)
+    lam = np.linalg.eigvalsh(T)[0]
+    gaps = np.diff(lam)
+    assert gaps.min() < K.ORTHO_RTOL * np.abs(lam).max() / 10  # the pairs count as groups
+    # the path itself: accurate twisted vectors, a small Gram-Schmidt correction, accepted
+    Y = np.zeros((n, n))
+    work = [np.zeros((n, n)) for _ in range(3)]
+    c, res, twist = np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
+    K._twisted_vectors(d[0], e[0], n, lam, work[0], work[1], work[2], res, twist, Y)
+    tnorm = np.abs(T[0]).sum(1).max()
+    rmax = K.RESID_C * n * EPS * tnorm
+    assert K._column_scales(d[0], e[0], n, lam, Y, c, res, rmax)
+    assert K._orthonormalize_groups(Y, c, lam, n, K.ORTHO_RTOL * tnorm)
+    np.testing.assert_allclose(Y.T @ Y, np.eye(n), atol=1e-14)
+    # and through the front end: equal weights on each pair match eigh's projectors
+    w = _cluster_weights(lam[None], rng, rtol=1e-3)
+    vals, gd, ge, sus = tridiagonal_spectrum(d, e, w)
+    assert not sus.any()
+    _, G = _reference(T, w)
+    gd_ref, ge_ref = _tri_parts(G)
+    np.testing.assert_allclose(gd, gd_ref, atol=1e-13)
+    np.testing.assert_allclose(ge, ge_ref, atol=1e-13)
+    # unequal weights: still Q diag(w) Q^T with orthonormal eigenvectors (spectrum w)
+    w = rng.standard_normal((1, n))
+    _, G2, sus2 = dense_spectrum(T, w)
+    assert not sus2.any()
+    np.testing.assert_allclose(np.linalg.eigvalsh(G2), np.sort(w, axis=1), atol=1e-13)
+    assert np.abs(T @ G2 - G2 @ T).max() < 1e-12
