@@ -71,15 +71,22 @@ def tridiagonal_spectrum(diag, off, weights=None):
     ge = np.empty((B, max(n - 1, 0)), dtype=dt) if gradient else None
     if B == 0 or n == 0:
         return vals, gd, ge, suspect
-    diag = np.ascontiguousarray(diag)
-    off = np.ascontiguousarray(off)
+    # float64 in and out of the kernel: its arithmetic is float64 anyway, and one compiled
+    # specialization instead of two halves its compile time (conversions are O(B n))
+    diag = np.ascontiguousarray(diag, dtype=np.float64)
+    off = np.ascontiguousarray(off, dtype=np.float64)
     if n == 1:
         # keep the kernel's argument types fixed (2-D C arrays) for n = 1
-        off = np.zeros((B, 1), dtype=dt)
-    none = np.empty((0, 0), dtype=dt)
-    ge_out = ge if n > 1 else np.empty((B, 1), dtype=dt)
-    _tri_spectrum_batch(diag, off, w, gradient, _nchunks(B), vals,
-                        gd if gradient else none, ge_out if gradient else none, suspect)
+        off = np.zeros((B, 1))
+    vals64 = vals if dt == np.float64 else np.empty((B, n))
+    gd64 = np.empty((B, n)) if gradient else np.empty((0, 0))
+    ge64 = np.empty((B, max(n - 1, 1))) if gradient else np.empty((0, 0))
+    _tri_spectrum_batch(diag, off, w, gradient, _nchunks(B), vals64, gd64, ge64, suspect)
+    if vals64 is not vals:
+        vals[...] = vals64
+    if gradient:
+        gd[...] = gd64
+        ge[...] = ge64[:, : n - 1]
     return vals, gd, ge, suspect
 
 
@@ -109,7 +116,12 @@ def dense_spectrum(A, weights=None):
     G = np.empty((B, n, n), dtype=dt) if gradient else None
     if B == 0 or n == 0:
         return vals, G, suspect
-    A = np.ascontiguousarray(A)
-    none = np.empty((0, 0, 0), dtype=dt)
-    _dense_spectrum_batch(A, w, gradient, _nchunks(B), vals, G if gradient else none, suspect)
+    A = np.ascontiguousarray(A, dtype=np.float64)  # one specialization, as above
+    vals64 = vals if dt == np.float64 else np.empty((B, n))
+    G64 = (G if dt == np.float64 else np.empty((B, n, n))) if gradient else np.empty((0, 0, 0))
+    _dense_spectrum_batch(A, w, gradient, _nchunks(B), vals64, G64, suspect)
+    if vals64 is not vals:
+        vals[...] = vals64
+        if gradient:
+            G[...] = G64
     return vals, G, suspect
