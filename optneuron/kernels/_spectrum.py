@@ -1,0 +1,732 @@
+"""Compiled full-spectrum kernels: every eigenvalue, and the weighted gradient of <w, lam>.
+
+Self-contained on purpose: numba's on-disk cache is keyed on the source file of each cached
+function only (see _compiled.py), so nothing here calls a jitted function of another file.
+
+Per matrix (scaled by a power of two to ||T|| ~ 1):
+  * eigenvalues by implicit QL with Wilkinson's shift (EISPACK tql1/tql2), sorted ascending;
+  * for the gradient: one twisted factorization per eigenvalue, all n eigenvalues of the matrix
+    advanced together (the recurrences run over i, the eigenvalues are the vectorized inner
+    loop), giving unnormalized eigenvectors y_k with (T - lam_k) y_k = gamma_r e_r; each is
+    checked by its explicit residual. Within groups of eigenvalues closer than ORTHO_RTOL ||T||
+    the vectors are orthonormalized (modified Gram-Schmidt), kept only if that removed less
+    than half of each vector and the residuals still pass;
+  * otherwise (a tight cluster, or a failed residual check): implicit QL again with the
+    rotations accumulated, whose vectors are orthonormal to working precision inside clusters
+    too. Either way the vectors are orthonormal within clusters, so Q diag(w) Q^T is a valid
+    Clarke subgradient of <w, lam>, and the gradient itself when w is constant on each cluster.
+The gradient terms are reduced from the vectors at once: sum_k w_k q_ik^2,
+2 sum_k w_k q_ik q_{i+1,k} (tridiagonal) or H (Y diag(w) Y^T) H^T (dense, A = H T H^T).
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
+
+EPS = 2.220446049250313e-16
+#: a pivot of a twisted factorization smaller than this (||T|| ~ 1) is replaced by -PIVMIN
+PIVMIN = 1e-120
+#: off-diagonals below this (||T|| ~ 1) are zero for QL's deflation test
+SAFMIN = 1e-290
+#: implicit QL sweeps allowed per eigenvalue (EISPACK's limit)
+MAXQL = 30
+#: eigenvalues closer than this (relative to ||T||) take the QL-vector path
+ORTHO_RTOL = 1e-3
+#: residual ||T y - lam y|| / ||y|| above RESID_C n eps ||T|| -> the vector is rejected
+RESID_C = 16.0
+
+OK = 0
+FAILED = 2
+
+
+@njit(**_JIT)
+def _scale_exponent(amax):
+    """p with amax * 2**-p in [0.5, 1); clamped so that 2**-p stays finite."""
+    _, p = math.frexp(amax)
+    return max(p, -1020)
+
+
+@njit(**_JIT)
+def _ql_implicit(d, e, n, vectors, Z):
+    """Eigenvalues of the tridiagonal (d, e) into d, by implicit QL with Wilkinson's shift.
+
+    e[i] couples i and i + 1 (e[n-1] = 0); e is destroyed. If vectors, the rotations are
+    accumulated into the rows of Z (start from the identity: row k becomes the eigenvector of
+    d[k]). Returns False if an eigenvalue needed more than MAXQL sweeps.
+    """
+    for l in range(n):
+        it = 0
+        while True:
+            m = l
+            while m < n - 1:
+                dd = abs(d[m]) + abs(d[m + 1])
+                if abs(e[m]) <= EPS * dd or abs(e[m]) < SAFMIN:
+                    break
+                m += 1
+            if m == l:
+                break
+            if it == MAXQL:
+                return False
+            it += 1
+            g = (d[l + 1] - d[l]) / (2.0 * e[l])
+            r = math.hypot(g, 1.0)
+            g = d[m] - d[l] + e[l] / (g + math.copysign(r, g))
+            s = 1.0
+            c = 1.0
+            p = 0.0
+            i = m - 1
+            early = False
+            while i >= l:
+                f = s * e[i]
+                b = c * e[i]
+                r2 = f * f + g * g
+                # ||T|| ~ 1: f^2 + g^2 cannot overflow; hypot only where it may underflow
+                r = math.sqrt(r2) if r2 > 1e-280 else math.hypot(f, g)
+                e[i + 1] = r
+                if r == 0.0:
+                    # an exact zero rotation: the matrix split at i + 1; sweep again from l
+                    d[i + 1] -= p
+                    e[m] = 0.0
+                    early = True
+                    break
+                s = f / r
+                c = g / r
+                g = d[i + 1] - p
+                r = (d[i] - g) * s + 2.0 * c * b
+                p = s * r
+                d[i + 1] = g + p
+                g = c * r - b
+                if vectors:
+                    zi = Z[i]
+                    zj = Z[i + 1]
+                    for k in range(n):
+                        f = zj[k]
+                        zj[k] = s * zi[k] + c * f
+                        zi[k] = c * zi[k] - s * f
+                i -= 1
+            if early:
+                continue
+            d[l] -= p
+            e[l] = g
+            e[m] = 0.0
+    return True
+
+
+#: matrices whose QL iterations are interleaved: each rotation is a chain of dependent
+#: divisions and square roots, and independent chains side by side keep the core busy
+GROUP = 8
+_FIND = 0
+_SWEEP = 1
+_DONE = 2
+
+
+@njit(**_JIT)
+def _ql_values_group(Dm, Em, ng, n, ok, st_i, st_f):
+    """_ql_implicit(Dm[j], Em[j], n, False) for j < ng, one rotation of each matrix in turn.
+
+    Each matrix sees exactly the operations of _ql_implicit (same results, bit for bit); only
+    their order across matrices changes. ok[j] is False where MAXQL sweeps did not suffice.
+    st_i (ng, 4) and st_f (ng, 4) hold each matrix's state: l, m, i, sweep count; s, c, p, g.
+    """
+    active = ng
+    for j in range(ng):
+        ok[j] = True
+        st_i[j, 0] = 0
+        st_i[j, 3] = 0
+    ph = np.full(ng, _FIND, dtype=np.int64)
+    while active > 0:
+        for j in range(ng):
+            if ph[j] == _DONE:
+                continue
+            d = Dm[j]
+            e = Em[j]
+            l = st_i[j, 0]
+            if ph[j] == _FIND:
+                m = l
+                while m < n - 1:
+                    dd = abs(d[m]) + abs(d[m + 1])
+                    if abs(e[m]) <= EPS * dd or abs(e[m]) < SAFMIN:
+                        break
+                    m += 1
+                if m == l:
+                    st_i[j, 0] = l + 1
+                    st_i[j, 3] = 0
+                    if l + 1 >= n:
+                        ph[j] = _DONE
+                        active -= 1
+                    continue
+                if st_i[j, 3] == MAXQL:
+                    ok[j] = False
+                    ph[j] = _DONE
+                    active -= 1
+                    continue
+                st_i[j, 3] += 1
+                g = (d[l + 1] - d[l]) / (2.0 * e[l])
+                r = math.hypot(g, 1.0)
+                st_f[j, 3] = d[m] - d[l] + e[l] / (g + math.copysign(r, g))
+                st_f[j, 0] = 1.0
+                st_f[j, 1] = 1.0
+                st_f[j, 2] = 0.0
+                st_i[j, 1] = m
+                st_i[j, 2] = m - 1
+                ph[j] = _SWEEP
+                continue
+            i = st_i[j, 2]
+            m = st_i[j, 1]
+            s = st_f[j, 0]
+            c = st_f[j, 1]
+            p = st_f[j, 2]
+            g = st_f[j, 3]
+            f = s * e[i]
+            b = c * e[i]
+            r2 = f * f + g * g
+            r = math.sqrt(r2) if r2 > 1e-280 else math.hypot(f, g)
+            e[i + 1] = r
+            if r == 0.0:
+                d[i + 1] -= p
+                e[m] = 0.0
+                ph[j] = _FIND
+                continue
+            s = f / r
+            c = g / r
+            g = d[i + 1] - p
+            r = (d[i] - g) * s + 2.0 * c * b
+            p = s * r
+            d[i + 1] = g + p
+            g = c * r - b
+            if i - 1 < l:
+                d[l] -= p
+                e[l] = g
+                e[m] = 0.0
+                ph[j] = _FIND
+            else:
+                st_i[j, 2] = i - 1
+                st_f[j, 0] = s
+                st_f[j, 1] = c
+                st_f[j, 2] = p
+                st_f[j, 3] = g
+
+
+@njit(**_JIT)
+def _sort_ascending(d, n, vectors, Z, tmp):
+    """Insertion sort of d (n is small), moving the rows of Z along if vectors."""
+    for j in range(1, n):
+        x = d[j]
+        i = j - 1
+        while i >= 0 and d[i] > x:
+            i -= 1
+        i += 1
+        if i == j:
+            continue
+        for t in range(j, i, -1):
+            d[t] = d[t - 1]
+        d[i] = x
+        if vectors:
+            for k in range(n):
+                tmp[k] = Z[j, k]
+            for t in range(j, i, -1):
+                for k in range(n):
+                    Z[t, k] = Z[t - 1, k]
+            for k in range(n):
+                Z[i, k] = tmp[k]
+
+
+@njit(**_JIT)
+def _separated(lam, n, tol):
+    for k in range(1, n):
+        if lam[k] - lam[k - 1] <= tol:
+            return False
+    return True
+
+
+@njit(**_JIT)
+def _twisted_vectors(d, e, n, lam, Dpiv, Dinv, Rinv, gmin, twist, Y):
+    """Y[:, k] = the twisted-factorization eigenvector of T for lam[k], for all k at once.
+
+    T - lam I = L D L^T (top-down pivots D_i) = U R U^T (bottom-up pivots R_i); at the twist
+    r = argmin_i |gamma_i|, gamma_i = D_i + R_i - (d_i - lam) = D_i - e_i^2 / R_{i+1}, the
+    vector with y_r = 1, y_i = -(e_i / D_i) y_{i+1} above r and y_i = -(e_{i-1} / R_i) y_{i-1}
+    below r solves (T - lam I) y = gamma_r e_r. Pivots below PIVMIN are raised to -PIVMIN (as in
+    a Sturm count). Inner loops run over k on rows indexed from 0, so that they vectorize.
+    """
+    D0 = Dpiv[0]
+    I0 = Dinv[0]
+    d0 = d[0]
+    for k in range(n):
+        q = d0 - lam[k]
+        q = q if abs(q) >= PIVMIN else -PIVMIN
+        D0[k] = q
+        I0[k] = 1.0 / q
+    for i in range(1, n):
+        e2 = e[i - 1] * e[i - 1]
+        di = d[i]
+        Ip = Dinv[i - 1]
+        Dc = Dpiv[i]
+        Ic = Dinv[i]
+        for k in range(n):
+            q = (di - lam[k]) - e2 * Ip[k]
+            q = q if abs(q) >= PIVMIN else -PIVMIN
+            Dc[k] = q
+            Ic[k] = 1.0 / q
+    dl = d[n - 1]
+    Rl = Rinv[n - 1]
+    Dl = Dpiv[n - 1]
+    for k in range(n):
+        q = dl - lam[k]
+        q = q if abs(q) >= PIVMIN else -PIVMIN
+        Rl[k] = 1.0 / q
+        gmin[k] = abs(Dl[k])  # gamma_{n-1} = D_{n-1}
+        twist[k] = n - 1
+    for i in range(n - 2, -1, -1):
+        e2 = e[i] * e[i]
+        di = d[i]
+        Rn = Rinv[i + 1]
+        Rc = Rinv[i]
+        Dc = Dpiv[i]
+        for k in range(n):
+            t = e2 * Rn[k]
+            q = (di - lam[k]) - t
+            q = q if abs(q) >= PIVMIN else -PIVMIN
+            Rc[k] = 1.0 / q
+            gam = abs(Dc[k] - t)
+            better = gam < gmin[k]
+            gmin[k] = gam if better else gmin[k]
+            twist[k] = i if better else twist[k]
+    Yl = Y[n - 1]
+    for k in range(n):
+        Yl[k] = 1.0 if twist[k] == n - 1 else 0.0
+    for i in range(n - 2, -1, -1):
+        ei = e[i]
+        Ic = Dinv[i]
+        Yn = Y[i + 1]
+        Yc = Y[i]
+        for k in range(n):
+            r = twist[k]
+            y = -ei * Ic[k] * Yn[k]
+            Yc[k] = 1.0 if i == r else (y if i < r else 0.0)
+    for i in range(1, n):
+        em = e[i - 1]
+        Rc = Rinv[i]
+        Yp = Y[i - 1]
+        Yc = Y[i]
+        for k in range(n):
+            y = -em * Rc[k] * Yp[k]
+            Yc[k] = y if i > twist[k] else Yc[k]
+
+
+@njit(**_JIT)
+def _column_scales(d, e, n, lam, Y, c, res, rmax):
+    """c[k] = 1 / ||Y[:, k]||^2; False if a column is not finite or its residual
+    ||T y - lam y|| / ||y|| exceeds rmax."""
+    for k in range(n):
+        c[k] = 0.0
+        res[k] = 0.0
+    for i in range(n):
+        # neighbours outside the matrix enter with a zero coefficient
+        ep = e[i - 1] if i > 0 else 0.0
+        en = e[i] if i < n - 1 else 0.0
+        di = d[i]
+        Yc = Y[i]
+        Yp = Y[max(i - 1, 0)]
+        Yn = Y[min(i + 1, n - 1)]
+        for k in range(n):
+            y = Yc[k]
+            r = (di - lam[k]) * y + ep * Yp[k] + en * Yn[k]
+            c[k] += y * y
+            res[k] += r * r
+    ok = True
+    for k in range(n):
+        s = c[k]
+        if not (s > 0.0 and s < math.inf and res[k] <= rmax * rmax * s):
+            ok = False
+        c[k] = 1.0 / s
+    return ok
+
+
+#: Gram-Schmidt within a group may remove at most this much of a unit vector (else QL's path)
+MGS_KEEP = 0.5
+
+
+@njit(**_JIT)
+def _orthonormalize_groups(Y, c, lam, n, tol):
+    """Modified Gram-Schmidt on the columns of Y within each group of eigenvalues whose
+    consecutive gaps are <= tol (columns scaled to unit length first, c[k] = 1 / ||Y[:, k]||^2
+    on entry). False if a column keeps less than MGS_KEEP of its length: its twisted vector was
+    (nearly) parallel to a neighbour's, so Gram-Schmidt would amplify rounding errors."""
+    g0 = 0
+    for k in range(n):
+        if k > 0 and lam[k] - lam[k - 1] > tol:
+            g0 = k
+        if g0 == k and (k == n - 1 or lam[k + 1] - lam[k] > tol):
+            continue  # isolated
+        sk = math.sqrt(c[k])
+        for i in range(n):
+            Y[i, k] *= sk
+        for j in range(g0, k):
+            t = 0.0
+            for i in range(n):
+                t += Y[i, j] * Y[i, k]
+            for i in range(n):
+                Y[i, k] -= t * Y[i, j]
+        nrm = 0.0
+        for i in range(n):
+            nrm += Y[i, k] * Y[i, k]
+        nrm = math.sqrt(nrm)
+        if not nrm >= MGS_KEEP:
+            return False
+        for i in range(n):
+            Y[i, k] /= nrm
+    return True
+
+
+@njit(**_JIT)
+def _tri_vectors(dS, eS, n, lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, twist, tmp):
+    """Eigenvectors of the scaled tridiagonal (dS, eS) for its eigenvalues lam (ascending, from
+    _ql_values_group) as the columns of Y, with c[k] = 1 / ||Y[:, k]||^2. Returns OK or FAILED.
+    On the cluster path lam is recomputed by the same QL (the same values, bit for bit)."""
+    tnorm = 0.0
+    for i in range(n):
+        r = abs(dS[i])
+        if i > 0:
+            r += abs(eS[i - 1])
+        if i < n - 1:
+            r += abs(eS[i])
+        tnorm = max(tnorm, r)
+    rmax = RESID_C * n * EPS * tnorm
+    _twisted_vectors(dS, eS, n, lam, Dpiv, Dinv, Rinv, gmin, twist, Y)
+    if _column_scales(dS, eS, n, lam, Y, c, gmin, rmax):
+        if _separated(lam, n, ORTHO_RTOL * tnorm):
+            return OK
+        # close eigenvalues: their twisted vectors are accurate but only orthogonal to
+        # O(eps ||T|| / gap); Gram-Schmidt within each group, kept only if it changed little
+        # and the residuals still pass
+        if _orthonormalize_groups(Y, c, lam, n, ORTHO_RTOL * tnorm):
+            if _column_scales(dS, eS, n, lam, Y, c, gmin, rmax):
+                return OK
+    # tight clusters (or a rejected vector): QL's rotations give orthonormal vectors
+    for i in range(n):
+        lam[i] = dS[i]
+        ew[i] = eS[i] if i < n - 1 else 0.0
+        for k in range(n):
+            Z[i, k] = 1.0 if i == k else 0.0
+    if not _ql_implicit(lam, ew, n, True, Z):
+        return FAILED
+    _sort_ascending(lam, n, True, Z, tmp)
+    for i in range(n):
+        for k in range(n):
+            Y[i, k] = Z[k, i]
+    if not _column_scales(dS, eS, n, lam, Y, c, gmin, rmax):
+        return FAILED
+    return OK
+
+
+@njit(**_JIT)
+def _chunk_bounds(c, nchunks, B):
+    return (c * B) // nchunks, ((c + 1) * B) // nchunks
+
+
+@njit(**_JIT)
+def _scratch(n):
+    nn = max(n, 1)
+    return (np.zeros(nn), np.zeros(nn), np.zeros((nn, nn)), np.zeros((nn, nn)), np.zeros(nn),
+            np.zeros((nn, nn)), np.zeros((nn, nn)), np.zeros((nn, nn)), np.zeros(nn),
+            np.zeros(nn, dtype=np.int64), np.zeros(nn))
+
+
+@njit(**_JIT)
+def _scan(row, n, amax, chk):
+    """Running max |x| and a NaN detector (inf * 0 and nan * 0 are nan) over row[:n]."""
+    for q in range(n):
+        x = np.float64(row[q])
+        amax = max(amax, abs(x))
+        chk += x * 0.0
+    return amax, chk
+
+
+@njit(**_JIT)
+def _group_scratch(n):
+    """Per-group arrays: the scaled rows (kept), their QL copies, exponents, batch rows, flags."""
+    nn = max(n, 1)
+    return (np.zeros((GROUP, nn)), np.zeros((GROUP, nn)), np.zeros((GROUP, nn)),
+            np.zeros((GROUP, nn)), np.zeros(GROUP, dtype=np.int64),
+            np.zeros(GROUP, dtype=np.int64), np.zeros(GROUP, dtype=np.bool_),
+            np.zeros((GROUP, 4), dtype=np.int64), np.zeros((GROUP, 4)))
+
+
+@njit(**_JIT)
+def _group_values(DS, ES, Dm, Em, ng, n, ok, st_i, st_f):
+    """Eigenvalues (ascending) of the group's scaled tridiagonals (DS[j], ES[j]) into Dm[j]."""
+    for j in range(ng):
+        for i in range(n):
+            Dm[j, i] = DS[j, i]
+            Em[j, i] = ES[j, i] if i < n - 1 else 0.0
+    _ql_values_group(Dm, Em, ng, n, ok, st_i, st_f)
+    for j in range(ng):
+        _sort_ascending(Dm[j], n, False, Dm, Em[j])
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def _tri_spectrum_batch(diag, off, weights, gradient, nchunks, vals, gd, ge, suspect):
+    B, n = diag.shape
+    wrow = weights.shape[0] > 1
+    for ch in prange(nchunks):
+        b0, b1 = _chunk_bounds(ch, nchunks, B)
+        lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, twist, tmp = _scratch(n)
+        DS, ES, Dm, Em, pex, rows, ok, st_i, st_f = _group_scratch(n)
+        for g0 in range(b0, b1, GROUP):
+            ng = 0
+            for b in range(g0, min(g0 + GROUP, b1)):
+                amax, chk = _scan(diag[b], n, 0.0, 0.0)
+                amax, chk = _scan(off[b], n - 1, amax, chk)
+                w = weights[b] if wrow else weights[0]
+                if chk != 0.0:
+                    suspect[b] = True
+                    for i in range(n):
+                        vals[b, i] = math.nan
+                        if gradient:
+                            gd[b, i] = math.nan
+                            if i < n - 1:
+                                ge[b, i] = math.nan
+                    continue
+                if amax == 0.0 or n == 1:
+                    # nothing to rotate: lam = d (one entry, or the zero matrix), Q = I
+                    suspect[b] = False
+                    for i in range(n):
+                        vals[b, i] = diag[b, i]
+                        if gradient:
+                            gd[b, i] = w[i]
+                            if i < n - 1:
+                                ge[b, i] = 0.0
+                    continue
+                p = _scale_exponent(amax)
+                sc = math.ldexp(1.0, -p)
+                for i in range(n):
+                    DS[ng, i] = np.float64(diag[b, i]) * sc
+                for i in range(n - 1):
+                    ES[ng, i] = np.float64(off[b, i]) * sc
+                pex[ng] = p
+                rows[ng] = b
+                ng += 1
+            _group_values(DS, ES, Dm, Em, ng, n, ok, st_i, st_f)
+            for j in range(ng):
+                b = rows[j]
+                lam = Dm[j]
+                st = OK if ok[j] else FAILED
+                if gradient and ok[j]:
+                    st = _tri_vectors(DS[j], ES[j], n, lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin,
+                                      twist, tmp)
+                suspect[b] = st != OK
+                for i in range(n):
+                    vals[b, i] = math.ldexp(lam[i], pex[j])
+                if gradient:
+                    if ok[j]:
+                        w = weights[b] if wrow else weights[0]
+                        _weighted_tridiagonal(Y, c, w, n, gmin, gd[b], ge[b])
+                    else:
+                        for i in range(n):
+                            gd[b, i] = math.nan
+                            if i < n - 1:
+                                ge[b, i] = math.nan
+
+
+@njit(**_JIT)
+def _weighted_tridiagonal(Y, c, w, n, cw, gd, ge):
+    """gd_i = sum_k w_k q_ik^2, ge_i = 2 sum_k w_k q_ik q_{i+1,k} with q_k = Y[:, k] sqrt(c_k)."""
+    for k in range(n):
+        cw[k] = np.float64(w[k]) * c[k]
+    for i in range(n):
+        s = 0.0
+        t = 0.0
+        yi = Y[i]
+        for k in range(n):
+            s += cw[k] * yi[k] * yi[k]
+        gd[i] = s
+        if i < n - 1:
+            yj = Y[i + 1]
+            for k in range(n):
+                t += cw[k] * yi[k] * yj[k]
+            ge[i] = 2.0 * t
+
+
+# --- dense: Householder reduction, the tridiagonal spectrum, a two-sided back-transformation ---
+
+
+@njit(**_JIT)
+def _householder(W, n, d, e, tau, p):
+    """Reduce symmetric W (n, n) in place to T = H^T W H, H = H_0 ... H_{n-3}.
+
+    H_j = I - tau[j] v v^T acts on indices j+1..n-1; v = (1, W[j, j+2:]) is stored in row j,
+    which the later steps do not touch. Each step is a symmetric rank-2 update of the whole
+    trailing block (rows are contiguous).
+    """
+    for j in range(n - 2):
+        mm = n - j - 1
+        v = W[j, j + 1:]
+        d[j] = W[j, j]
+        alpha = v[0]
+        xn2 = 0.0
+        for t in range(1, mm):
+            xn2 += v[t] * v[t]
+        if xn2 == 0.0:
+            tau[j] = 0.0
+            e[j] = alpha
+            continue
+        beta = -math.copysign(math.sqrt(alpha * alpha + xn2), alpha)
+        tj = (beta - alpha) / beta
+        sv = 1.0 / (alpha - beta)
+        v[0] = 1.0
+        for t in range(1, mm):
+            v[t] *= sv
+        tau[j] = tj
+        e[j] = beta
+        # p = tau W22 v, k = p - (tau/2)(p.v) v, W22 -= v k^T + k v^T
+        pv = 0.0
+        for i in range(mm):
+            wr = W[j + 1 + i, j + 1:]
+            s = 0.0
+            for t in range(mm):
+                s += wr[t] * v[t]
+            p[i] = tj * s
+            pv += p[i] * v[i]
+        kk = -0.5 * tj * pv
+        for i in range(mm):
+            p[i] += kk * v[i]
+        for i in range(mm):
+            wr = W[j + 1 + i, j + 1:]
+            vi = v[i]
+            pi = p[i]
+            for t in range(mm):
+                wr[t] -= vi * p[t] + pi * v[t]
+    if n >= 2:
+        d[n - 2] = W[n - 2, n - 2]
+        e[n - 2] = W[n - 2, n - 1]
+    d[n - 1] = W[n - 1, n - 1]
+
+
+@njit(**_JIT)
+def _weighted_dense(Y, c, w, n, cw, M):
+    """M = sum_k w_k c_k Y[:, k] Y[:, k]^T (the tridiagonal's Q diag(w) Q^T)."""
+    for k in range(n):
+        cw[k] = np.float64(w[k]) * c[k]
+    for i in range(n):
+        yi = Y[i]
+        for j in range(i + 1):
+            yj = Y[j]
+            s = 0.0
+            for k in range(n):
+                s += cw[k] * yi[k] * yj[k]
+            M[i, j] = s
+            M[j, i] = s
+
+
+@njit(**_JIT)
+def _two_sided(W, n, tau, M, p):
+    """M <- H M H^T with the reflectors stored by _householder (H_j M H_j for j descending)."""
+    for j in range(n - 3, -1, -1):
+        tj = tau[j]
+        if tj == 0.0:
+            continue
+        lo = j + 1
+        mm = n - lo
+        v = W[j, lo:]
+        # p = tau M v (all rows), k = p - (tau/2)(v.p) v on the support of v
+        vp = 0.0
+        for a in range(n):
+            ma = M[a, lo:]
+            s = 0.0
+            for t in range(mm):
+                s += ma[t] * v[t]
+            p[a] = tj * s
+        for t in range(mm):
+            vp += v[t] * p[lo + t]
+        kk = -0.5 * tj * vp
+        for t in range(mm):
+            p[lo + t] += kk * v[t]
+        for a in range(n):
+            ma = M[a, lo:]
+            pa = p[a]
+            for t in range(mm):
+                ma[t] -= pa * v[t]
+        for t in range(mm):
+            ma = M[lo + t]
+            vt = v[t]
+            for b in range(n):
+                ma[b] -= vt * p[b]
+
+
+@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
+def _dense_spectrum_batch(A, weights, gradient, nchunks, vals, G, suspect):
+    B = A.shape[0]
+    n = A.shape[1]
+    wrow = weights.shape[0] > 1
+    for ch in prange(nchunks):
+        b0, b1 = _chunk_bounds(ch, nchunks, B)
+        lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, twist, tmp = _scratch(n)
+        DS, ES, Dm, Em, pex, rows, ok, st_i, st_f = _group_scratch(n)
+        nn = max(n, 1)
+        # each group's reflectors, for the back-transformation
+        W = np.zeros((GROUP, nn, nn))
+        tau = np.zeros((GROUP, nn))
+        M = np.zeros((nn, nn))
+        for g0 in range(b0, b1, GROUP):
+            ng = 0
+            for b in range(g0, min(g0 + GROUP, b1)):
+                Ab = A[b]
+                amax = 0.0
+                chk = 0.0
+                for q in range(n):
+                    amax, chk = _scan(Ab[q], n, amax, chk)
+                w = weights[b] if wrow else weights[0]
+                if chk != 0.0:
+                    suspect[b] = True
+                    for i in range(n):
+                        vals[b, i] = math.nan
+                        if gradient:
+                            for j in range(n):
+                                G[b, i, j] = math.nan
+                    continue
+                if amax == 0.0:
+                    suspect[b] = False
+                    for i in range(n):
+                        vals[b, i] = 0.0
+                        if gradient:
+                            for j in range(n):
+                                G[b, i, j] = w[i] if i == j else 0.0
+                    continue
+                p = _scale_exponent(amax)
+                sc = math.ldexp(1.0, -p)
+                Wg = W[ng]
+                for q in range(n):
+                    for t in range(n):
+                        Wg[q, t] = np.float64(Ab[q, t]) * sc
+                _householder(Wg, n, DS[ng], ES[ng], tau[ng], tmp)
+                pex[ng] = p
+                rows[ng] = b
+                ng += 1
+            _group_values(DS, ES, Dm, Em, ng, n, ok, st_i, st_f)
+            for j in range(ng):
+                b = rows[j]
+                lam = Dm[j]
+                st = OK if ok[j] else FAILED
+                if gradient and ok[j]:
+                    st = _tri_vectors(DS[j], ES[j], n, lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin,
+                                      twist, tmp)
+                suspect[b] = st != OK
+                for i in range(n):
+                    vals[b, i] = math.ldexp(lam[i], pex[j])
+                if not gradient:
+                    continue
+                if not ok[j]:
+                    for i in range(n):
+                        for t in range(n):
+                            G[b, i, t] = math.nan
+                    continue
+                w = weights[b] if wrow else weights[0]
+                _weighted_dense(Y, c, w, n, gmin, M)
+                _two_sided(W[j], n, tau[j], M, tmp)
+                for i in range(n):
+                    for t in range(n):
+                        G[b, i, t] = 0.5 * (M[i, t] + M[t, i])
