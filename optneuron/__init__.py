@@ -13,6 +13,8 @@ so ``import optneuron`` does not import scikit-learn).
 
 from . import certify
 from .backends import available_backends, get_backend, register_backend
+from .decisions import InputOptimum, OutputRange, optimize_inputs, output_range
+from .export import DifferenceOfConcave, ExportError, to_cvxpy, to_difference_of_concave
 from .layer import OptLayer
 from .matrices import SymTridiagonal
 from .nn import SpectralLayer, SpectralNeuron
@@ -41,6 +43,14 @@ __all__ = [
     "certify",
     "SpectralRegressor",
     "SpectralClassifier",
+    "to_cvxpy",
+    "to_difference_of_concave",
+    "DifferenceOfConcave",
+    "ExportError",
+    "optimize_inputs",
+    "InputOptimum",
+    "output_range",
+    "OutputRange",
 ]
 
 __version__ = "0.1.0"

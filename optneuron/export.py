@@ -44,7 +44,13 @@ import torch
 
 from .smoothing import capped_simplex_projection
 
-__all__ = ["to_cvxpy", "DifferenceOfConcave", "ExportError"]
+__all__ = [
+    "to_cvxpy",
+    "to_difference_of_concave",
+    "DifferenceOfConcave",
+    "ExportError",
+    "input_size",
+]
 
 
 class ExportError(ValueError):
@@ -322,18 +328,14 @@ def _composed_input(z, monotone: dict, concave_term: bool, where: str):
             constraints.append(s[i] == zi)
             continue
         up = zi.is_concave()  # else convex
-        # hypograph of a concave term (maximized over s): s_i ≤ concave z_i needs a
-        # nondecreasing term, s_i ≥ convex z_i a nonincreasing one; epigraph: the reverse.
-        if concave_term:
-            ok = sign == (1 if up else -1)
-            c = s[i] <= zi if up else s[i] >= zi
-        else:
-            ok = sign == (-1 if up else 1)
-            c = s[i] <= zi if up else s[i] >= zi
-        if not ok:
+        # Hypograph of a concave term (maximized over s): s_i ≤ a concave z_i needs the term
+        # nondecreasing in z_i, s_i ≥ a convex z_i nonincreasing; an epigraph (convex term,
+        # minimized over s) needs the reverse. The constraint s_i ≤ z_i (≥) is convex in both.
+        needed = 1 if up == concave_term else -1
+        c = s[i] <= zi if up else s[i] >= zi
+        if sign != needed:
             shape = "concave" if concave_term else "convex"
-            need = {True: "nondecreasing (monotone +1)", False: "nonincreasing (monotone -1)"}
-            wanted = need[(up and concave_term) or (not up and not concave_term)]
+            wanted = "nondecreasing (monotone +1)" if needed == 1 else "nonincreasing (monotone -1)"
             raise ExportError(
                 f"{where}: input {i} is {'concave' if up else 'convex'}, so the {shape} "
                 f"spectral term must be {wanted} in it (DCP composition rule), but "
@@ -536,3 +538,22 @@ def to_cvxpy(module, z):
     if not isinstance(z, cp.Expression):  # pragma: no cover - _check_input converts
         raise TypeError("z must be a cvxpy expression")
     return _module(module, _DC.of(z), type(module).__name__).export()
+
+
+def to_difference_of_concave(module, z) -> DifferenceOfConcave:
+    """``to_cvxpy(module, z)`` always in the form ``f − g`` (``f``, ``g`` concave).
+
+    A concave export comes back with ``g = 0``, a convex one with ``f = 0``; this is the form
+    the convex–concave procedure iterates on whatever the curvature.
+    """
+    import cvxpy as cp
+    from torch import nn
+
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+    z = _check_input(z, input_size(module))
+    dc = _module(module, _DC.of(z), type(module).__name__)
+    if dc.g is None:
+        zero = cp.Constant(np.zeros(dc.f.shape))
+        return DifferenceOfConcave(dc.f, zero, dc.f_tan, _constant(zero))
+    return DifferenceOfConcave(dc.f, dc.g, dc.f_tan, dc.g_tan)
