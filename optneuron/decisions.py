@@ -45,7 +45,8 @@ class InputOptimum:
     ``z``: the input found (numpy, float64); ``value``: the module's own forward at ``z``;
     ``status``: the solver status of the last convex solve; ``certified``: True when ``z``
     solves the problem globally (one convex program), False for a local solution of the
-    convex–concave procedure; ``method``; ``starts`` and ``iterations`` (convex solves).
+    convex–concave procedure; ``method``; ``starts`` and ``iterations`` (convex solves);
+    ``history``: the module's values along the winning run (nondecreasing when maximizing).
     """
 
     z: np.ndarray
@@ -55,6 +56,7 @@ class InputOptimum:
     method: str
     starts: int
     iterations: int
+    history: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ def optimize_inputs(
     *,
     output: int | None = None,
     vertex_limit: int = 10,
-    starts: int = 4,
+    starts=4,
     max_iter: int = 30,
     tol: float = 1e-7,
     seed: int = 0,
@@ -169,7 +171,8 @@ def optimize_inputs(
     for the wrong curvature over a plain box with ``in_features ≤ vertex_limit`` (a convex
     function's maximum over a box is at one of its ``2^d`` vertices, all evaluated);
     otherwise the convex–concave procedure (module docstring) from ``starts`` random
-    feasible points drawn with ``numpy.random.default_rng(seed)``, each run until its value
+    feasible points drawn with ``numpy.random.default_rng(seed)`` (or from the rows of an
+    array ``starts (k, in_features)``, projected onto the feasible set), each run until its value
     improves by less than ``tol·(1 + |value|)`` or ``max_iter`` solves. ``ValueError`` when the
     problem is infeasible or unbounded, naming the solver status.
     """
@@ -179,8 +182,15 @@ def optimize_inputs(
     lo, hi = _bounds(lower, upper, d, required=False)
     if constraints is not None and not callable(constraints):
         raise TypeError("constraints must be a function of the cvxpy variable z, or None")
-    if not isinstance(starts, int) or starts < 1:
-        raise ValueError(f"starts must be a positive int, got {starts!r}")
+    if isinstance(starts, (int, np.integer)) and not isinstance(starts, bool):
+        if starts < 1:
+            raise ValueError(f"starts must be a positive int or a (k, {d}) array, got {starts}")
+        given = None
+    else:
+        given = np.asarray(starts, dtype=np.float64)
+        if given.ndim != 2 or given.shape[1] != d or given.shape[0] < 1:
+            raise ValueError(f"starts must be a positive int or a (k, {d}) array, got shape "
+                             f"{given.shape}")
     if not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
     z = cp.Variable(d, name="z")
@@ -197,7 +207,9 @@ def optimize_inputs(
         status = _check_status(_solve(problem, solver))
         zv = np.asarray(z.value, dtype=np.float64)
         value = float(_forward(module, zv[None])[0, _out_index(output)])
-        return InputOptimum(zv, value, status, status == "optimal", "convex program", 1, 1)
+        return InputOptimum(
+            zv, value, status, status == "optimal", "convex program", 1, 1, (value,)
+        )
 
     if (
         constraints is None
@@ -210,21 +222,27 @@ def optimize_inputs(
         values = _forward(module, vertices)[:, _out_index(output)]
         k = int(np.argmax(values) if maximize else np.argmin(values))
         return InputOptimum(
-            vertices[k], float(values[k]), "optimal", True, "vertex enumeration", 1, 0
+            vertices[k], float(values[k]), "optimal", True, "vertex enumeration", 1, 0,
+            (float(values[k]),),
         )
     dc = _select_dc(to_difference_of_concave(module, z), output)
     rng = np.random.default_rng(seed)
     best = None
     solves = 0
-    for _ in range(starts):
-        z0 = _feasible_start(z, feasible, lo, hi, rng, solver)
-        run = _ccp(module, z, dc, feasible, z0, maximize, max_iter, tol, solver, output)
-        zv, value, status, n = run
+    count = starts if given is None else given.shape[0]
+    for k in range(count):
+        raw = None if given is None else given[k]
+        z0 = _feasible_start(z, feasible, lo, hi, rng, solver, raw)
+        zv, history, status, n = _ccp(
+            module, z, dc, feasible, z0, maximize, max_iter, tol, solver, output
+        )
         solves += n
-        if best is None or (value > best[1] if maximize else value < best[1]):
-            best = (zv, value, status)
-    zv, value, status = best
-    return InputOptimum(zv, value, status, False, "convex-concave procedure", starts, solves)
+        if best is None or (history[-1] > best[1][-1] if maximize else history[-1] < best[1][-1]):
+            best = (zv, history, status)
+    zv, history, status = best
+    return InputOptimum(
+        zv, history[-1], status, False, "convex-concave procedure", count, solves, history
+    )
 
 
 def _out_index(output) -> int:
@@ -249,14 +267,16 @@ def _check_status(status: str) -> str:
     return status
 
 
-def _feasible_start(z, feasible, lo, hi, rng, solver):
-    """A random point of the box (standard normal where unbounded), projected onto the set."""
+def _feasible_start(z, feasible, lo, hi, rng, solver, raw=None):
+    """``raw`` or a random point of the box (standard normal where unbounded), projected onto
+    the feasible set."""
     import cvxpy as cp
 
     d = z.shape[0]
-    raw = rng.standard_normal(d)
-    box = np.isfinite(lo) & np.isfinite(hi)
-    raw[box] = lo[box] + rng.random(int(box.sum())) * (hi[box] - lo[box])
+    if raw is None:
+        raw = rng.standard_normal(d)
+        box = np.isfinite(lo) & np.isfinite(hi)
+        raw[box] = lo[box] + rng.random(int(box.sum())) * (hi[box] - lo[box])
     raw = np.clip(raw, lo, hi)
     problem = cp.Problem(cp.Minimize(cp.sum_squares(z - raw)), feasible)
     _check_status(_solve(problem, solver))
@@ -264,12 +284,13 @@ def _feasible_start(z, feasible, lo, hi, rng, solver):
 
 
 def _ccp(module, z, dc, feasible, z0, maximize, max_iter, tol, solver, output):
-    """One run of the convex–concave procedure from ``z0``: (z, value, status, solves)."""
+    """One run of the convex–concave procedure from ``z0``: (z, values, status, solves)."""
     import cvxpy as cp
 
     j = _out_index(output)
     zv = z0
     value = float(_forward(module, zv[None])[0, j])
+    history = [value]
     status = "optimal"
     solves = 0
     for _ in range(max_iter):
@@ -287,9 +308,10 @@ def _ccp(module, z, dc, feasible, z0, maximize, max_iter, tol, solver, output):
         if gain < 0:  # only solver round-off can make the surrogate step worse: keep zv
             break
         zv, value = candidate, new
+        history.append(value)
         if gain <= tol * (1 + abs(value)):
             break
-    return zv, value, status, solves
+    return zv, tuple(history), status, solves
 
 
 # --------------------------------------------------------------------------------------------
