@@ -521,23 +521,24 @@ def input_size(module) -> int:
 def to_cvxpy(module, z):
     """The module's output as an exact cvxpy function of the input expression ``z``.
 
-    ``z``: a cvxpy expression of shape ``(in_features,)``. Returns a cvxpy ``Expression``
-    (concave for ``λ_0`` and smallest Ky Fan sums, convex for ``λ_{−1}``; shape ``()`` for a
-    neuron, ``(out_features,)`` for a layer) whose value equals the module's output wherever
-    ``z`` has a value, or a ``DifferenceOfConcave`` ``f − g`` where no single curvature
-    exists (middle eigenvalues). ``ExportError`` (a ``ValueError``) names the step that
-    cannot be exported and the rule it breaks; ``TypeError``/``ValueError`` for a bad ``z``.
+    ``z``: a cvxpy expression of shape ``(in_features,)`` (a numpy array is taken as a
+    constant). Returns a cvxpy ``Expression`` (concave for ``λ_0`` and smallest Ky Fan sums,
+    convex for ``λ_{−1}``; shape ``()`` for a neuron, ``(out_features,)`` for a layer) whose
+    value equals the module's output wherever ``z`` has a value, or a ``DifferenceOfConcave``
+    ``f − g`` where no single curvature exists (middle eigenvalues). ``ExportError`` (a
+    ``ValueError``) names the step that cannot be exported and the rule it breaks;
+    ``TypeError``/``ValueError`` for a bad ``z``.
     """
-    import cvxpy as cp
+    return _export(module, z).export()
+
+
+def _export(module, z) -> _DC:
     from torch import nn
 
-    if not (_is_spectral(module) or isinstance(module, nn.Module)):
+    if not isinstance(module, nn.Module):
         raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-    d = input_size(module)
-    z = _check_input(z, d)
-    if not isinstance(z, cp.Expression):  # pragma: no cover - _check_input converts
-        raise TypeError("z must be a cvxpy expression")
-    return _module(module, _DC.of(z), type(module).__name__).export()
+    z = _check_input(z, input_size(module))
+    return _module(module, _DC.of(z), type(module).__name__)
 
 
 def to_difference_of_concave(module, z) -> DifferenceOfConcave:
@@ -547,12 +548,8 @@ def to_difference_of_concave(module, z) -> DifferenceOfConcave:
     the convex–concave procedure iterates on whatever the curvature.
     """
     import cvxpy as cp
-    from torch import nn
 
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
-    z = _check_input(z, input_size(module))
-    dc = _module(module, _DC.of(z), type(module).__name__)
+    dc = _export(module, z)
     if dc.g is None:
         zero = cp.Constant(np.zeros(dc.f.shape))
         return DifferenceOfConcave(dc.f, zero, dc.f_tan, _constant(zero))

@@ -205,5 +205,18 @@ def test_a_module_that_cannot_be_exported_is_named():
     assert issubclass(ExportError, ValueError)
 
 
+def test_difference_of_concave_checks_its_parts():
+    x = cp.Variable(2)
+    with pytest.raises(ValueError, match="must both be concave"):
+        DifferenceOfConcave(cp.sum_squares(x), cp.sum(x), None, None)
+    with pytest.raises(ValueError, match="one shape"):
+        DifferenceOfConcave(x, cp.sum(x), None, None)
+    dc = DifferenceOfConcave(-cp.sum_squares(x), cp.min(x), None, None)
+    x.value = np.array([1.0, 2.0])
+    assert dc.value == pytest.approx(-6.0) and not dc.tangents_available
+    with pytest.raises(ExportError, match="no tangent plane for g"):
+        dc.g_tangent()
+
+
 def test_public_names():
     assert on.to_cvxpy is to_cvxpy and on.DifferenceOfConcave is DifferenceOfConcave
