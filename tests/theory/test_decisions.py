@@ -169,7 +169,8 @@ def test_ccp_improves_monotonically(n, data, seed, maximize):
     k = data.draw(st.integers(1, n - 2))
     module = _Neuron(A0, Ai, optneuron.SphereQP(k))
     result = optimize_inputs(module, constraints=lambda z: [cp.norm2(z) <= 1.5], lower=-1,
-                             upper=1, maximize=maximize, starts=2, seed=seed % 1000)
+                             upper=1, maximize=maximize, starts=2, max_iter=8,
+                             seed=seed % 1000)
     h = np.array(result.history)
     step = np.diff(h) if maximize else -np.diff(h)
     assert np.all(step >= -1e-9)
