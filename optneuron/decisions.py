@@ -345,7 +345,8 @@ def output_range(
 
     Per output: the Weyl interval around the box centre; a concave output's maximum and a
     convex output's minimum solved exactly as one convex program (``*_exact``; the bound
-    adds the solver's relative tolerance ``1e-8·(1 + |value|)`` so that it stays sound); the
+    adds ``1e-8·(1 + |value|)``, above the solver's tolerances, so that it stays sound; a
+    solve reported inaccurate falls back to branch and bound); the
     other side exact by vertex enumeration while ``in_features ≤ vertex_limit``, else — and
     on both sides of a difference of concave functions — Weyl bounds refined by branch and
     bound over at most ``max_boxes`` splits.
@@ -374,15 +375,20 @@ def output_range(
         for side, sense, sign in (("upper", cp.Maximize, 1.0), ("lower", cp.Minimize, -1.0)):
             seen = f_centre[j] if f_vertices is None else np.append(f_vertices[:, j], f_centre[j])
             attained = sign * np.max(sign * seen)
+            solved = False
             if (side == "upper" and concave) or (side == "lower" and convex):
                 problem = cp.Problem(sense(e), box)
-                _check_status(_solve(problem, solver))
+                # An inaccurate solve gives no sound bound: fall back to branch and bound.
+                solved = _check_status(_solve(problem, solver)) == "optimal"
                 zv = np.clip(np.asarray(z.value, dtype=np.float64), lo, hi)
                 at = float(_forward(module, zv[None])[0, j])
                 attained = sign * max(sign * attained, sign * at)
+            if solved:
                 optimum = sign * max(sign * float(problem.value), sign * at)
                 bound, is_exact = optimum + sign * 1e-8 * (1 + abs(optimum)), True
-            elif f_vertices is not None and (concave or convex):
+            elif f_vertices is not None and (
+                (side == "lower" and concave) or (side == "upper" and convex)
+            ):
                 bound, is_exact = attained, True  # a concave minimum is at a vertex
             else:
                 bound, attained = _branch_and_bound(
