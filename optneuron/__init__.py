@@ -18,6 +18,8 @@ from importlib.metadata import PackageNotFoundError, version
 from . import certify
 from .backends import available_backends, get_backend, register_backend
 from .backends.sdp import SDPSolverError
+from .decisions import InputOptimum, OutputRange, optimize_inputs, output_range
+from .export import DifferenceOfConcave, ExportError, to_cvxpy, to_difference_of_concave
 from .layer import OptLayer
 from .matrices import SymTridiagonal
 from .nn import SpectralLayer, SpectralNeuron
@@ -62,6 +64,14 @@ __all__ = [
     "SDPSolverError",
     "SpectralRegressor",
     "SpectralClassifier",
+    "to_cvxpy",
+    "to_difference_of_concave",
+    "DifferenceOfConcave",
+    "ExportError",
+    "optimize_inputs",
+    "InputOptimum",
+    "output_range",
+    "OutputRange",
 ]
 
 try:  # the one version source is pyproject.toml, read from the installed metadata

@@ -95,6 +95,12 @@ class _Spectral(nn.Module):
         """The full ``Solution`` (value, lifted ``X``, eigenvector ``x``) for inputs ``z``."""
         return self.solver(self.pencil(z))
 
+    def to_cvxpy(self, z):
+        """The output as an exact cvxpy function of the expression ``z`` (``optneuron.export``)."""
+        from .export import to_cvxpy
+
+        return to_cvxpy(self, z)
+
     # The pencil owns its operator norms; certify.py composes them through networks.
     def feature_bounds(self) -> torch.Tensor:
         """``‖A_i‖_op`` per feature (detached): ``(in_features,)`` or ``(out, in_features)``.
