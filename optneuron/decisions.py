@@ -182,15 +182,7 @@ def optimize_inputs(
     lo, hi = _bounds(lower, upper, d, required=False)
     if constraints is not None and not callable(constraints):
         raise TypeError("constraints must be a function of the cvxpy variable z, or None")
-    if isinstance(starts, (int, np.integer)) and not isinstance(starts, bool):
-        if starts < 1:
-            raise ValueError(f"starts must be a positive int or a (k, {d}) array, got {starts}")
-        given = None
-    else:
-        given = np.asarray(starts, dtype=np.float64)
-        if given.ndim != 2 or given.shape[1] != d or given.shape[0] < 1:
-            raise ValueError(f"starts must be a positive int or a (k, {d}) array, got shape "
-                             f"{given.shape}")
+    given = _given_starts(starts, d)
     if not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
     z = cp.Variable(d, name="z")
@@ -218,31 +210,48 @@ def optimize_inputs(
         and np.isfinite(hi).all()
         and d <= vertex_limit
     ):  # a convex function's maximum (concave's minimum) over a box is at a vertex
-        vertices = _vertices(lo, hi)
-        values = _forward(module, vertices)[:, _out_index(output)]
-        k = int(np.argmax(values) if maximize else np.argmin(values))
-        return InputOptimum(
-            vertices[k], float(values[k]), "optimal", True, "vertex enumeration", 1, 0,
-            (float(values[k]),),
-        )
+        return _best_vertex(module, lo, hi, maximize, output)
     dc = _select_dc(to_difference_of_concave(module, z), output)
-    rng = np.random.default_rng(seed)
-    best = None
-    solves = 0
     count = starts if given is None else given.shape[0]
+    rng = np.random.default_rng(seed)
+    best, solves = None, 0
     for k in range(count):
         raw = None if given is None else given[k]
         z0 = _feasible_start(z, feasible, lo, hi, rng, solver, raw)
-        zv, history, status, n = _ccp(
-            module, z, dc, feasible, z0, maximize, max_iter, tol, solver, output
-        )
-        solves += n
-        if best is None or (history[-1] > best[1][-1] if maximize else history[-1] < best[1][-1]):
-            best = (zv, history, status)
-    zv, history, status = best
+        run = _ccp(module, z, dc, feasible, z0, maximize, max_iter, tol, solver, output)
+        solves += run[3]
+        last = run[1][-1]
+        if best is None or (last > best[1][-1] if maximize else last < best[1][-1]):
+            best = run
+    zv, history, status, _ = best
     return InputOptimum(
         zv, history[-1], status, False, "convex-concave procedure", count, solves, history
     )
+
+
+def _best_vertex(module, lo, hi, maximize: bool, output) -> InputOptimum:
+    """The best of the ``2^d`` vertices of the box ``[lo, hi]``, by the module's forward."""
+    vertices = _vertices(lo, hi)
+    values = _forward(module, vertices)[:, _out_index(output)]
+    k = int(np.argmax(values) if maximize else np.argmin(values))
+    return InputOptimum(
+        vertices[k], float(values[k]), "optimal", True, "vertex enumeration", 1, 0,
+        (float(values[k]),),
+    )
+
+
+def _given_starts(starts, d: int):
+    """``None`` for a count of random starts, else the ``(k, d)`` array of given starts."""
+    if isinstance(starts, (int, np.integer)) and not isinstance(starts, bool):
+        if starts < 1:
+            raise ValueError(f"starts must be a positive int or a (k, {d}) array, got {starts}")
+        return None
+    given = np.asarray(starts, dtype=np.float64)
+    if given.ndim != 2 or given.shape[1] != d or given.shape[0] < 1:
+        raise ValueError(
+            f"starts must be a positive int or a (k, {d}) array, got shape {given.shape}"
+        )
+    return given
 
 
 def _out_index(output) -> int:
