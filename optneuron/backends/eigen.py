@@ -46,14 +46,27 @@ def _unflatten(value: torch.Tensor, batch: torch.Size) -> torch.Tensor:
 
 
 def _choose(A, method: str) -> str:
-    """``"kernel"`` or ``"lapack"`` for this batch: kernels on CPU for the sizes they win."""
-    if method != "auto":
+    """``"kernel"`` or ``"lapack"`` for this batch: kernels on CPU for the sizes they win, once
+    compiled. Until then LAPACK serves (same accuracy contract) while they compile in the
+    background, unless torch was asked for deterministic algorithms: then the first call
+    compiles them, saying so (``kernels.readiness``)."""
+    from .. import kernels
+
+    kind = "tridiagonal" if isinstance(A, SymTridiagonal) else "dense"
+    if method == "kernel":
+        if A.device.type == "cpu":
+            kernels.ensure_ready(kind, _numpy_dtype(A), block=True)
         return method
-    if A.device.type != "cpu":
+    if method != "auto" or A.device.type != "cpu":
         return "lapack"
-    if isinstance(A, SymTridiagonal) or A.shape[-1] <= _KERNEL_MAX_DENSE_N:
-        return "kernel"
-    return "lapack"
+    if kind == "dense" and A.shape[-1] > _KERNEL_MAX_DENSE_N:
+        return "lapack"
+    block = torch.are_deterministic_algorithms_enabled()
+    return "kernel" if kernels.ensure_ready(kind, _numpy_dtype(A), block=block) else "lapack"
+
+
+def _numpy_dtype(A):
+    return "float32" if A.dtype == torch.float32 else "float64"
 
 
 def _lapack_eigenpairs(dense: torch.Tensor, lo: int, hi: int, vectors: bool):
@@ -79,12 +92,12 @@ def _kernel_eigenpairs(A, lo: int, hi: int, vectors: bool, derivatives: bool):
     if isinstance(A, SymTridiagonal):
         values, Q, suspect, *derivs = kernels.tridiagonal_eigenpairs(
             A.diag.detach().contiguous().numpy(), A.off.detach().contiguous().numpy(),
-            lo, hi, vectors, derivatives,
+            lo, hi, vectors, derivatives, max_threads=torch.get_num_threads(),
         )
         derivs = tuple(torch.from_numpy(x) for x in derivs) if derivatives else None
     else:
         values, Q, suspect = kernels.dense_eigenpairs(
-            A.detach().contiguous().numpy(), lo, hi, vectors
+            A.detach().contiguous().numpy(), lo, hi, vectors, max_threads=torch.get_num_threads()
         )
     values = torch.from_numpy(values)
     Q = torch.from_numpy(Q) if vectors else None
