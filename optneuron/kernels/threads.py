@@ -40,6 +40,9 @@ CHUNKS_PER_THREAD = 4
 #: the pool and waiting for them costs ~20–40 µs (benchmarks: the bench's thread-choice table)
 MIN_WORK_PER_THREAD = 60_000
 
+#: read once: os.cpu_count() costs ~0.1 ms, a tenth of a small training step's kernel call
+CPUS = os.cpu_count() or 1
+
 _user_threads: int | None = None
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -62,7 +65,7 @@ def set_num_threads(n: int | None) -> None:
 
 def get_num_threads() -> int:
     """The most threads a kernel call may use now (before the work-size rule)."""
-    caps = [os.cpu_count() or 1]
+    caps = [CPUS]
     if _user_threads is not None:
         caps.append(_user_threads)
     omp = _omp_num_threads()
@@ -134,7 +137,7 @@ def _get_pool() -> ThreadPoolExecutor:
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(
-                max_workers=max(1, (os.cpu_count() or 1) - 1),
+                max_workers=max(1, CPUS - 1),
                 thread_name_prefix="optneuron-kernels",
             )
         return _pool

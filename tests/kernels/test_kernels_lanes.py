@@ -168,7 +168,7 @@ def test_results_do_not_depend_on_batching(kind, threads, monkeypatch):
     from optneuron.kernels import threads as pool
 
     monkeypatch.setattr(pool, "MIN_WORK_PER_THREAD", 0)  # split even this small batch
-    monkeypatch.setattr(pool.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(pool, "CPUS", 4)
 
     rng = np.random.default_rng(11)
     n, B = 9, 3 * K.BLOCK + 41

@@ -12,7 +12,7 @@ from optneuron.kernels import threads as pool
 @pytest.fixture(autouse=True)
 def _automatic(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(pool.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(pool, "CPUS", 8)
     pool.set_num_threads(None)
     yield
     pool.set_num_threads(None)
