@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -36,3 +37,12 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _kernels_compiled():
+    """Compile (or load) the kernels before any test runs: until they are ready the eigen
+    backend serves LAPACK instead, and tests that compare two runs bit for bit need one path."""
+    from optneuron.kernels import warm_up
+
+    warm_up()

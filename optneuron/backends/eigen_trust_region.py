@@ -21,7 +21,7 @@ from ..matrices import SymTridiagonal
 from ..problems import TrustRegion
 from ..solution import Solution
 from .dispatch import EIGEN
-from .eigenpairs import eigenpairs
+from .eigenpairs import eigenpairs, kernel_ready
 from .secular import trust_region_coordinates
 
 __all__ = ["solve_trust_region", "trust_region_minimizer"]
@@ -132,4 +132,10 @@ def _use_kernels(A, method: str) -> bool:
     kernels' reduction beats LAPACK for the eigen backend (``eigenpairs``)."""
     if A.device.type != "cpu" or method == "lapack":
         return False
-    return isinstance(A, SymTridiagonal) or method == "kernel" or A.shape[-1] <= 64
+    if not (isinstance(A, SymTridiagonal) or method == "kernel" or A.shape[-1] <= 64):
+        return False
+    # both compiled pieces (the bottom eigenpair and the secular solve); until they are, the
+    # LAPACK path answers (kernels.readiness)
+    block = method == "kernel"
+    return kernel_ready("tridiagonal", A.dtype, block) and kernel_ready("trust_region", A.dtype,
+                                                                         block)

@@ -14,7 +14,7 @@ from ..matrices import SymTridiagonal, require_finite
 from ..smoothing import fantope_envelope
 
 __all__ = ["METHODS", "flatten", "unflatten", "eigenpairs", "spectral_weights",
-           "tridiagonal_derivatives"]
+           "tridiagonal_derivatives", "kernel_ready"]
 
 METHODS = ("auto", "kernel", "lapack")
 
@@ -37,14 +37,30 @@ def unflatten(value: torch.Tensor, batch: torch.Size) -> torch.Tensor:
 
 
 def _choose(A, method: str) -> str:
-    """``"kernel"`` or ``"lapack"`` for this batch: kernels on CPU for the sizes they win."""
-    if method != "auto":
+    """``"kernel"`` or ``"lapack"`` for this batch: kernels on CPU for the sizes they win, once
+    compiled. Until then LAPACK serves (same accuracy contract) while they compile in the
+    background, unless torch was asked for deterministic algorithms: then the first call
+    compiles them, saying so (``kernels.readiness``)."""
+    kind = "tridiagonal" if isinstance(A, SymTridiagonal) else "dense"
+    if method == "kernel":
+        if A.device.type == "cpu":
+            kernel_ready(kind, A.dtype, block=True)
         return method
-    if A.device.type != "cpu":
+    if method != "auto" or A.device.type != "cpu":
         return "lapack"
-    if isinstance(A, SymTridiagonal) or A.shape[-1] <= _KERNEL_MAX_DENSE_N:
-        return "kernel"
-    return "lapack"
+    if kind == "dense" and A.shape[-1] > _KERNEL_MAX_DENSE_N:
+        return "lapack"
+    return "kernel" if kernel_ready(kind, A.dtype) else "lapack"
+
+
+def kernel_ready(kind: str, dtype: torch.dtype, block: bool = False) -> bool:
+    """Whether the ``kind`` kernels (``kernels.readiness.KINDS``) can run now for ``dtype``;
+    blocks (announced) when ``block`` or torch's deterministic mode asks for one path."""
+    from .. import kernels
+
+    block = block or torch.are_deterministic_algorithms_enabled()
+    np_dtype = "float32" if dtype == torch.float32 else "float64"
+    return kernels.ensure_ready(kind, np_dtype, block=block)
 
 
 def _lapack_eigenpairs(dense: torch.Tensor, lo: int, hi: int, vectors: bool):
@@ -70,12 +86,12 @@ def _kernel_eigenpairs(A, lo: int, hi: int, vectors: bool, derivatives: bool):
     if isinstance(A, SymTridiagonal):
         values, Q, suspect, *derivs = kernels.tridiagonal_eigenpairs(
             A.diag.detach().contiguous().numpy(), A.off.detach().contiguous().numpy(),
-            lo, hi, vectors, derivatives,
+            lo, hi, vectors, derivatives, max_threads=torch.get_num_threads(),
         )
         derivs = tuple(torch.from_numpy(x) for x in derivs) if derivatives else None
     else:
         values, Q, suspect = kernels.dense_eigenpairs(
-            A.detach().contiguous().numpy(), lo, hi, vectors
+            A.detach().contiguous().numpy(), lo, hi, vectors, max_threads=torch.get_num_threads()
         )
     values = torch.from_numpy(values)
     Q = torch.from_numpy(Q) if vectors else None

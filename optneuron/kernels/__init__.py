@@ -5,7 +5,9 @@
 every matrix in a batch, optionally their eigenvectors, and a per-matrix ``suspect`` flag:
 ``(values (B, hi-lo), vecs (B, n, hi-lo) or None, suspect (B,) bool)``, in the input dtype
 (float32 or float64; all arithmetic is float64). ``warm_up()`` compiles (or loads from numba's
-cache) every specialization once.
+cache) every specialization once; ``ensure_ready`` compiles one without blocking its caller
+(``readiness.py``). Threads (``threads.py``): a small pool that never spins, sized per call by
+the work and by ``set_num_threads``, ``OMP_NUM_THREADS`` and the caller's cap.
 
 Method: a power-of-two scaling to ||T|| ~ 1 (exact; inputs from 1e-150 to 1e150 and the zero
 matrix work), Householder reduction for dense input, then per eigenvalue bisection on Sturm
@@ -53,28 +55,21 @@ non-finite input (NaN out), QL not converging, or an eigenvector failing the res
 ||T q - lam q|| <= 16 n eps ||T||; clusters are not suspect.
 """
 
-import numpy as np
-
 from .dense import dense_eigenpairs
+from .readiness import ensure_ready, is_ready, wait_until_ready, warm_up
 from .spectrum import dense_spectrum, tridiagonal_spectrum
+from .threads import get_num_threads, set_num_threads
 from .tridiagonal import tridiagonal_eigenpairs
 
-__all__ = ["dense_eigenpairs", "dense_spectrum", "tridiagonal_eigenpairs",
-           "tridiagonal_spectrum", "warm_up"]
-
-
-def warm_up():
-    """Compile or load every specialization (float32/float64, dense/tridiagonal, selected
-    eigenpairs and full spectrum; the vectors and gradient flags are runtime arguments of the
-    same compiled kernels) on tiny inputs."""
-    for dt in (np.float32, np.float64):
-        diag = np.array([[2.0, 1.0, 3.0]], dtype=dt)
-        off = np.array([[0.5, 0.25]], dtype=dt)
-        A = np.array([[[2.0, 0.5, 0.1], [0.5, 1.0, 0.25], [0.1, 0.25, 3.0]]], dtype=dt)
-        for vectors in (True, False):
-            tridiagonal_eigenpairs(diag, off, 0, 2, vectors=vectors, derivatives=vectors)
-            dense_eigenpairs(A, 1, 3, vectors=vectors)
-    # the full-spectrum kernels compute in float64 only (float32 is converted around them)
-    weights = np.array([0.5, 1.0, 2.0])
-    tridiagonal_spectrum(diag, off, weights)
-    dense_spectrum(A, weights)
+__all__ = [
+    "dense_eigenpairs",
+    "tridiagonal_eigenpairs",
+    "dense_spectrum",
+    "tridiagonal_spectrum",
+    "warm_up",
+    "ensure_ready",
+    "is_ready",
+    "wait_until_ready",
+    "set_num_threads",
+    "get_num_threads",
+]

@@ -13,7 +13,7 @@ reduction, back-transformation and the dense batch kernel.
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
@@ -838,11 +838,12 @@ def unscale(lam, m, p):
 # --- tridiagonal batch kernel ---
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def _tri_batch(diag, off, lo, hi, vectors, derivatives, nchunks, vals, vecs, dd, de, suspect):
+@njit(**_JIT)
+def _tri_batch(diag, off, lo, hi, vectors, derivatives, c0, c1, nchunks, vals, vecs, dd, de,
+               suspect):
     B, n = diag.shape
     m = hi - lo
-    for c in prange(nchunks):
+    for c in range(c0, c1):
         b0, b1 = chunk_bounds(c, nchunks, B)
         cap = min(BLOCK, b1 - b0)
         dS, eS, bounds, pexp, rows, status, lam, Z, ws = block_scratch(cap, n, m, vectors)
@@ -1010,12 +1011,12 @@ def back_transform(W, n, tau, z):
             zs[t] -= s * v[t]
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def _dense_batch(A, lo, hi, vectors, nchunks, vals, vecs, suspect):
+@njit(**_JIT)
+def _dense_batch(A, lo, hi, vectors, c0, c1, nchunks, vals, vecs, suspect):
     B = A.shape[0]
     n = A.shape[1]
     m = hi - lo
-    for c in prange(nchunks):
+    for c in range(c0, c1):
         b0, b1 = chunk_bounds(c, nchunks, B)
         cap = min(BLOCK, b1 - b0)
         dS, eS, bounds, pexp, rows, status, lam, Z, ws = block_scratch(cap, n, m, vectors)

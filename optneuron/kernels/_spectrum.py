@@ -22,7 +22,7 @@ The gradient terms are reduced from the vectors at once: sum_k w_k q_ik^2,
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
@@ -468,11 +468,11 @@ def _group_values(DS, ES, Dm, Em, ng, n, ok, st_i, st_f):
         _sort_ascending(Dm[j], n, False, Dm, Em[j])
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def _tri_spectrum_batch(diag, off, weights, gradient, nchunks, vals, gd, ge, suspect):
+@njit(cache=True, nogil=True, error_model="numpy")
+def _tri_spectrum_batch(diag, off, weights, gradient, c0, c1, nchunks, vals, gd, ge, suspect):
     B, n = diag.shape
     wrow = weights.shape[0] > 1
-    for ch in prange(nchunks):
+    for ch in range(c0, c1):
         b0, b1 = _chunk_bounds(ch, nchunks, B)
         lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, twist, tmp = _scratch(n)
         DS, ES, Dm, Em, pex, rows, ok, st_i, st_f = _group_scratch(n)
@@ -657,12 +657,12 @@ def _two_sided(W, n, tau, M, p):
                 ma[b] -= vt * p[b]
 
 
-@njit(cache=True, nogil=True, parallel=True, error_model="numpy")
-def _dense_spectrum_batch(A, weights, gradient, nchunks, vals, G, suspect):
+@njit(cache=True, nogil=True, error_model="numpy")
+def _dense_spectrum_batch(A, weights, gradient, c0, c1, nchunks, vals, G, suspect):
     B = A.shape[0]
     n = A.shape[1]
     wrow = weights.shape[0] > 1
-    for ch in prange(nchunks):
+    for ch in range(c0, c1):
         b0, b1 = _chunk_bounds(ch, nchunks, B)
         lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, twist, tmp = _scratch(n)
         DS, ES, Dm, Em, pex, rows, ok, st_i, st_f = _group_scratch(n)

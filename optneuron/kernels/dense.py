@@ -8,16 +8,18 @@ back-transformation of only the wanted vectors.
 import numpy as np
 
 from ._compiled import _dense_batch
-from .tridiagonal import _check_range, _nchunks
+from .threads import dense_work, plan_threads, run_chunks
+from .tridiagonal import _check_range
 
 
-def dense_eigenpairs(A, lo, hi, vectors=True):
+def dense_eigenpairs(A, lo, hi, vectors=True, max_threads=None):
     """Eigenvalues lo..hi-1 (0-based, ascending) of each dense symmetric matrix in a batch.
 
     A: (B, n, n) float32 or float64, assumed exactly symmetric (only the full matrix is read;
     the caller symmetrizes). Returns (values (B, hi-lo), vecs (B, n, hi-lo) or None,
     suspect (B,) bool) in the input dtype; vecs[b, :, j] belongs to values[b, j] (numpy.linalg.eigh
-    column convention).
+    column convention). max_threads caps the threads of this call, as in
+    ``tridiagonal_eigenpairs``.
     """
     A = np.asarray(A)
     if A.dtype not in (np.float32, np.float64):
@@ -35,5 +37,10 @@ def dense_eigenpairs(A, lo, hi, vectors=True):
         return vals, vecs, suspect
     A = np.ascontiguousarray(A)
     dummy = vecs if vectors else np.empty((0, 0, 0), dtype=dt)
-    _dense_batch(A, lo, hi, bool(vectors), _nchunks(B), vals, dummy, suspect)
+    vectors = bool(vectors)
+
+    def kernel(c0, c1, nchunks):
+        _dense_batch(A, lo, hi, vectors, c0, c1, nchunks, vals, dummy, suspect)
+
+    run_chunks(kernel, B, plan_threads(dense_work(B, n, m, vectors), B, max_threads))
     return vals, vecs, suspect

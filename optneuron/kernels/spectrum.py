@@ -9,7 +9,7 @@ to w it is lam(A). The kernels form these sums per matrix without returning Q.
 import numpy as np
 
 from ._spectrum import _dense_spectrum_batch, _tri_spectrum_batch
-from .tridiagonal import _nchunks
+from .threads import dense_work, plan_threads, run_chunks, tridiagonal_work
 
 
 def _float_dtype(x, name):
@@ -32,7 +32,7 @@ def _weights(weights, B, n):
     return w
 
 
-def tridiagonal_spectrum(diag, off, weights=None):
+def tridiagonal_spectrum(diag, off, weights=None, max_threads=None):
     """All eigenvalues of each symmetric tridiagonal matrix in a batch, and optionally the
     gradient of <w, lam> with respect to the diagonal and the off-diagonal.
 
@@ -81,7 +81,12 @@ def tridiagonal_spectrum(diag, off, weights=None):
     vals64 = vals if dt == np.float64 else np.empty((B, n))
     gd64 = np.empty((B, n)) if gradient else np.empty((0, 0))
     ge64 = np.empty((B, max(n - 1, 1))) if gradient else np.empty((0, 0))
-    _tri_spectrum_batch(diag, off, w, gradient, _nchunks(B), vals64, gd64, ge64, suspect)
+
+    def kernel(c0, c1, nchunks):
+        _tri_spectrum_batch(diag, off, w, gradient, c0, c1, nchunks, vals64, gd64, ge64, suspect)
+
+    # all n eigenvalues by QL (~n^2 work) and, with a gradient, n twisted vectors
+    run_chunks(kernel, B, plan_threads(tridiagonal_work(B, n, n, gradient), B, max_threads))
     if vals64 is not vals:
         vals[...] = vals64
     if gradient:
@@ -90,7 +95,7 @@ def tridiagonal_spectrum(diag, off, weights=None):
     return vals, gd, ge, suspect
 
 
-def dense_spectrum(A, weights=None):
+def dense_spectrum(A, weights=None, max_threads=None):
     """All eigenvalues of each dense symmetric matrix in a batch, and optionally the gradient
     Q diag(w) Q^T of <w, lam> with respect to A.
 
@@ -119,7 +124,11 @@ def dense_spectrum(A, weights=None):
     A = np.ascontiguousarray(A, dtype=np.float64)  # one specialization, as above
     vals64 = vals if dt == np.float64 else np.empty((B, n))
     G64 = (G if dt == np.float64 else np.empty((B, n, n))) if gradient else np.empty((0, 0, 0))
-    _dense_spectrum_batch(A, w, gradient, _nchunks(B), vals64, G64, suspect)
+
+    def kernel(c0, c1, nchunks):
+        _dense_spectrum_batch(A, w, gradient, c0, c1, nchunks, vals64, G64, suspect)
+
+    run_chunks(kernel, B, plan_threads(dense_work(B, n, n, gradient), B, max_threads))
     if vals64 is not vals:
         vals[...] = vals64
         if gradient:

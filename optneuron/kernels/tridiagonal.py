@@ -1,9 +1,9 @@
 """Batch eigenpairs lo..hi-1 of symmetric tridiagonal matrices (Python front end)."""
 
-import numba
 import numpy as np
 
-from ._compiled import LANES, _tri_batch
+from ._compiled import _tri_batch
+from .threads import plan_threads, run_chunks, tridiagonal_work
 
 
 def _check_range(n, lo, hi):
@@ -14,14 +14,7 @@ def _check_range(n, lo, hi):
     return lo, hi
 
 
-def _nchunks(B):
-    """Chunks for prange: one per LANES matrices (so each chunk fills the kernels' lanes),
-    at least one per thread, at most four per thread (enough to balance the load)."""
-    threads = numba.get_num_threads()
-    return max(1, min(B, max(threads, min(-(-B // LANES), 4 * threads))))
-
-
-def tridiagonal_eigenpairs(diag, off, lo, hi, vectors=True, derivatives=False):
+def tridiagonal_eigenpairs(diag, off, lo, hi, vectors=True, derivatives=False, max_threads=None):
     """Eigenvalues lo..hi-1 (0-based, ascending) of each symmetric tridiagonal matrix in a batch.
 
     diag: (B, n) float32 or float64; off: (B, n-1) same dtype. Returns (values (B, hi-lo),
@@ -33,6 +26,9 @@ def tridiagonal_eigenpairs(diag, off, lo, hi, vectors=True, derivatives=False):
     d lam_j / d diag_i, and de (B, n-1, hi-lo) with de[b, i, j] = 2 q_ij q_{i+1,j} =
     d lam_j / d off_i (exact for simple eigenvalues; a Clarke subgradient of the ordered
     eigenvalue otherwise).
+
+    max_threads caps the threads of this call (``threads.plan_threads`` picks the count from the
+    work and the other caps); the result does not depend on it.
     """
     diag = np.asarray(diag)
     off = np.asarray(off)
@@ -64,7 +60,15 @@ def tridiagonal_eigenpairs(diag, off, lo, hi, vectors=True, derivatives=False):
         # keep the kernel's argument types fixed (a 2-D C array) for n = 1
         off = np.zeros((B, 1), dtype=dt)
     none = np.empty((0, 0, 0), dtype=dt)  # an unused output keeps the kernel's argument types
-    _tri_batch(diag, off, lo, hi, bool(vectors), bool(derivatives), _nchunks(B), vals,
-               vecs if vectors else none, dd if derivatives else none,
-               de if derivatives else none, suspect)
+    vectors, derivatives = bool(vectors), bool(derivatives)
+    vecs_out = vecs if vectors else none
+    dd_out = dd if derivatives else none
+    de_out = de if derivatives else none
+
+    def kernel(c0, c1, nchunks):
+        _tri_batch(diag, off, lo, hi, vectors, derivatives, c0, c1, nchunks, vals, vecs_out,
+                   dd_out, de_out, suspect)
+
+    threads = plan_threads(tridiagonal_work(B, n, m, vectors), B, max_threads)
+    run_chunks(kernel, B, threads)
     return result

@@ -28,13 +28,14 @@ flagged by the tridiagonal eigen-kernel, to the dense path).
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 # numba caches a caller with the callee compiled in: if _compiled.py changes, a stale copy of
 # the reduction may be used here until this file changes too. Its storage contract (reflectors
 # in W's rows, tau) is what this module relies on, and test_trust_region_kernel.py checks the
 # result against LAPACK on fresh caches (CI).
 from ._compiled import back_transform, householder_tridiagonal
+from .threads import plan_threads, run_chunks
 
 __all__ = ["tridiagonal_trust_region", "dense_reduction", "dense_back_transform"]
 
@@ -99,10 +100,10 @@ def _secular(d, e, b, lam0, n, lo, hi, x, w, D, nb):
         x[i] /= norm
 
 
-@njit(parallel=True, **_JIT)
-def _batch(diag, off, b, lam0, q0, ball, X, values, hard):
-    B, n = diag.shape
-    for r in prange(B):
+@njit(**_JIT)
+def _batch(diag, off, b, lam0, q0, ball, r0, r1, X, values, hard):
+    n = diag.shape[1]
+    for r in range(r0, r1):
         d = diag[r]
         e = off[r]
         x = X[r]
@@ -142,6 +143,16 @@ def _batch(diag, off, b, lam0, q0, ball, X, values, hard):
         values[r] = _objective(d, e, b[r], x, n)
 
 
+def _rows(kernel, B: int, work: float) -> None:
+    """Run ``kernel(r0, r1)`` over the rows of a batch on the kernels' thread pool."""
+    nrows = max(B, 1)
+
+    def chunk(c0, c1, nchunks):
+        kernel(c0 * nrows // nchunks, c1 * nrows // nchunks)
+
+    run_chunks(chunk, B, plan_threads(work, B))
+
+
 def tridiagonal_trust_region(diag, off, b, lam0, q0, ball=False):
     """``(x (B, n), value (B,), hard (B,) bool)`` for a batch (module docstring); float64 in
     and out (other float input is converted)."""
@@ -157,14 +168,16 @@ def tridiagonal_trust_region(diag, off, b, lam0, q0, ball=False):
     values = np.zeros(B)
     hard = np.zeros(B, dtype=np.bool_)
     if B and n:
-        _batch(diag, off, b, lam0, q0, bool(ball), X, values, hard)
+        ball = bool(ball)
+        _rows(lambda r0, r1: _batch(diag, off, b, lam0, q0, ball, r0, r1, X, values, hard),
+              B, B * n * 60)
     return X, values, hard
 
 
-@njit(parallel=True, **_JIT)
-def _reduce(A, W, d, e, tau, bT):
-    B, n = A.shape[0], A.shape[1]
-    for r in prange(B):
+@njit(**_JIT)
+def _reduce(A, W, d, e, tau, bT, r0, r1):
+    n = A.shape[1]
+    for r in range(r0, r1):
         p = np.empty(max(n, 1))
         vn = np.empty(2 * max(n, 1))
         for i in range(n):
@@ -185,9 +198,9 @@ def _reduce(A, W, d, e, tau, bT):
                 z[j + 1 + t] -= s * W[r, j, j + 1 + t]
 
 
-@njit(parallel=True, **_JIT)
-def _back(W, tau, X):
-    for r in prange(X.shape[0]):
+@njit(**_JIT)
+def _back(W, tau, X, r0, r1):
+    for r in range(r0, r1):
         back_transform(W[r], X.shape[1], tau[r], X[r])
 
 
@@ -202,7 +215,7 @@ def dense_reduction(A, b):
     tau = np.zeros((B, max(n, 1)))
     bT = np.array(b, dtype=np.float64, copy=True).reshape(B, n)
     if B and n:
-        _reduce(A, W, d, e_work, tau, bT)
+        _rows(lambda r0, r1: _reduce(A, W, d, e_work, tau, bT, r0, r1), B, B * n**3)
         e[:] = e_work[:, : max(n - 1, 0)]
     return d, e, bT, (W, tau)
 
@@ -212,5 +225,5 @@ def dense_back_transform(reflectors, X):
     W, tau = reflectors
     X = np.array(X, dtype=np.float64, copy=True)
     if X.size:
-        _back(W, tau, X)
+        _rows(lambda r0, r1: _back(W, tau, X, r0, r1), X.shape[0], X.size * X.shape[1])
     return X

@@ -159,14 +159,16 @@ def test_block_vectors_leaves_tasks_that_need_more_iterations():
     assert not Zb[::2].any()
 
 
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("kind", ["tridiagonal", "dense"])
-def test_results_do_not_depend_on_batching(kind, threads):
+def test_results_do_not_depend_on_batching(kind, threads, monkeypatch):
     # several chunks, blocks of BLOCK matrices and a partial last block, lanes refilled; special
     # rows (zero, nan, a 1e-300 scaling) mixed in: every matrix gets the bits it gets alone
-    import numba
-
     from optneuron.kernels import dense_eigenpairs, tridiagonal_eigenpairs
+    from optneuron.kernels import threads as pool
+
+    monkeypatch.setattr(pool, "MIN_WORK_PER_THREAD", 0)  # split even this small batch
+    monkeypatch.setattr(pool, "CPUS", 4)
 
     rng = np.random.default_rng(11)
     n, B = 9, 3 * K.BLOCK + 41
@@ -180,8 +182,7 @@ def test_results_do_not_depend_on_batching(kind, threads):
     T[:, range(n), range(n)] = d
     T[:, range(n - 1), range(1, n)] = e
     T[:, range(1, n), range(n - 1)] = e
-    old = numba.get_num_threads()
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    pool.set_num_threads(threads)
     try:
         for lo, hi in [(4, 5), (2, 6)]:
             if kind == "tridiagonal":
@@ -193,4 +194,4 @@ def test_results_do_not_depend_on_batching(kind, threads):
             for got, parts in zip(whole, zip(*alone)):
                 np.testing.assert_array_equal(got, np.concatenate(parts))
     finally:
-        numba.set_num_threads(old)
+        pool.set_num_threads(None)

@@ -1,0 +1,187 @@
+"""Which compiled kernels can run now, and compiling the others without making a caller wait.
+
+Each kernel specialization (tridiagonal or dense, float32 or float64) is compiled by numba on
+first use and cached on disk; a later process loads it in about a second. On a cold cache the
+compile takes tens of seconds (``optneuron bench``'s cold-start row), which a new user's first
+call must not wait for silently. So ``ensure_ready(kind, dtype, block)``:
+
+* returns ``True`` at once for a specialization this process has already loaded;
+* loads it (a second or so) and returns ``True`` when numba's disk cache holds it;
+* otherwise, with ``block=False``, starts compiling every specialization on one background
+  thread (once per process) and returns ``False``: the caller solves this batch another way
+  (the eigen backend uses LAPACK, which meets the same accuracy contract) and switches to the
+  kernels when they are ready;
+* with ``block=True`` compiles it now, after printing one line to stderr saying so.
+
+Results from LAPACK and from the kernels agree to the accuracy contract, not bit for bit; so
+a run that must be bit-reproducible from its first call passes ``block=True`` (the eigen
+backend does when ``torch.are_deterministic_algorithms_enabled()``), or calls ``warm_up()``.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import numpy as np
+
+__all__ = ["ensure_ready", "is_ready", "wait_until_ready", "warm_up", "KINDS"]
+
+KINDS = ("tridiagonal", "dense", "tridiagonal_spectrum", "dense_spectrum", "trust_region")
+_DTYPES = (np.float32, np.float64)
+#: kinds whose kernels compute in float64 only (other input is converted around them)
+_FLOAT64_ONLY = {"tridiagonal_spectrum", "dense_spectrum", "trust_region"}
+
+_ready: set[tuple[str, type]] = set()
+_compile_lock = threading.Lock()  # one compilation at a time (numba serializes them anyway)
+_start_lock = threading.Lock()
+_background: threading.Thread | None = None
+_announced = False
+
+
+def _key(kind: str, dtype) -> tuple[str, type]:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    dtype = np.dtype(dtype).type
+    if dtype not in _DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
+    return kind, (np.float64 if kind in _FLOAT64_ONLY else dtype)
+
+
+def _run_once(kind: str, dtype) -> None:
+    """One tiny call: compiles the specialization or loads it from numba's cache."""
+    from .dense import dense_eigenpairs
+    from .spectrum import dense_spectrum, tridiagonal_spectrum
+    from .tridiagonal import tridiagonal_eigenpairs
+    from .trust_region import dense_back_transform, dense_reduction, tridiagonal_trust_region
+
+    diag = np.array([[2.0, 1.0, 3.0]], dtype=dtype)
+    off = np.array([[0.5, 0.25]], dtype=dtype)
+    A = np.array([[[2.0, 0.5, 0.1], [0.5, 1.0, 0.25], [0.1, 0.25, 3.0]]], dtype=dtype)
+    weights = np.array([0.5, 1.0, 2.0])
+    if kind == "tridiagonal":
+        tridiagonal_eigenpairs(diag, off, 0, 2, vectors=True, derivatives=True)
+    elif kind == "dense":
+        dense_eigenpairs(A, 1, 3, vectors=True)
+    elif kind == "tridiagonal_spectrum":
+        tridiagonal_spectrum(diag, off, weights)
+    elif kind == "dense_spectrum":
+        dense_spectrum(A, weights)
+    else:
+        b = np.array([[1.0, 0.0, -1.0]])
+        lam, q, _ = tridiagonal_eigenpairs(diag, off, 0, 1, True)
+        tridiagonal_trust_region(diag, off, b, lam[:, 0], q[:, :, 0])
+        d, e, bT, reflectors = dense_reduction(A, b)
+        dense_back_transform(reflectors, bT)
+
+
+def _dispatchers(kind: str):
+    """The compiled batch functions of ``kind`` whose disk cache says whether it is compiled."""
+    from . import _compiled, _spectrum, trust_region
+
+    return {
+        "tridiagonal": (_compiled._tri_batch,),
+        "dense": (_compiled._dense_batch,),
+        "tridiagonal_spectrum": (_spectrum._tri_spectrum_batch,),
+        "dense_spectrum": (_spectrum._dense_spectrum_batch,),
+        "trust_region": (trust_region._batch, trust_region._reduce, trust_region._back),
+    }[kind]
+
+
+def is_cached(kind: str, dtype) -> bool:
+    """Whether numba's disk cache holds a current compiled ``kind`` kernel for ``dtype``."""
+    kind, dtype = _key(kind, dtype)
+    try:  # numba's cache index; any surprise in its private layout means "not cached"
+        return all(_holds(f._cache._cache_file._load_index(), dtype) for f in _dispatchers(kind))
+    except Exception:
+        return False
+
+
+def _holds(index: dict, dtype) -> bool:
+    """Whether a cache index has an entry whose first argument is an array of ``dtype``."""
+    return any(key[0] and getattr(key[0][0], "dtype", None) == _numba_type(dtype) for key in index)
+
+
+def _numba_type(dtype):
+    from numba import from_dtype
+
+    return from_dtype(np.dtype(dtype))
+
+
+def is_ready(kind: str, dtype) -> bool:
+    """Whether this process can run the ``kind`` kernel for ``dtype`` without compiling."""
+    return _key(kind, dtype) in _ready
+
+
+def _compile(key: tuple[str, type]) -> None:
+    if key not in _ready:
+        _run_once(*key)
+        _ready.add(key)
+
+
+def _announce() -> None:
+    global _announced
+    if not _announced:
+        _announced = True
+        print(
+            "optneuron: compiling the eigen kernels (once; about half a minute on 2 cores, "
+            "cached on disk for later runs)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def ensure_ready(kind: str, dtype, block: bool = False) -> bool:
+    """``True`` when the ``kind`` kernel for ``dtype`` can run now (loading it from disk if it is
+    cached); else compile it now (``block=True``, announced on stderr) or in the background
+    (``block=False``, returns ``False``). See the module docstring."""
+    key = _key(kind, dtype)
+    if key in _ready:
+        return True
+    if not block and _background is not None:
+        return False  # being compiled: no lock, no disk access on this (training-loop) path
+    if block or is_cached(*key):
+        if not is_cached(*key):
+            _announce()
+        with _compile_lock:
+            _compile(key)
+        return True
+    _start_background(first=key)
+    return False
+
+
+def _start_background(first: tuple[str, type]) -> None:
+    global _background
+    with _start_lock:
+        if _background is not None:
+            return
+        order = [first] + [key for key in _all_keys() if key != first]
+
+        def compile_all():
+            for key in order:
+                with _compile_lock:
+                    _compile(key)
+
+        _background = threading.Thread(target=compile_all, name="optneuron-compile", daemon=True)
+        _background.start()
+
+
+def wait_until_ready(timeout: float | None = None) -> bool:
+    """Wait for a background compilation started by ``ensure_ready``; ``True`` if none is left."""
+    thread = _background
+    if thread is not None:
+        thread.join(timeout)
+        return not thread.is_alive()
+    return True
+
+
+def warm_up() -> None:
+    """Compile or load every specialization now (every kind, float32/float64; the vectors and
+    gradient flags are runtime arguments of the same compiled kernels)."""
+    for key in _all_keys():
+        ensure_ready(*key, block=True)
+
+
+def _all_keys() -> list[tuple[str, type]]:
+    return sorted({_key(kind, dtype) for dtype in _DTYPES for kind in KINDS},
+                  key=lambda k: (KINDS.index(k[0]), k[1] is np.float64))

@@ -1,0 +1,143 @@
+"""How many threads a kernel call uses, and the pool that runs its chunks.
+
+The batch kernels are serial, ``nogil`` numba functions over a range of chunks; this module
+splits a batch into chunks and runs them on a small pool of Python threads. Why not numba's
+``parallel=True``: its OpenMP workers spin-wait after each parallel region, beside torch's own
+OpenMP pool and any other process on the machine. On a busy 2-core machine a batch-64 training
+epoch then ran 8.5× slower than on a quiet one (issue 13; ``optneuron bench``'s loaded rows
+measure it). The threads here block on a queue when idle, so an idle pool costs nothing, and
+a thread that the OS deschedules leaves its chunks to the others (chunks are taken
+dynamically, several per thread).
+
+The thread count is chosen per call, smallest of:
+
+* the user's cap, ``set_num_threads(n)`` (``None``: automatic, the default);
+* ``OMP_NUM_THREADS`` when set, and the caller's cap (the eigen backend passes
+  ``torch.get_num_threads()``);
+* ``os.cpu_count()``;
+* the work: a call too small to repay a thread hand-off (``MIN_WORK_PER_THREAD``) runs on
+  the calling thread alone.
+
+Results never depend on the thread count or the chunking: each matrix is solved by the same
+arithmetic whichever chunk holds it (tests/kernels/test_kernels_lanes.py checks the bits).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["set_num_threads", "get_num_threads", "plan_threads", "run_chunks"]
+
+#: matrices per chunk at least: the kernels advance 32 iterations at once (their lanes)
+MIN_CHUNK = 32
+#: chunks per thread at most: enough for a descheduled thread's share to be picked up by another
+CHUNKS_PER_THREAD = 4
+#: estimated work (``work_units``) below which a second thread costs more than it saves; one
+#: unit is about a nanosecond of serial kernel time on the CI machine, and handing chunks to
+#: the pool and waiting for them costs ~20–40 µs (benchmarks: the bench's thread-choice table)
+MIN_WORK_PER_THREAD = 60_000
+
+#: read once: os.cpu_count() costs ~0.1 ms, a tenth of a small training step's kernel call
+CPUS = os.cpu_count() or 1
+
+_user_threads: int | None = None
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def set_num_threads(n: int | None) -> None:
+    """Cap the threads the eigen kernels use; ``None`` restores the automatic choice.
+
+    The automatic choice runs small batches on the calling thread and spreads large ones over
+    at most ``min(os.cpu_count(), OMP_NUM_THREADS, torch.get_num_threads())`` threads.
+    """
+    global _user_threads
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"n must be a positive int or None, got {type(n).__name__} {n!r}")
+        if n < 1:
+            raise ValueError(f"n must be a positive int or None, got {n}")
+    _user_threads = n
+
+
+def get_num_threads() -> int:
+    """The most threads a kernel call may use now (before the work-size rule)."""
+    caps = [CPUS]
+    if _user_threads is not None:
+        caps.append(_user_threads)
+    omp = _omp_num_threads()
+    if omp is not None:
+        caps.append(omp)
+    return max(1, min(caps))
+
+
+def _omp_num_threads() -> int | None:
+    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    try:
+        n = int(value)
+    except ValueError:
+        return None
+    return n if n >= 1 else None
+
+
+def plan_threads(work: float, batch: int, max_threads: int | None = None) -> int:
+    """Threads for a call of estimated serial cost ``work`` (``work_units``) over ``batch``
+    matrices: 1 below ``MIN_WORK_PER_THREAD``, else as many as the work and the caps allow."""
+    limit = get_num_threads()
+    if max_threads is not None:
+        limit = min(limit, max(1, int(max_threads)))
+    by_work = int(work // MIN_WORK_PER_THREAD) if MIN_WORK_PER_THREAD > 0 else limit
+    by_batch = -(-batch // MIN_CHUNK)
+    return max(1, min(limit, by_work, by_batch))
+
+
+def tridiagonal_work(batch: int, n: int, count: int, vectors: bool) -> float:
+    """Estimated serial cost (units of ``plan_threads``) of ``count`` eigenpairs per matrix."""
+    # ~8 Sturm passes of n steps per eigenvalue; inverse iteration adds ~3 passes per vector
+    return batch * n * count * (8 + 3 * vectors) * 1.5
+
+
+def dense_work(batch: int, n: int, count: int, vectors: bool) -> float:
+    """Estimated serial cost of the dense kernel: the Householder reduction dominates."""
+    return batch * (0.7 * n**3 + 2 * n * n * count * vectors) + tridiagonal_work(
+        batch, n, count, vectors
+    )
+
+
+def run_chunks(kernel, batch: int, threads: int) -> None:
+    """Call ``kernel(c0, c1, nchunks)`` so that chunks ``0 .. nchunks-1`` of a batch are each
+    run exactly once, on ``threads`` threads (the calling thread is one of them)."""
+    if threads <= 1 or batch <= MIN_CHUNK:
+        kernel(0, 1, 1)
+        return
+    nchunks = max(1, min(-(-batch // MIN_CHUNK), CHUNKS_PER_THREAD * threads))
+    threads = min(threads, nchunks)
+    taken = itertools.count()  # next() on a count is atomic under the GIL
+
+    def work():
+        while (c := next(taken)) < nchunks:
+            kernel(c, c + 1, nchunks)
+
+    futures = [_get_pool().submit(work) for _ in range(threads - 1)]
+    try:
+        work()
+    finally:
+        # a helper that has not started finds no chunk left: drop it instead of waiting for
+        # a pool thread (another caller may be using them)
+        for f in futures:
+            if not f.cancel():
+                f.result()
+
+
+def _get_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=max(1, CPUS - 1),
+                thread_name_prefix="optneuron-kernels",
+            )
+        return _pool

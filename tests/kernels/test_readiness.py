@@ -1,0 +1,83 @@
+"""kernels.readiness: a cold cache never makes the caller wait silently."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from optneuron.kernels import readiness
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """readiness with no kernel loaded and a stand-in for the compile step."""
+    compiled = []
+    release = threading.Event()
+
+    def run_once(kind, dtype):
+        release.wait(10)
+        compiled.append((kind, np.dtype(dtype).name))
+
+    monkeypatch.setattr(readiness, "_ready", set())
+    monkeypatch.setattr(readiness, "_background", None)
+    monkeypatch.setattr(readiness, "_announced", False)
+    monkeypatch.setattr(readiness, "_run_once", run_once)
+    return compiled, release
+
+
+def test_cold_cache_compiles_in_the_background(fresh, monkeypatch):
+    compiled, release = fresh
+    monkeypatch.setattr(readiness, "is_cached", lambda kind, dtype: False)
+    assert readiness.ensure_ready("tridiagonal", np.float64) is False
+    assert readiness.ensure_ready("dense", np.float32) is False  # still compiling: no wait
+    release.set()
+    assert readiness.wait_until_ready(timeout=10)
+    # the specialization asked for first is compiled first, then the rest
+    assert compiled[0] == ("tridiagonal", "float64")
+    assert sorted(compiled) == sorted({
+        (k, "float64" if k in readiness._FLOAT64_ONLY else d)
+        for k in readiness.KINDS for d in ("float32", "float64")})
+    assert readiness.ensure_ready("dense", np.float32) is True
+    assert readiness.is_ready("dense", "float32")
+
+
+def test_blocking_compile_says_so_once(fresh, monkeypatch, capsys):
+    compiled, release = fresh
+    release.set()
+    monkeypatch.setattr(readiness, "is_cached", lambda kind, dtype: False)
+    assert readiness.ensure_ready("dense", np.float64, block=True) is True
+    assert readiness.ensure_ready("tridiagonal", np.float64, block=True) is True
+    err = capsys.readouterr().err
+    assert err.count("optneuron: compiling the eigen kernels") == 1
+    assert compiled == [("dense", "float64"), ("tridiagonal", "float64")]
+
+
+def test_cached_kernels_load_at_once_without_a_message(fresh, monkeypatch, capsys):
+    compiled, release = fresh
+    release.set()
+    monkeypatch.setattr(readiness, "is_cached", lambda kind, dtype: True)
+    assert readiness.ensure_ready("tridiagonal", np.float32) is True
+    assert compiled == [("tridiagonal", "float32")]
+    assert readiness._background is None
+    assert capsys.readouterr().err == ""
+
+
+def test_is_cached_reads_numbas_index():
+    # the session fixture compiled (or loaded) every specialization into the disk cache
+    for kind in readiness.KINDS:
+        for dtype in (np.float32, np.float64):
+            assert readiness.is_cached(kind, dtype)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        readiness.ensure_ready("banded", np.float64)
+
+
+def test_float64_only_kinds_share_one_specialization():
+    assert readiness._key("dense_spectrum", np.float32) == ("dense_spectrum", np.float64)
+    assert readiness._key("dense", np.float32) == ("dense", np.float32)
+    with pytest.raises(TypeError, match="dtype must be float32 or float64"):
+        readiness.ensure_ready("dense", np.int64)
