@@ -266,11 +266,12 @@ def compile_times() -> dict:
 # --- the whole run -------------------------------------------------------------------------------
 
 
-def _set_threads(threads: int) -> None:
-    import numba
+def _set_threads(threads: int | None) -> None:
+    """torch's threads and the kernels' cap (``None``: the kernels' automatic choice)."""
+    from optneuron import kernels
 
-    torch.set_num_threads(threads)
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    torch.set_num_threads(threads or os.cpu_count())
+    kernels.set_num_threads(threads)
 
 
 def machine() -> dict:
@@ -292,7 +293,7 @@ def run_benchmarks(quick: bool = False, threads=(1, 2), progress=print) -> dict:
     """All suites at each thread count; returns a JSON-able dict.
 
     NumPy/SciPy's OpenBLAS runs on one thread throughout (``BLAS_NOTE``); "threads" sets
-    torch's and numba's thread counts.
+    torch's thread count and the kernels' cap (``optneuron.kernels.set_num_threads``).
     """
     with threadpool_limits(1, user_api="blas"):
         return _run_benchmarks(quick, threads, progress)
@@ -306,12 +307,12 @@ BLAS_NOTE = (
 def blas_threads_case(repeats: int = 7) -> dict:
     """Why OpenBLAS is pinned: SciPy's per-matrix eigh at one and two BLAS threads, and our
     2-thread dense call alone vs right after a 2-BLAS-thread SciPy call (its idle threads spin)."""
-    import numba
+    from optneuron import kernels
 
     rng = np.random.default_rng(0)
     M = rng.standard_normal((1024, 45, 45))
     M = (M + M.transpose(0, 2, 1)) / 2
-    numba_threads = numba.get_num_threads()
+    kernel_threads = kernels.get_num_threads()
     _set_threads(2)
     A = _random_dense(64, 64, torch.float32)
     layer = OptLayer(SphereQP(32))
@@ -330,7 +331,7 @@ def blas_threads_case(repeats: int = 7) -> dict:
             start = time.perf_counter()
             ours()
             after.append(time.perf_counter() - start)
-    _set_threads(numba_threads)
+    _set_threads(kernel_threads)
     out["ours, same, right after SciPy on 2 BLAS threads"] = statistics.median(after)
     return out
 

@@ -1,7 +1,7 @@
 """Mixture of eigenvalues <w, lam(A)>: forward + backward with the full-spectrum kernels
 against SciPy and torch (issue 16's targets: tridiagonal >= 10x SciPy, dense >= 3x torch eigh).
 
-    python benchmarks/spectrum.py [--repeats 7] [--threads 2] [--small]
+    python -m benchmarks.spectrum [--repeats 7] [--threads 2] [--small]
 
 Cases (all timed in one process, interleaved round by round; medians; ratios = baseline / ours):
   * tridiagonal float64, n = 45, B = 1024: ``tridiagonal_spectrum(d, e, w)`` (values and the
@@ -17,13 +17,12 @@ Every gradient is checked against the first baseline's before timing.
 import argparse
 import json
 
-import numba
 import numpy as np
 import scipy.linalg
 import torch
 
-from optneuron.bench import interleaved_medians
-from optneuron.kernels import dense_spectrum, tridiagonal_spectrum
+from benchmarks.bench import interleaved_medians
+from optneuron.kernels import dense_spectrum, set_num_threads, tridiagonal_spectrum
 
 
 def _tridiagonal_inputs(B, n, dtype, seed=0):
@@ -128,13 +127,13 @@ def markdown(results):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python benchmarks/spectrum.py", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.spectrum", description=__doc__)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=2, help="numba and torch threads")
+    parser.add_argument("--threads", type=int, default=2, help="kernel and torch threads")
     parser.add_argument("--small", action="store_true", help="tiny sizes (a smoke test)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
-    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
     if args.small:
         results = [tridiagonal_case(8, 6, args.repeats), dense_case(8, 4, args.repeats)]

@@ -1,6 +1,6 @@
 """Trust-region layer speed: ours against ``torch.linalg.eigh`` + the vectorized secular solve.
 
-    python benchmarks/trust_region.py [--repeats 7] [--small]
+    python -m benchmarks.trust_region [--repeats 7] [--small]
 
 Both sides compute the same thing — value and the Danskin gradient (forward + backward) of
 ``OptLayer(TrustRegion())(A, b)`` — and differ only in how the eigen backend gets there:
@@ -13,7 +13,7 @@ Both sides compute the same thing — value and the Danskin gradient (forward + 
   iterations, and ``x = Q x_T``.
 
 Targets from issue 12: dense n = 16, B = 4096 at least 3× and tridiagonal n = 45, B = 1024 at
-least 10× the baseline. Times are medians of interleaved runs (``optneuron.bench``); take them
+least 10× the baseline. Times are medians of interleaved runs (``benchmarks/bench.py``); take them
 on a quiet machine. ``--small`` runs tiny sizes (what the test suite does: it checks that the
 code runs and both sides agree, not the times).
 """
@@ -24,8 +24,8 @@ import argparse
 
 import torch
 
+from benchmarks.bench import interleaved_medians
 from optneuron import OptLayer, SymTridiagonal, TrustRegion
-from optneuron.bench import interleaved_medians
 
 CASES = {"dense": (16, 4096), "tridiagonal": (45, 1024)}
 SMALL = {"dense": (4, 8), "tridiagonal": (5, 8)}

@@ -16,15 +16,16 @@ def _module():
 
 
 def test_spectrum_benchmark_runs_small(capsys):
-    import numba
     import torch
 
-    threads = numba.get_num_threads(), torch.get_num_threads()
+    from optneuron.kernels import set_num_threads
+
+    torch_threads = torch.get_num_threads()
     try:
         results = _module().main(["--small", "--repeats", "1", "--threads", "1"])
     finally:
-        numba.set_num_threads(threads[0])
-        torch.set_num_threads(threads[1])
+        set_num_threads(None)
+        torch.set_num_threads(torch_threads)
     tri, dense = results
     assert tri["max_abs_diff_vs_scipy"] < 1e-12
     assert dense["max_abs_diff_vs_torch"] < 1e-4  # float32 against torch's float32 eigh
