@@ -198,8 +198,9 @@ NO_SOLVE = "same loop without the solve"
 
 
 def training_case(structure: str, dim: int, batch: int, rows: int = 20_000, features: int = 8,
-                  repeats: int = 3) -> dict:
-    """One Adam epoch of a middle-eigenvalue neuron ``λ_k(A_0 + Σ z_i A_i)`` on ``rows × 8``."""
+                  repeats: int = 3, only: tuple[str, ...] | None = None) -> dict:
+    """One Adam epoch of a middle-eigenvalue neuron ``λ_k(A_0 + Σ z_i A_i)`` on ``rows × 8``;
+    ``only`` times just the named approaches (default: ours and every baseline)."""
     g = torch.Generator().manual_seed(1)
     Z = torch.randn(rows, features, generator=g, dtype=torch.float32)
     y = torch.sin(Z[:, 0]) + Z[:, 1] * Z[:, 2]
@@ -237,7 +238,8 @@ def training_case(structure: str, dim: int, batch: int, rows: int = 20_000, feat
             "torch.eigvalsh": lambda z: torch.linalg.eigvalsh(matrices(z))[:, k],
         }
         params, data = [W], Z1
-    epochs = {name: (lambda fn=fn: _epoch(fn, params, data, y, batch)) for name, fn in fns.items()}
+    epochs = {name: (lambda fn=fn: _epoch(fn, params, data, y, batch)) for name, fn in fns.items()
+              if only is None or name in only}
     return {
         "structure": structure, "dim": dim, "batch": batch, "rows": rows,
         "epoch": interleaved_medians(epochs, repeats),

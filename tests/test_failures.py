@@ -154,7 +154,7 @@ def test_eigen_kernel_suspect_rows_fall_back_to_lapack(monkeypatch):
 
     real = kernels.dense_eigenpairs
 
-    def unconverged(A, lo, hi, vectors=True):
+    def unconverged(A, lo, hi, vectors=True, max_threads=None):
         values, Q, suspect = real(A, lo, hi, vectors)
         values[:] = np.nan  # what a non-converged kernel would leave behind
         return values, Q, np.ones_like(suspect)

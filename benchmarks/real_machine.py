@@ -1,0 +1,226 @@
+"""Speed on a real machine (issue 13): thread choice, a competing process, a cold cache, and
+the estimator's epoch against scikit-learn's MLP.
+
+    python -m benchmarks.real_machine [--quick] [--out benchmarks]
+
+writes ``REAL_MACHINE.md`` and ``real_machine.json`` beside this file (``--out``). Every time is a
+median of interleaved repeats in one process (``bench.interleaved_medians``); the load is one
+CPU-bound Python process that this script starts, bounds in time and ends by its process id.
+
+Tables:
+
+* **thread choice**: the automatic choice (``optneuron.kernels.set_num_threads(None)``) against
+  one and two threads, for a batch-64 training epoch (tridiagonal dim 45) and for dense
+  forward+backward at n = 16, B = 4096;
+* **loaded**: the batch-64 training epochs (tridiagonal dim 45, dense dim 16), quiet and under
+  one competing process, default settings; a fair share of two cores is 2× the quiet time;
+* **cold cache**: a fresh process with an empty ``NUMBA_CACHE_DIR``: seconds to the first
+  tridiagonal forward+backward (import included), and to the first ``SpectralRegressor().fit``
+  on 600 rows;
+* **estimator epoch**: one epoch of ``SpectralRegressor`` (defaults) on 100,000 rows of
+  ``make_friedman1`` against ``MLPRegressor`` with about as many parameters and the same batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.bench import _random_dense, interleaved_medians, training_case
+from optneuron import OptLayer, SphereQP, kernels
+
+LOAD_SECONDS = 600  # the competing process ends by itself after this, whatever happens here
+
+
+@contextlib.contextmanager
+def competing_process(seconds: float = LOAD_SECONDS):
+    """One CPU-bound process (a busy Python loop) for the duration of the block."""
+    code = f"import time\nt = time.time()\nwhile time.time() - t < {seconds}: pass"
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        time.sleep(0.5)  # let it reach its loop
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _threads(n: int | None) -> None:
+    """The kernels' cap (``None``: automatic) and torch's threads (all cores when automatic)."""
+    kernels.set_num_threads(n)
+    torch.set_num_threads(n or os.cpu_count())
+
+
+def _dense_fwd_bwd(layer, A):
+    leaf = A.detach().requires_grad_(True)
+    layer(leaf).value.sum().backward()
+
+
+def thread_choice(repeats: int, rows: int) -> list[dict]:
+    """Automatic vs 1 vs 2 threads at batch 64 (an epoch) and at B = 4096 (one call)."""
+    out = []
+    A = _random_dense(4096, 16, torch.float32)
+    layer = OptLayer(SphereQP(8))
+    settings = {"automatic": None, "1 thread": 1, "2 threads": 2}
+    for label, fn in [
+        ("tridiagonal dim=45 epoch, batch 64",
+         lambda: _epoch_ours("tridiagonal", 45, rows)),
+        ("dense n=16 B=4096 fwd+bwd", lambda: _timed(lambda: _dense_fwd_bwd(layer, A), repeats)),
+    ]:
+        row = {"case": label}
+        for _ in range(repeats if "epoch" in label else 1):  # interleave the settings' epochs
+            for name, n in settings.items():
+                _threads(n)
+                row.setdefault(name, []).append(fn())
+        out.append({k: (float(np.median(v)) if isinstance(v, list) else v)
+                    for k, v in row.items()})
+    _threads(None)
+    return out
+
+
+def _epoch_ours(structure: str, dim: int, rows: int) -> float:
+    """Seconds of one batch-64 Adam epoch of our neuron (``bench.training_case``)."""
+    return training_case(structure, dim, 64, rows=rows, repeats=1, only=("ours",))["epoch"]["ours"]
+
+
+def _timed(fn, repeats: int) -> float:
+    return interleaved_medians({"t": fn}, repeats)["t"]
+
+
+def loaded(repeats: int, rows: int) -> list[dict]:
+    """Batch-64 epochs, default settings, quiet and under one competing process."""
+    _threads(None)
+    out = []
+    for structure, dim in [("tridiagonal", 45), ("dense", 16)]:
+        quiet, busy = [], []
+        for _ in range(repeats):
+            quiet.append(_epoch_ours(structure, dim, rows))
+            with competing_process():
+                busy.append(_epoch_ours(structure, dim, rows))
+        out.append({"case": f"{structure} dim={dim} epoch, batch 64",
+                    "quiet": float(np.median(quiet)), "loaded": float(np.median(busy))})
+    return out
+
+
+_FIRST_SOLVE = """
+import time; t = time.perf_counter()
+import torch, optneuron as on
+d = torch.randn(64, 45, requires_grad=True); e = torch.randn(64, 44, requires_grad=True)
+on.OptLayer(on.SphereQP(22))(on.SymTridiagonal(d, e)).value.sum().backward()
+print(time.perf_counter() - t)
+"""
+
+_FIRST_FIT = """
+import time; t = time.perf_counter()
+from sklearn.datasets import make_friedman1
+from optneuron import SpectralRegressor
+X, y = make_friedman1(n_samples=600, noise=1.0, random_state=0)
+SpectralRegressor(random_state=0).fit(X, y)
+print(time.perf_counter() - t)
+"""
+
+
+def cold_cache() -> dict:
+    """Seconds to a first result in fresh processes with an empty numba cache each."""
+    out = {}
+    for label, code in [("first tridiagonal fwd+bwd (import included)", _FIRST_SOLVE),
+                        ("first SpectralRegressor().fit, 600 rows", _FIRST_FIT)]:
+        with tempfile.TemporaryDirectory() as cache:
+            env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+            run = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                 capture_output=True, text=True)
+            out[label] = float(run.stdout.strip().splitlines()[-1])
+    return out
+
+
+def estimator_epoch(rows: int, repeats: int) -> dict:
+    """One epoch (``max_iter=1``) of SpectralRegressor and of a same-size MLPRegressor."""
+    import warnings
+
+    from sklearn.datasets import make_friedman1
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor
+
+    from optneuron import SpectralRegressor
+
+    X, y = make_friedman1(n_samples=rows, noise=1.0, random_state=0)
+    ours = SpectralRegressor(random_state=0, max_iter=1, early_stopping=False)
+    ours.fit(X[:256], y[:256])  # compile / warm up outside the timing
+    params = sum(p.numel() for p in ours.model_.parameters())
+    hidden = max(1, round((params - 1) / (X.shape[1] + 2)))  # d·h + h + h + 1 parameters
+    mlp = MLPRegressor(hidden_layer_sizes=(hidden,), batch_size=ours.batch_size, max_iter=1,
+                       random_state=0, early_stopping=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        times = interleaved_medians({"SpectralRegressor": lambda: ours.fit(X, y),
+                                     "MLPRegressor": lambda: mlp.fit(X, y)}, repeats)
+    return {"rows": rows, "batch": ours.batch_size, "parameters": params,
+            "mlp_hidden": hidden, **times}
+
+
+def markdown(results: dict) -> str:
+    """The tables of ``REAL_MACHINE.md``."""
+    m = results["machine"]
+    lines = ["# Speed on a real machine", "",
+             f"{m['cores']} cores, torch {m['torch']}; {m['date']}. Reproduce: "
+             "`python -m benchmarks.real_machine`.", "",
+             "## Thread choice (ms)", "", "| case | automatic | 1 thread | 2 threads |",
+             "|---|---|---|---|"]
+    for r in results["threads"]:
+        lines.append(f"| {r['case']} | {r['automatic'] * 1e3:.1f} | {r['1 thread'] * 1e3:.1f} | "
+                     f"{r['2 threads'] * 1e3:.1f} |")
+    lines += ["", "## One competing CPU-bound process (ms, default settings)", "",
+              "| case | quiet | loaded | loaded / quiet |", "|---|---|---|---|"]
+    for r in results["loaded"]:
+        lines.append(f"| {r['case']} | {r['quiet'] * 1e3:.0f} | {r['loaded'] * 1e3:.0f} | "
+                     f"{r['loaded'] / r['quiet']:.2f}× |")
+    lines += ["", "## Cold cache (fresh process, empty NUMBA_CACHE_DIR)", "",
+              "| what | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v:.1f} |" for k, v in results["cold"].items()]
+    e = results["estimator"]
+    lines += ["", "## Estimator epoch", "",
+              f"{e['rows']} rows of make_friedman1, batch {e['batch']}, {e['parameters']} "
+              f"parameters; MLPRegressor with {e['mlp_hidden']} hidden units.", "",
+              "| SpectralRegressor (s) | MLPRegressor (s) | ratio |", "|---|---|---|",
+              f"| {e['SpectralRegressor']:.2f} | {e['MLPRegressor']:.2f} | "
+              f"{e['SpectralRegressor'] / e['MLPRegressor']:.1f}× |"]
+    return "\n".join(lines) + "\n"
+
+
+def run(quick: bool = False) -> dict:
+    """Every table; ``quick`` shrinks the sizes (a smoke test, not a measurement)."""
+    from benchmarks.bench import machine
+
+    repeats, rows = (1, 2_000) if quick else (5, 20_000)
+    results = {"machine": machine(), "threads": thread_choice(repeats, rows),
+               "loaded": loaded(repeats, rows)}
+    results["cold"] = {} if quick else cold_cache()
+    results["estimator"] = estimator_epoch(2_000 if quick else 100_000, repeats)
+    return results
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.real_machine", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
+    parser.add_argument("--out", default=str(Path(__file__).parent), help="where to write")
+    args = parser.parse_args(argv)
+    results = run(args.quick)
+    out = Path(args.out)
+    (out / "REAL_MACHINE.md").write_text(markdown(results))
+    (out / "real_machine.json").write_text(json.dumps(results, indent=1))
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
