@@ -79,7 +79,13 @@ try:  # the one version source is pyproject.toml, read from the installed metada
 except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
     __version__ = "0+unknown"
 
-_LAZY = {"SpectralRegressor": "sklearn", "SpectralClassifier": "sklearn"}
+# loaded on first use: scikit-learn for the estimators, numba for the kernels' thread settings
+_LAZY = {
+    "SpectralRegressor": "sklearn",
+    "SpectralClassifier": "sklearn",
+    "set_num_threads": "kernels",
+    "get_num_threads": "kernels",
+}
 
 
 def __getattr__(name: str):

@@ -206,3 +206,37 @@ def test_scs_solutions_give_the_same_derivative(problem):
     reference = A.clone().requires_grad_(True)
     (C * eigen_reference_X(problem, reference)).sum().backward()
     assert relative_error(leaf.grad, (reference.grad + reference.grad.mT) / 2) < 1e-4
+
+
+def test_a_solve_that_fails_its_certificate_is_retried_in_another_orientation(monkeypatch):
+    # the first solve of every batch comes back slightly infeasible (as an interior-point solve
+    # that stalls does); the rotated retry must be certified and give the same X and derivative
+    from optneuron import OptLayer, SphereQP
+    from optneuron.backends import fantope_sdp, sdp
+
+    real = fantope_sdp.solve_fantope
+    calls = []
+
+    def stalled_once(S, m, alpha, solver_args):
+        out = real(S, m, alpha, solver_args)
+        calls.append(S.shape)
+        if len(calls) == 1:
+            return out._replace(X=out.X - 1e-3 * torch.eye(S.shape[-1], dtype=S.dtype),
+                                statuses=["AlmostSolved"] * S.shape[0])
+        return out
+
+    monkeypatch.setattr(sdp, "solve_fantope", stalled_once)
+    g = torch.Generator().manual_seed(3)
+    A = torch.randn(2, 4, 4, generator=g, dtype=torch.float64)
+    A = ((A + A.mT) / 2).requires_grad_(True)
+    C = torch.randn(4, 4, generator=g, dtype=torch.float64)
+    C = C + C.mT
+    X = OptLayer(SphereQP(0), backend="sdp")(A).X
+    (C * X).sum().backward()
+    assert len(calls) == 2
+    R = A.detach().clone().requires_grad_(True)
+    q = torch.linalg.eigh(R)[1][..., 0]
+    torch.testing.assert_close(X.detach(), (q[..., :, None] * q[..., None, :]).detach(),
+                               atol=1e-7, rtol=0)
+    (C * (q[..., :, None] * q[..., None, :])).sum().backward()
+    torch.testing.assert_close(A.grad, R.grad, atol=1e-5, rtol=1e-4)

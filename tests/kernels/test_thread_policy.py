@@ -81,3 +81,10 @@ def test_run_chunks_raises_a_workers_error():
 
     with pytest.raises(RuntimeError, match="chunk failed"):
         pool.run_chunks(kernel, 4096, 2)
+
+
+def test_package_level_names_are_the_kernels_own():
+    import optneuron
+
+    assert optneuron.set_num_threads is pool.set_num_threads
+    assert optneuron.get_num_threads is pool.get_num_threads
