@@ -10,6 +10,7 @@ import numpy as np
 
 from ._spectrum import _dense_spectrum_batch, _tri_spectrum_batch
 from .threads import dense_work, plan_threads, run_chunks, tridiagonal_work
+from .tridiagonal import check_tridiagonal
 
 
 def _float_dtype(x, name):
@@ -52,16 +53,8 @@ def tridiagonal_spectrum(diag, off, weights=None, max_threads=None):
     ||T q - lam q|| <= 16 n eps ||T||_inf. Clusters are not suspect. See the package docstring
     for the accuracy contract.
     """
-    diag = np.asarray(diag)
-    off = np.asarray(off)
-    _float_dtype(diag, "diag")
-    if off.dtype != diag.dtype:
-        raise TypeError(f"off must have the dtype of diag ({diag.dtype}), got {off.dtype}")
-    if diag.ndim != 2:
-        raise ValueError(f"diag must have shape (B, n), got {diag.shape}")
+    diag, off = check_tridiagonal(diag, off)
     B, n = diag.shape
-    if off.shape != (B, max(n - 1, 0)):
-        raise ValueError(f"off must have shape {(B, max(n - 1, 0))}, got {off.shape}")
     gradient = weights is not None
     w = _weights(weights, B, n) if gradient else np.zeros((1, 1))
     dt = diag.dtype

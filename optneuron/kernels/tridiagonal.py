@@ -14,6 +14,23 @@ def _check_range(n, lo, hi):
     return lo, hi
 
 
+def check_tridiagonal(diag, off):
+    """``(diag, off)`` as arrays after checking a batch of tridiagonals: ``diag (B, n)`` float32
+    or float64, ``off (B, n-1)`` of the same dtype; TypeError/ValueError naming the argument."""
+    diag = np.asarray(diag)
+    off = np.asarray(off)
+    if diag.dtype not in (np.float32, np.float64):
+        raise TypeError(f"diag must be float32 or float64, got {diag.dtype}")
+    if off.dtype != diag.dtype:
+        raise TypeError(f"off must have the dtype of diag ({diag.dtype}), got {off.dtype}")
+    if diag.ndim != 2:
+        raise ValueError(f"diag must have shape (B, n), got {diag.shape}")
+    B, n = diag.shape
+    if off.shape != (B, max(n - 1, 0)):
+        raise ValueError(f"off must have shape {(B, max(n - 1, 0))}, got {off.shape}")
+    return diag, off
+
+
 def tridiagonal_eigenpairs(diag, off, lo, hi, vectors=True, derivatives=False, max_threads=None):
     """Eigenvalues lo..hi-1 (0-based, ascending) of each symmetric tridiagonal matrix in a batch.
 
@@ -30,17 +47,8 @@ def tridiagonal_eigenpairs(diag, off, lo, hi, vectors=True, derivatives=False, m
     max_threads caps the threads of this call (``threads.plan_threads`` picks the count from the
     work and the other caps); the result does not depend on it.
     """
-    diag = np.asarray(diag)
-    off = np.asarray(off)
-    if diag.dtype not in (np.float32, np.float64):
-        raise TypeError(f"diag must be float32 or float64, got {diag.dtype}")
-    if off.dtype != diag.dtype:
-        raise TypeError(f"off must have the dtype of diag ({diag.dtype}), got {off.dtype}")
-    if diag.ndim != 2:
-        raise ValueError(f"diag must have shape (B, n), got {diag.shape}")
+    diag, off = check_tridiagonal(diag, off)
     B, n = diag.shape
-    if off.shape != (B, max(n - 1, 0)):
-        raise ValueError(f"off must have shape {(B, max(n - 1, 0))}, got {off.shape}")
     lo, hi = _check_range(n, lo, hi)
     if derivatives and not vectors:
         raise ValueError("derivatives=True needs vectors=True")
