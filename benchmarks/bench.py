@@ -366,7 +366,17 @@ def _run_benchmarks(quick: bool, threads, progress) -> dict:
             run["training"].append(training_case(structure, dim, batch,
                                                  repeats=5 if not quick else 1))
         results["runs"].append(run)
+    progress("trust region: ours vs torch.linalg.eigh + vectorized secular solve")
+    results["trust_region"] = _trust_region_rows(quick, repeats)
     return results
+
+
+def _trust_region_rows(quick: bool, repeats: int) -> list[dict]:
+    """``benchmarks/trust_region.py``'s cases (issue 12), at the thread setting in force."""
+    from benchmarks import trust_region
+
+    sizes = trust_region.SMALL if quick else trust_region.CASES
+    return [trust_region.run(s, n, batch, repeats) for s, (n, batch) in sizes.items()]
 
 
 def _label(row) -> str:
@@ -457,6 +467,13 @@ def markdown(results: dict) -> str:
         out += _ratio_table(run["training"], "epoch",
                             ["scipy.eigh_tridiagonal", "torch.eigvalsh", NO_SOLVE], "neuron")
         out.append("")
+    if results.get("trust_region"):
+        from benchmarks import trust_region
+
+        out += ["## Trust region, forward + backward (value and Danskin gradient)", "",
+                "Baseline: `torch.linalg.eigh` of each matrix, then the batched torch secular "
+                "solve (`method=\"lapack\"`); ours: the compiled path (`method=\"auto\"`).", "",
+                trust_region.table(results["trust_region"]), ""]
     if results.get("blas_threads"):
         out += ["## Why OpenBLAS runs on one thread", "",
                 "SciPy's per-matrix calls gain nothing from a second BLAS thread, and OpenBLAS's "

@@ -49,8 +49,14 @@ def test_cases_and_report_render():
                                 "date")}
     blas = blas_threads_case(repeats=1)
     assert len(blas) == 4 and all(v > 0 for v in blas.values())
+    from benchmarks.bench import _trust_region_rows
+
+    trust = _trust_region_rows(quick=True, repeats=1)
+    assert [r["structure"] for r in trust] == ["dense", "tridiagonal"]
+    assert all(r["value_gap"] < 1e-10 for r in trust)
     text = markdown({"machine": machine, "compile": {"cold_seconds": 1.0, "warm_seconds": 0.1},
-                     "runs": [run], "blas_threads": blas})
+                     "runs": [run], "blas_threads": blas, "trust_region": trust})
+    assert "Trust region, forward + backward" in text
     assert "float64 n=4 B=8" in text and "tridiagonal dim=5 batch=32" in text
     assert "Why OpenBLAS runs on one thread" in text and "2 BLAS thread(s)" in text
     assert "sdp" in text and "scipy.eigh_tridiagonal" in text
