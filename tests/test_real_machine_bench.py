@@ -12,7 +12,7 @@ def test_real_machine_benchmark_runs_small(tmp_path):
     from benchmarks import real_machine
 
     assert real_machine.main(["--quick", "--out", str(tmp_path)]) == 0
-    text = (tmp_path / "REAL_MACHINE.md").read_text()
+    text = (tmp_path / real_machine.REPORT).read_text()
     for heading in ("Thread choice", "competing CPU-bound process", "Estimator epoch"):
         assert heading in text
 
