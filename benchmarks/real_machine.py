@@ -3,9 +3,10 @@ the estimator's epoch against scikit-learn's MLP.
 
     python -m benchmarks.real_machine [--quick] [--out benchmarks]
 
-writes its report (``REPORT``, Markdown) and ``real_machine.json`` beside this file (``--out``). Every time is a
-median of interleaved repeats in one process (``bench.interleaved_medians``); the load is one
-CPU-bound Python process that this script starts, bounds in time and ends by its process id.
+writes its report (``REPORT``, Markdown) and ``real_machine.json`` beside this file
+(``--out``). Every time is a median of interleaved repeats in one process
+(``bench.interleaved_medians``); the load is one CPU-bound Python process that this script
+starts, bounds in time and ends by its process id.
 
 Tables:
 
