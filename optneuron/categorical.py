@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["CategoricalMatrices", "CategoricalSpectral"]
+__all__ = ["CategoricalMatrices", "CategoricalSpectral", "field_matrices", "operator_norm"]
 
 _UNKNOWN = ("learned", "zero")
 
@@ -153,8 +153,7 @@ class CategoricalSpectral(nn.Module):
 
     def field_matrices(self, field: int) -> torch.Tensor:
         """Dense ``E_f[c]`` for every row of field ``f``: ``(rows_f + 1, [out,] n, n)``."""
-        A = self.spectral.pencil.to_matrix(self.categories.field_coordinates(field))
-        return A if isinstance(A, torch.Tensor) else A.to_dense()
+        return field_matrices(self.spectral.pencil, self.categories, field)
 
     def jump_bounds(self, field: int, a=None, b=None) -> torch.Tensor:
         """``‖E_f[a] − E_f[b]‖_op`` (detached): ``([out,])`` for two rows ``a``, ``b``; with
@@ -166,9 +165,8 @@ class CategoricalSpectral(nn.Module):
         with torch.no_grad():
             E = self.field_matrices(field)
             if a is not None or b is not None:
-                return _op_norm(E[a] - E[b])
-            D = E.unsqueeze(0) - E.unsqueeze(1)
-            return _op_norm(D)
+                return operator_norm(E[a] - E[b])
+            return operator_norm(E.unsqueeze(0) - E.unsqueeze(1))
 
     def spread_bounds(self, field: int) -> torch.Tensor:
         """``s_c = ‖E_f[c] − Ē_f‖_op`` per row, ``Ē_f`` the mean of the known rows:
@@ -176,8 +174,16 @@ class CategoricalSpectral(nn.Module):
         so ``s`` certifies every jump in ``O(rows)`` operator norms instead of ``O(rows²)``."""
         with torch.no_grad():
             E = self.field_matrices(field)
-            return _op_norm(E - E[:-1].mean(0, keepdim=True))
+            return operator_norm(E - E[:-1].mean(0, keepdim=True))
 
 
-def _op_norm(A: torch.Tensor) -> torch.Tensor:
+def field_matrices(pencil, categories: CategoricalMatrices, field: int) -> torch.Tensor:
+    """Dense ``E_f[c]`` of ``categories`` read in ``pencil``'s structure:
+    ``(rows_f + 1, [out,] n, n)`` (differentiable)."""
+    A = pencil.to_matrix(categories.field_coordinates(field))
+    return A if isinstance(A, torch.Tensor) else A.to_dense()
+
+
+def operator_norm(A: torch.Tensor) -> torch.Tensor:
+    """``‖A‖_op = max_j |λ_j(A)|`` of symmetric ``A (..., n, n)``: ``(...)``."""
     return torch.linalg.eigvalsh(A).abs().amax(-1)
