@@ -36,7 +36,7 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
+from sklearn.utils import TransformerTags, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._set_output import _SetOutputMixin
 from sklearn.utils.multiclass import check_classification_targets
@@ -242,7 +242,7 @@ class _BaseSpectralEstimator(ClassNamePrefixFeaturesOutMixin, _SetOutputMixin, B
         if not mask.any():
             if y is None:
                 return _validate_data(self, X, dtype=np.float64, reset=reset), None
-            return _validate_data(self, X, y, dtype=np.float64, **y_options)
+            return _validate_data(self, X, y, dtype=np.float64, reset=reset, **y_options)
         _check_feature_names(self, X, reset=reset)
         _check_n_features(self, X, reset=reset)
         cats = [column(X, j) for j in np.flatnonzero(mask)]
@@ -483,6 +483,7 @@ class _BaseSpectralEstimator(ClassNamePrefixFeaturesOutMixin, _SetOutputMixin, B
         tags.input_tags.categorical = True
         tags.input_tags.string = True
         tags.non_deterministic = False
+        tags.transformer_tags = TransformerTags(preserves_dtype=[])  # transform: λ(x), float64
         return tags
 
 
@@ -658,8 +659,59 @@ class SpectralRegressor(RegressorMixin, _BaseSpectralEstimator):
         return {**super()._parameter_constraints,
                 "loss": [StrOptions({"squared_error", "absolute_error", "huber"})]}
 
-    def __init__(self, *, loss="squared_error", **params):
-        super().__init__(**params)
+    def __init__(
+        self,
+        *,
+        loss="squared_error",
+        n_neurons=8,
+        dim=4,
+        index=-1,
+        structure="dense",
+        alpha=1e-4,
+        batch_size=64,
+        learning_rate_init=0.01,
+        learning_rate="constant",
+        max_iter=200,
+        tol=1e-4,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        smoothing=None,
+        spectral_penalty=0.0,
+        group_penalty=0.0,
+        max_feature_strength=None,
+        categorical_features="from_dtype",
+        max_categories=1024,
+        min_frequency=1,
+        warm_start=False,
+        random_state=None,
+        verbose=False,
+    ):
+        super().__init__(
+            n_neurons=n_neurons,
+            dim=dim,
+            index=index,
+            structure=structure,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            learning_rate=learning_rate,
+            max_iter=max_iter,
+            tol=tol,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            smoothing=smoothing,
+            spectral_penalty=spectral_penalty,
+            group_penalty=group_penalty,
+            max_feature_strength=max_feature_strength,
+            categorical_features=categorical_features,
+            max_categories=max_categories,
+            min_frequency=min_frequency,
+            warm_start=warm_start,
+            random_state=random_state,
+            verbose=verbose,
+        )
         self.loss = loss
 
     @_fit_context(prefer_skip_nested_validation=True)
