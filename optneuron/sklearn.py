@@ -236,13 +236,18 @@ class _BaseSpectralEstimator(ClassNamePrefixFeaturesOutMixin, _SetOutputMixin, B
     def _validate_X(self, X, y=None, *, reset, **y_options):
         """``(x (n, n_numeric + n_fields) float64 ndarray, y)``; fits the column split and the
         category codes when ``reset``."""
-        if reset:
-            self._categorical_mask = categorical_mask(X, self.categorical_features)
-        mask = self._categorical_mask
-        if not mask.any():
+        mask = self._categorical_mask if not reset else (
+            categorical_mask(X, self.categorical_features)
+            if hasattr(X, "dtypes") or self.categorical_features != "from_dtype" else None)
+        if mask is None or not mask.any():
             if y is None:
-                return _validate_data(self, X, dtype=np.float64, reset=reset), None
-            return _validate_data(self, X, y, dtype=np.float64, reset=reset, **y_options)
+                x = _validate_data(self, X, dtype=np.float64, reset=reset)
+            else:
+                x, y = _validate_data(self, X, y, dtype=np.float64, reset=reset, **y_options)
+            if reset:
+                self._categorical_mask = np.zeros(x.shape[1], dtype=bool)
+            return x, y
+        self._categorical_mask = mask
         _check_feature_names(self, X, reset=reset)
         _check_n_features(self, X, reset=reset)
         cats = [column(X, j) for j in np.flatnonzero(mask)]
@@ -386,6 +391,9 @@ class _BaseSpectralEstimator(ClassNamePrefixFeaturesOutMixin, _SetOutputMixin, B
 
     def _prepare_fit(self, X, y, sample_weight, reset, **y_options):
         """Validated ``(x, y, w)`` with the zero-weight rows left out (``w`` None if unweighted)."""
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
+                             "is None")
         x, y = self._validate_X(X, y, reset=reset, **y_options)
         if sample_weight is None:
             return x, y, None
@@ -411,6 +419,10 @@ class _BaseSpectralEstimator(ClassNamePrefixFeaturesOutMixin, _SetOutputMixin, B
         """The neurons' outputs ``λ_h(x)``: ``(n_samples, n_neurons)`` (features for a next
         step in a ``Pipeline``; names from ``get_feature_names_out``)."""
         return self._forward(X, neurons=True)
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """``fit(X, y, **fit_params).transform(X)``."""
+        return self.fit(X, y, **fit_params).transform(X)
 
     @property
     def _n_features_out(self):
