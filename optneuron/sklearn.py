@@ -269,7 +269,10 @@ class _BaseSpectralEstimator(ClassNamePrefixFeaturesOutMixin, _SetOutputMixin, B
         k = self._n_numeric()
         if fit:
             X = x[:, :k]
-            self._x_mean = np.average(X, axis=0, weights=w) if len(X) else np.zeros(k)
+            if k == 0:  # only categorical columns
+                self._x_mean = self._x_scale = np.zeros(0)
+                return torch.from_numpy(np.ascontiguousarray(x))
+            self._x_mean = np.average(X, axis=0, weights=w)
             scale = np.sqrt(np.average((X - self._x_mean) ** 2, axis=0, weights=w))
             self._x_scale = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(self._x_mean)),
                                      scale, 1.0)

@@ -213,3 +213,15 @@ def test_options_are_validated(name, value, match):
     df, y = _table(n=50)
     with pytest.raises(ValueError, match=match):
         SpectralRegressor(**{name: value}).fit(df, y)
+
+
+def test_fitted_estimator_with_categories_pickles_and_only_categorical_columns_work():
+    import pickle
+
+    df, y = _table(n=120, seed=7)
+    m = SpectralClassifier(**FAST).fit(df, y > np.median(y))
+    loaded = pickle.loads(pickle.dumps(m))
+    np.testing.assert_array_equal(loaded.decision_function(df), m.decision_function(df))
+    only = df[["city", "kind"]]
+    r = SpectralRegressor(**FAST).fit(only, y)
+    assert r.feature_strengths_.shape == (2,) and np.isfinite(r.predict(only)).all()
