@@ -141,6 +141,8 @@ def evaluate(splits, seeds):
         scores, times = [], []
         for seed in seeds:
             model, n_params = models(n_features, seed, categorical)[name]
+            # the counts above treat every column as one number: not so for string columns
+            n_params = 0 if categorical else n_params
             fold_scores = []
             for X, y, X_test, y_test in splits():
                 fitted = clone(model)
