@@ -7,8 +7,14 @@ Both fit the same small hybrid network on standardized inputs ``z = (x − mean)
 a ``SpectralLayer`` of ``n_neurons`` spectral neurons (``dim × dim`` matrices, one batched
 eigen-solve), a linear readout ``W`` and a linear skip ``V`` (so the model contains linear
 regression / logistic regression and the neurons only have to learn the nonlinear rest).
-The regressor also standardizes ``y`` and fits the squared error; the classifier fits the
-log-loss (one logit for two classes, softmax over ``n_classes`` logits otherwise).
+The regressor also standardizes ``y`` and fits ``loss`` (squared error by default, absolute
+error or Huber); the classifier fits the log-loss (one logit for two classes, softmax over
+``n_classes`` logits otherwise). Both take ``sample_weight`` (a weighted loss).
+
+Categorical columns (a DataFrame's string, category and bool columns by default) enter as
+matrices: ``λ_h = λ_k(A_0^h + Σ_i z_i A_i^h + Σ_f E_f^h[c_f])`` (``optneuron.categorical``);
+an unseen category reads its column's unknown matrix. Changing column ``f`` from ``a`` to ``b``
+moves the output by at most ``Σ_h |W_h| ‖E_f^h[a] − E_f^h[b]‖_op`` (``category_jump_bound``).
 
 Certified sensitivity (Weyl; theory/weyl-certificates.md):
 ``|λ_h(z + ε) − λ_h(z)| ≤ Σ_i |ε_i| ‖A_i^h‖_op``, so for every ``x`` and every change ``t``
