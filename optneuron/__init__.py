@@ -18,6 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from . import certify
 from .backends import available_backends, get_backend, register_backend
 from .backends.sdp import SDPSolverError
+from .categorical import CategoricalMatrices, CategoricalSpectral
 from .decisions import InputOptimum, OutputRange, optimize_inputs, output_range
 from .export import DifferenceOfConcave, ExportError, to_cvxpy, to_difference_of_concave
 from .layer import OptLayer
@@ -72,6 +73,8 @@ __all__ = [
     "InputOptimum",
     "output_range",
     "OutputRange",
+    "CategoricalMatrices",
+    "CategoricalSpectral",
 ]
 
 try:  # the one version source is pyproject.toml, read from the installed metadata

@@ -17,7 +17,13 @@ import torch
 
 from .validation import check_index, check_int
 
-__all__ = ["pencil_eigenvalues", "eigen_surface", "response_curve", "training_curves"]
+__all__ = [
+    "pencil_eigenvalues",
+    "eigen_surface",
+    "response_curve",
+    "training_curves",
+    "feature_strengths_history",
+]
 
 
 def _pyplot():
@@ -279,4 +285,41 @@ def training_curves(
     ax.set_ylabel(ylabel)
     if len(curves) > 1:
         ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def feature_strengths_history(
+    history,
+    *,
+    names: Sequence[str] | None = None,
+    cap: float | None = None,
+    ax=None,
+    logy: bool = False,
+):
+    """Draw each feature's certified strength per epoch: ``history`` is an estimator's
+    ``feature_strengths_history_`` (epochs × features) or a fitted estimator carrying it;
+    ``names`` label the features (default: the estimator's ``feature_names_in_`` or
+    ``x0, x1, …``); ``cap`` draws ``max_feature_strength`` as a dashed line."""
+    if hasattr(history, "feature_strengths_history_"):
+        if names is None and hasattr(history, "feature_names_in_"):
+            names = [str(n) for n in history.feature_names_in_]
+        history = history.feature_strengths_history_
+    H = np.asarray(history, dtype=np.float64)
+    if H.ndim != 2 or H.shape[0] == 0:
+        raise ValueError(f"history must be epochs × features with at least one epoch, got "
+                         f"shape {H.shape}")
+    names = [f"x{i}" for i in range(H.shape[1])] if names is None else list(names)
+    if len(names) != H.shape[1]:
+        raise ValueError(f"names must have {H.shape[1]} entries, got {len(names)}")
+    ax = _axes(ax)
+    epochs = np.arange(1, H.shape[0] + 1)
+    for i, name in enumerate(names):
+        ax.plot(epochs, H[:, i], lw=1.4, label=name)
+    if cap is not None:
+        ax.axhline(cap, color="k", ls="--", lw=1, label="cap")
+    if logy and (H > 0).all():
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("certified strength")
+    ax.legend(loc="best", fontsize="small")
     return ax

@@ -14,6 +14,19 @@ drops below the best so far by more than ``tol``; after ``patience`` epochs with
 the run stops (``patience=None``: run all ``max_epochs``). With a validation set the weights of
 the epoch with the lowest validation loss are restored at the end. The model is left in
 ``eval()`` mode.
+
+Sample weights (``sample_weight=w``, ``validation=(Z_val, T_val, w_val)``): ``loss_fn`` then
+returns per-sample losses ``(B,)`` and a batch's loss is ``Σ_{j∈B} w_j ℓ_j / (|B| w̄)``, ``w̄``
+the mean weight of the whole training set: over the random batches its expectation is
+``Σ_j w_j ℓ_j / Σ_j w_j``, so an integer weight acts as that many repetitions of the row in
+expectation (exactly, with one full batch). The validation loss is ``Σ w ℓ / Σ w``.
+
+Hooks (off by default, no per-step cost then): ``after_step(model)`` runs after every optimizer
+step (projections, proximal steps); ``on_epoch(model, epoch)`` after every epoch (recording).
+``config.schedule="one_cycle"`` warms the learning rate up from ``learning_rate/25`` over the
+first 30 % of the steps of ``max_epochs`` epochs and cools it down to ``learning_rate/10⁴``
+(``torch.optim.lr_scheduler.OneCycleLR``, cosine). ``optimizer=`` continues with an existing
+optimizer (warm starts: its moment estimates carry over).
 """
 
 from __future__ import annotations
@@ -31,7 +44,9 @@ from tqdm.auto import tqdm
 from .certify import spectral_penalty
 from .validation import check_int, check_real
 
-__all__ = ["TrainingConfig", "TrainingHistory", "train", "torch_threads"]
+__all__ = ["TrainingConfig", "TrainingHistory", "train", "torch_threads", "make_optimizer"]
+
+_SCHEDULES = ("constant", "one_cycle")
 
 
 @dataclass(frozen=True)
@@ -41,7 +56,8 @@ class TrainingConfig:
     ``max_epochs ≥ 1``; ``learning_rate > 0`` and ``weight_decay ≥ 0`` go to ``torch.optim.Adam``;
     ``batch_size ≥ 1`` (clipped to the training-set size); ``penalty ≥ 0`` weighs
     ``Σ ‖A_i‖_op``; ``tol ≥ 0`` and ``patience`` (``≥ 1`` or ``None``) define early stopping;
-    ``progress`` shows a tqdm bar labelled ``description``.
+    ``progress`` shows a tqdm bar labelled ``description``; ``schedule`` is ``"constant"`` or
+    ``"one_cycle"`` (see the module docstring).
     """
 
     max_epochs: int = 200
@@ -53,6 +69,7 @@ class TrainingConfig:
     patience: int | None = 10
     progress: bool = False
     description: str = "training"
+    schedule: str = "constant"
 
     def __post_init__(self):
         check_int("max_epochs", self.max_epochs, low=1)
@@ -63,6 +80,8 @@ class TrainingConfig:
         check_real("tol", self.tol, low=0.0)
         if self.patience is not None:
             check_int("patience", self.patience, low=1)
+        if self.schedule not in _SCHEDULES:
+            raise ValueError(f"schedule must be one of {_SCHEDULES}, got {self.schedule!r}")
 
 
 @dataclass
@@ -79,6 +98,13 @@ class TrainingHistory:
     converged: bool = False
 
 
+def make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
+    """``torch.optim.Adam`` over ``model``'s parameters with the config's rate and decay."""
+    return torch.optim.Adam(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+
+
 def train(
     model: nn.Module,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -86,8 +112,12 @@ def train(
     T: torch.Tensor,
     *,
     config: TrainingConfig,
-    validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+    validation: tuple | None = None,
     generator: torch.Generator | None = None,
+    sample_weight: torch.Tensor | None = None,
+    after_step: Callable[[nn.Module], None] | None = None,
+    on_epoch: Callable[[nn.Module, int], None] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> TrainingHistory:
     """Train ``model`` in place on inputs ``Z`` and targets ``T`` (see the module docstring).
 
@@ -95,27 +125,28 @@ def train(
     """
     if not isinstance(config, TrainingConfig):
         raise TypeError(f"config must be a TrainingConfig, got {type(config).__name__}")
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    optimizer = make_optimizer(model, config) if optimizer is None else optimizer
+    weight = None if sample_weight is None else sample_weight / sample_weight.mean()
+    step = _Step(model, loss_fn, optimizer, config, after_step, n_batches=math.ceil(
+        Z.shape[0] / min(config.batch_size, Z.shape[0])))
     history = TrainingHistory(validation_loss=None if validation is None else [])
     best_state, stale = None, 0
     bar = tqdm(range(config.max_epochs), disable=not config.progress, desc=config.description,
                unit="epoch", leave=False)
     for epoch in bar:
         model.train()
-        history.train_loss.append(_epoch(model, loss_fn, Z, T, optimizer, config, generator))
+        history.train_loss.append(_epoch(step, Z, T, weight, config, generator))
         monitored = history.train_loss[-1]
         if validation is not None:
-            model.eval()
-            with torch.no_grad():
-                monitored = loss_fn(model(validation[0]), validation[1]).item()
+            monitored = _validation_loss(model, loss_fn, validation)
             history.validation_loss.append(monitored)
         bar.set_postfix(loss=f"{monitored:.4g}", refresh=False)
         if not math.isfinite(monitored):
             raise FloatingPointError(
                 f"the loss became {monitored} at epoch {epoch + 1}; lower the learning rate"
             )
+        if on_epoch is not None:
+            on_epoch(model, epoch)
         stale = 0 if monitored < history.best_loss - config.tol else stale + 1
         if monitored < history.best_loss:
             history.best_loss, history.best_epoch = monitored, epoch + 1
@@ -132,7 +163,48 @@ def train(
     return history
 
 
-def _epoch(model, loss_fn, Z, T, optimizer, config, generator) -> float:
+def _validation_loss(model, loss_fn, validation) -> float:
+    """Mean validation loss; ``Σ w ℓ / Σ w`` when ``validation`` carries weights."""
+    model.eval()
+    with torch.no_grad():
+        loss = loss_fn(model(validation[0]), validation[1])
+        if len(validation) == 3:
+            w = validation[2]
+            loss = (loss * w).sum() / w.sum()
+    return loss.item()
+
+
+class _Step:
+    """One optimizer step on one batch: forward, loss (+ penalty), backward, step, hook.
+
+    The one place a faster step would replace; the learning-rate schedule advances here.
+    """
+
+    def __init__(self, model, loss_fn, optimizer, config, after_step, n_batches):
+        self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
+        self.penalty, self.after_step = config.penalty, after_step
+        self.scheduler = None
+        if config.schedule == "one_cycle":
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=config.learning_rate,
+                total_steps=config.max_epochs * n_batches, cycle_momentum=False)
+
+    def __call__(self, z, t, w) -> torch.Tensor:
+        loss = self.loss_fn(self.model(z), t)
+        if w is not None:
+            loss = (loss * w).mean()
+        objective = loss + self.penalty * spectral_penalty(self.model) if self.penalty else loss
+        self.optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        if self.after_step is not None:
+            self.after_step(self.model)
+        return loss.detach()
+
+
+def _epoch(step, Z, T, weight, config, generator) -> float:
     """One pass over a fresh permutation; returns the mean (unpenalized) training loss."""
     n = Z.shape[0]
     batch_size = min(config.batch_size, n)
@@ -140,11 +212,7 @@ def _epoch(model, loss_fn, Z, T, optimizer, config, generator) -> float:
     total = 0.0
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size]
-        loss = loss_fn(model(Z[idx]), T[idx])
-        objective = loss + config.penalty * spectral_penalty(model) if config.penalty else loss
-        optimizer.zero_grad(set_to_none=True)
-        objective.backward()
-        optimizer.step()
+        loss = step(Z[idx], T[idx], None if weight is None else weight[idx])
         total += loss.item() * idx.shape[0]
     return total / n
 

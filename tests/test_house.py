@@ -22,13 +22,13 @@ ROOT = PACKAGE.parent
 # Rank of each top-level module or subpackage of optneuron, bottom first (docs/design.md).
 # A module may import only modules of a lower rank (or, inside a subpackage, its siblings).
 LAYERS = [
-    {"validation"},
+    {"validation", "tabular"},
     {"matrices", "smoothing", "kernels"},
     {"problems", "solution"},
     {"backends"},
     {"layer", "pencils"},
     {"export"},
-    {"nn", "nn_trust_region"},
+    {"nn", "nn_trust_region", "categorical"},
     {"verify_references"},
     {"certify", "verify", "plot"},
     {"decisions"},

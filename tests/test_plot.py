@@ -135,3 +135,26 @@ def test_missing_matplotlib_names_the_plot_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r"optneuron\[plot\]"):
         plot.training_curves([1.0, 2.0])
+
+
+def test_feature_strengths_history_draws_one_line_per_feature_and_the_cap():
+    H = np.array([[1.0, 0.5, 0.0], [1.2, 0.4, 0.1], [0.9, 0.6, 0.2]])
+    ax = plot.feature_strengths_history(H, names=["a", "b", "c"], cap=1.0)
+    lines = ax.get_lines()
+    assert len(lines) == 4  # three features and the cap
+    for i, line in enumerate(lines[:3]):
+        x, y = line.get_data()
+        np.testing.assert_array_equal(x, [1, 2, 3])
+        np.testing.assert_array_equal(y, H[:, i])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "c", "cap"]
+
+    class Fitted:  # anything carrying the estimator's attributes
+        feature_strengths_history_ = H.tolist()
+        feature_names_in_ = np.array(["u", "v", "w"], dtype=object)
+
+    ax = plot.feature_strengths_history(Fitted())
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["u", "v", "w"]
+    with pytest.raises(ValueError, match="names"):
+        plot.feature_strengths_history(H, names=["a"])
+    with pytest.raises(ValueError, match="history"):
+        plot.feature_strengths_history(np.zeros((0, 3)))

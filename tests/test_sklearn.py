@@ -20,7 +20,18 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 # Every check passes with the defaults; none is skipped (pandas / array-API checks skip
 # themselves when those libraries are missing).
-@parametrize_with_checks([SpectralRegressor(), SpectralClassifier()])
+# One documented exception: a weight is a repetition only in expectation over the random
+# minibatches and hold-out split (exactly with one full batch and no hold-out:
+# tests/test_sklearn_options.py), so the check's exact equivalence cannot hold.
+_WEIGHTS = ("repetition in expectation over minibatches and the validation split; "
+            "exact with one full batch: tests/test_sklearn_options.py")
+
+
+@parametrize_with_checks(
+    [SpectralRegressor(), SpectralClassifier()],
+    expected_failed_checks=lambda est: {
+        "check_sample_weight_equivalence_on_dense_data": _WEIGHTS},
+)
 def test_sklearn_contract(estimator, check):
     check(estimator)
 
