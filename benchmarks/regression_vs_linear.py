@@ -42,13 +42,15 @@ from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from optneuron.pencils import make_pencil
 from optneuron.sklearn import SpectralRegressor
 
 
 def spectral_parameter_count(n_features: int) -> int:
     m = SpectralRegressor()
-    pencil = m.n_neurons * (n_features + 1) * (m.dim * (m.dim + 1) // 2)
-    return pencil + (m.n_neurons + 1) + n_features  # + readout (with bias) + linear skip
+    pencil = make_pencil(n_features, m.dim, m.structure, out_features=m.n_neurons)
+    count = sum(p.numel() for p in pencil.parameters())  # a dense A_0 = diag(μ) costs dim
+    return count + (m.n_neurons + 1) + n_features  # + readout (with bias) + linear skip
 
 
 def _scaled(categorical):

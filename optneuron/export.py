@@ -10,7 +10,8 @@ and an exact cvxpy form:
 * smoothed, the Moreau envelopes ``F^α_m(A) = max_B F_m(B) − ‖A − B‖²_F/(2α)`` (concave) and
   ``E^α_m(A) = min_B E_m(B) + ‖A − B‖²_F/(2α)`` (convex) become cvxpy partial optimizations
   over an auxiliary symmetric ``B`` (``cvxpy.transforms.partial_optimize``): still one DCP
-  expression of ``z``, evaluated by a small SDP; ``F^α_n = tr A + αn/2``, ``E^α_n = tr A − αn/2``.
+  expression of ``z``, evaluated by a small SDP, plus the constant alignment of
+  ``smoothing.envelope_shift``; aligned, ``F^α_n = E^α_n = tr A``.
 
 Sorting the signed terms into a concave part ``f`` and a concave part ``g`` subtracted gives
 ``value = f − g`` (theory/decisions.md): when ``g`` vanishes (``λ_0``, smallest Ky Fan sums,
@@ -42,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .smoothing import capped_simplex_projection
+from .smoothing import capped_simplex_projection, envelope_shift
 
 __all__ = [
     "to_cvxpy",
@@ -278,9 +279,9 @@ class _Term:
         return self.count == self.n
 
     def trace_form(self, A0, Ai, z):
-        """``tr A(z) + shift`` of an affine term, linear in ``z`` with coefficients ``tr A_i``."""
-        shift = 0.0 if self.alpha is None else (-1 if self.largest else 1) * self.alpha * self.n / 2
-        return np.trace(A0) + np.trace(Ai, axis1=-2, axis2=-1) @ z + shift
+        """``tr A(z)`` of an affine term (aligned envelopes of ``m = n`` are exactly the trace),
+        linear in ``z`` with coefficients ``tr A_i``."""
+        return np.trace(A0) + np.trace(Ai, axis1=-2, axis2=-1) @ z
 
     def atom(self, A):
         """Exact cvxpy form of ``T(A)`` for an affine matrix expression ``A``."""
@@ -297,7 +298,8 @@ class _Term:
             inner = cp.Minimize(exact(B, m) + cp.sum_squares(A - B) / (2 * alpha))
         else:
             inner = cp.Maximize(exact(B, m) - cp.sum_squares(A - B) / (2 * alpha))
-        return partial_optimize(cp.Problem(inner), opt_vars=[B], **_PARTIAL_SOLVE)
+        shift = envelope_shift(m, self.largest, alpha)
+        return partial_optimize(cp.Problem(inner), opt_vars=[B], **_PARTIAL_SOLVE) + shift
 
     def tangent(self, A):
         """Affine ``<A, X*> ± (α/2)‖X*‖²`` with ``X*`` optimal at ``A.value``: equal to ``T``
@@ -309,7 +311,9 @@ class _Term:
         S = np.asarray(A.value, dtype=np.float64)
         sign = -1.0 if self.largest else 1.0
         X = _fantope_optimum(sign * S, self.count, self.alpha)
-        offset = 0.0 if self.alpha is None else -sign * self.alpha / 2 * float(np.sum(X * X))
+        offset = 0.0 if self.alpha is None else (
+            -sign * self.alpha / 2 * float(np.sum(X * X))
+            - envelope_shift(self.count, self.largest, self.alpha))
         return cp.sum(cp.multiply(A, X)) - offset
 
 
@@ -372,7 +376,7 @@ def _spectral(module, z, where: str) -> _DC:
         for t in terms:
             term = _Term(t.count, t.largest, alpha, n)
             coef = float(t.coef)
-            if term.affine:  # tr A(z) + shift: no auxiliary variables, cvxpy judges curvature
+            if term.affine:  # tr A(z): no auxiliary variables, cvxpy judges curvature
                 expr = coef * term.trace_form(A0[j], Ai[j], z)
                 if expr.is_concave():
                     f.append((1.0, expr, _constant(expr) if affine else None))

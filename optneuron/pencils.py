@@ -5,7 +5,8 @@ structure allows) and maps ``z (..., in_features)`` to the coordinates of ``A(z)
 linear map, then unpacks them symmetrically:
 
 * ``"dense"``: packed lower triangle, ``n(n+1)/2`` coordinates, isometric — an off-diagonal
-  coordinate ``c`` becomes ``c/√2`` in both triangles, so ``‖coordinates‖₂ = ‖A‖_F``;
+  coordinate ``c`` becomes ``c/√2`` in both triangles, so ``‖coordinates‖₂ = ‖A‖_F``; ``A_0``
+  is ``diag(μ)`` with ``μ`` increasing, ``n`` parameters (``DensePencil``: nothing is lost);
 * ``"tridiagonal"``: diagonal ``(n)`` and off-diagonal ``(n−1)`` as two linear maps, output a
   ``SymTridiagonal`` (entries as they are: ``∂λ_k/∂e_i = 2 q_i q_{i+1}``);
 * ``"banded"`` (``bandwidth=b``): the ``b+1`` lower bands, isometric like dense, dense output.
@@ -173,8 +174,9 @@ class Pencil(nn.Module):
 
     ``forward(z (..., in_features))`` returns ``(..., [out_features,] n, n)`` matrices: a dense
     tensor, or a ``SymTridiagonal`` for ``structure="tridiagonal"``. Parameters: ``bias``
-    (coordinates of ``A_0``, ``([out,] size)``) and ``weight`` (coordinates of the ``A_i``,
-    ``([out,] in_features, size)``; for monotone features the coordinates of their factor
+    (coordinates of ``A_0``, ``([out,] size)``; for ``DensePencil`` the ``n`` parameters of
+    ``A_0 = diag(μ)``, read through ``offset_coordinates``) and ``weight`` (coordinates of the
+    ``A_i``, ``([out,] in_features, size)``; for monotone features the coordinates of their factor
     ``L``). ``feature_constraint`` maps ``weight`` to the coordinates of the ``A_i``:
     ``MonotoneFeatures`` when ``monotone`` is given, else the identity.
 
@@ -232,7 +234,7 @@ class Pencil(nn.Module):
         factory = {"device": device, "dtype": dtype}
         lead = () if self.out_features is None else (self.out_features,)
         size = self._pattern.size
-        self.bias = nn.Parameter(torch.empty(*lead, size, **factory))
+        self.bias = nn.Parameter(torch.empty(*lead, self.offset_parameter_size(), **factory))
         self.weight = nn.Parameter(torch.empty(*lead, self.in_features, size, **factory))
         self.feature_constraint = (
             MonotoneFeatures(self._pattern, list(self.monotone), list(self.monotone.values()))
@@ -246,6 +248,23 @@ class Pencil(nn.Module):
         """The number of stored sub-diagonals for the requested ``bandwidth`` (per structure)."""
         raise NotImplementedError(f"{cls.__name__} must define resolve_bandwidth")
 
+    def offset_parameter_size(self) -> int:
+        """Length of ``bias`` per neuron: the coordinates of ``A_0`` (structures that
+        parametrize ``A_0`` otherwise, like ``DensePencil``, override this and
+        ``offset_coordinates``)."""
+        return self._pattern.size
+
+    def offset_coordinates(self) -> torch.Tensor:
+        """Coordinates of ``A_0``: ``([out,] size)`` (differentiable)."""
+        return self.bias
+
+    def _reset_offset(self) -> None:
+        """``A_0 = diag(j − (n−1)/2)`` (see the class docstring)."""
+        n = self.dim
+        bias = torch.zeros(self._pattern.size, dtype=torch.float64)
+        bias[:n] = torch.arange(n, dtype=torch.float64) - (n - 1) / 2
+        self.bias.copy_(bias.to(self.bias.dtype).expand_as(self.bias))
+
     @property
     def num_coordinates(self) -> int:
         """Coordinates per matrix (``n(n+1)/2`` dense, ``2n−1`` tridiagonal)."""
@@ -255,11 +274,7 @@ class Pencil(nn.Module):
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Near-affine initialization (see the class docstring)."""
         n = self.dim
-        bias = torch.zeros(self._pattern.size, dtype=torch.float64)
-        bias[:n] = torch.arange(n, dtype=torch.float64) - (n - 1) / 2
-        bias_param = self.bias
-        bias_param.copy_(bias.to(bias_param.dtype).expand_as(bias_param))
-
+        self._reset_offset()
         bound = 1 / math.sqrt(self.in_features * n)
         weight = self.weight
         w = torch.rand(weight.shape, generator=generator, dtype=torch.float64) * 2 - 1
@@ -294,12 +309,13 @@ class Pencil(nn.Module):
         """Coordinates of ``A(z)``: ``(..., [out_features,] size)``, one matmul."""
         z = self._check_input(z)
         W = self.feature_coordinates()
+        offset = self.offset_coordinates()
         if self.out_features is None:
-            return self.bias + z @ W
+            return offset + z @ W
         m, size = self.out_features, self._pattern.size
         # (out, in, size) → (in, out·size): all neurons in one matmul.
         flat = z @ W.transpose(0, 1).reshape(self.in_features, m * size)
-        return self.bias + flat.reshape(*z.shape[:-1], m, size)
+        return offset + flat.reshape(*z.shape[:-1], m, size)
 
     def to_matrix(self, coords: torch.Tensor):
         """Unpack coordinates ``(..., size)`` into the structure's matrix type (dense here)."""
@@ -314,7 +330,7 @@ class Pencil(nn.Module):
 
     def offset_matrix(self) -> torch.Tensor:
         """Dense ``A_0``: ``([out_features,] n, n)`` (differentiable)."""
-        return self._pattern.symmetric(self.bias)
+        return self._pattern.symmetric(self.offset_coordinates())
 
     def operator_norms(self) -> torch.Tensor:
         """Differentiable ``‖A_i‖_op = max_j |λ_j(A_i)|``: ``([out_features,] in_features)``.
@@ -346,9 +362,44 @@ class Pencil(nn.Module):
 
 
 class DensePencil(Pencil):
-    """Dense symmetric pencil: packed isometric lower-triangle coordinates (see ``Pencil``)."""
+    """Dense symmetric pencil: packed isometric lower-triangle coordinates for the ``A_i``, and
+    ``A_0 = diag(μ)`` with ``μ`` increasing (see ``Pencil``).
+
+    Eigenvalues are invariant under ``A ↦ QᵀAQ``, so any dense pencil ``(A_0, A_i)`` has the
+    same spectral function as ``(QᵀA_0Q, QᵀA_iQ)`` with ``Q`` the eigenvectors of ``A_0``: a
+    sorted diagonal ``A_0`` loses nothing (theory/diagonal-offset.md) and removes the
+    ``n(n−1)/2`` redundant directions of a dense ``A_0``. ``bias ([out,] n)`` holds ``μ``
+    without constraints: ``μ_0 = bias_0`` and ``μ_i = μ_0 + Σ_{1≤j≤i} softplus(bias_j)``, so
+    ``μ`` is strictly increasing for every parameter value (equal entries only as a limit).
+    ``reset_parameters`` starts at unit gaps, ``μ = j − (n−1)/2`` as for every structure.
+    """
 
     structure = "dense"
+
+    # softplus⁻¹(1) = log(e − 1): the raw gap that gives a unit gap
+    _UNIT_GAP = math.log(math.e - 1)
+
+    def offset_parameter_size(self) -> int:
+        return self.dim
+
+    def offset_diagonal(self) -> torch.Tensor:
+        """``μ ([out,] n)``, ascending: ``μ_0 = bias_0``, ``μ_i = μ_0 + Σ_{1≤j≤i} softplus(bias_j)``
+        (the cumulative sum of positive gaps)."""
+        gaps = torch.nn.functional.softplus(self.bias[..., 1:])
+        return torch.cat([self.bias[..., :1], self.bias[..., :1] + gaps.cumsum(-1)], dim=-1)
+
+    def offset_coordinates(self) -> torch.Tensor:
+        """Coordinates of ``A_0 = diag(μ)``: ``μ`` on the diagonal (the first ``n``), zeros off
+        it."""
+        mu = self.offset_diagonal()
+        off = mu.new_zeros(*mu.shape[:-1], self._pattern.size - self.dim)
+        return torch.cat([mu, off], dim=-1)
+
+    def _reset_offset(self) -> None:
+        n = self.dim
+        raw = torch.full((n,), self._UNIT_GAP, dtype=torch.float64)
+        raw[0] = -(n - 1) / 2
+        self.bias.copy_(raw.to(self.bias.dtype).expand_as(self.bias))
 
     @classmethod
     def resolve_bandwidth(cls, bandwidth, dim):

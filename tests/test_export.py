@@ -73,8 +73,9 @@ def test_repeated_eigenvalues():
     """A(0) = A_0 = c·I: every eigenvalue repeated; the export still equals the value."""
     module = _neuron(1)
     with torch.no_grad():
-        module.pencil.bias.zero_()
-        module.pencil.bias[:5] = 0.7
+        # A_0 = diag(μ), μ_0 = 0.7 and gaps softplus(−60) ≈ 9e−27: 0.7·I to rounding
+        module.pencil.bias.fill_(-60.0)
+        module.pencil.bias[0] = 0.7
     z = cp.Variable(3)
     expr = to_cvxpy(module, z)
     assert abs(_value_at(expr, z, np.zeros(3)) - 0.7) <= 1e-9

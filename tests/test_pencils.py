@@ -53,7 +53,7 @@ def test_dense_pencil_is_isometric(dim, seed):
     """‖coordinates‖₂ = ‖A‖_F for every matrix of the pencil, and pack inverts unpack."""
     p = DensePencil(3, dim, dtype=F64)
     _randomize(p, seed)
-    coords = torch.cat([p.bias.unsqueeze(0), p.weight])
+    coords = torch.cat([p.offset_coordinates().unsqueeze(0), p.weight])
     mats = torch.cat([p.offset_matrix().unsqueeze(0), p.feature_matrices()])
     torch.testing.assert_close(coords.norm(dim=-1), torch.linalg.matrix_norm(mats))
     torch.testing.assert_close(p._pattern.pack(mats), coords)
@@ -236,3 +236,50 @@ def test_lipschitz_bound_is_the_matrix_norm_of_the_bounds():
     assert bound_matrix_norm(row, "linf") == pytest.approx(7.0)
     with pytest.raises(ValueError, match="norm"):
         bound_matrix_norm(row, "l1")
+
+
+@FAST
+@given(st.integers(1, 7), st.sampled_from([None, 3]), st.integers(0, 2**31 - 1))
+def test_dense_offset_is_an_increasing_diagonal(dim, out, seed):
+    """A_0 = diag(μ) with μ_0 = bias_0, μ_i = μ_0 + Σ_{j≤i} log(1 + e^{bias_j}) (numpy), strictly
+    increasing for any parameter value, and gradients reach every raw parameter."""
+    p = DensePencil(2, dim, out_features=out, dtype=F64)
+    _randomize(p, seed, scale=3.0)
+    raw = p.bias.detach().numpy()
+    mu = raw[..., :1] + np.concatenate(
+        [np.zeros(raw.shape[:-1] + (1,)), np.cumsum(np.logaddexp(0, raw[..., 1:]), -1)], -1)
+    A0 = p.offset_matrix().detach()
+    np.testing.assert_allclose(A0.numpy(), np.vectorize(np.diag, signature="(n)->(n,n)")(mu),
+                               rtol=1e-12, atol=1e-12)
+    assert bool((torch.diff(torch.diagonal(A0, dim1=-2, dim2=-1), dim=-1) > 0).all())
+    z = torch.randn(4, 2, dtype=F64, generator=torch.Generator().manual_seed(seed))
+    torch.autograd.gradcheck(lambda b: torch.func.functional_call(p, {"bias": b}, (z,)),
+                             (p.bias.detach().clone().requires_grad_(),), fast_mode=True)
+
+
+@pytest.mark.parametrize("dim", [1, 2, 5, 9])
+@pytest.mark.parametrize("out", [None, 4])
+def test_dense_offset_costs_dim_parameters(dim, out):
+    """Per dense neuron A_0 costs n parameters (it cost n(n+1)/2: n(n−1)/2 fewer); the other
+    structures keep their A_0 coordinates (2n−1 tridiagonal, the band for banded)."""
+    d, neurons = 3, 1 if out is None else out
+    dense = DensePencil(d, dim, out_features=out)
+    full = dim * (dim + 1) // 2
+    assert dense.bias.shape == ((dim,) if out is None else (out, dim))
+    assert sum(q.numel() for q in dense.parameters()) == neurons * (dim + d * full)
+    assert neurons * (full + d * full) - sum(q.numel() for q in dense.parameters()) \
+        == neurons * dim * (dim - 1) // 2
+    tri = TridiagonalPencil(d, dim, out_features=out)
+    assert tri.bias.shape[-1] == 2 * dim - 1
+    band = BandedPencil(d, dim, 1, out_features=out)
+    assert band.bias.shape[-1] == 2 * dim - 1
+
+
+def test_dense_state_dict_round_trips_the_diagonal_offset():
+    p = DensePencil(3, 5, out_features=2, monotone={1: 1}, dtype=F64)
+    _randomize(p, 7)
+    q = DensePencil(3, 5, out_features=2, monotone={1: 1}, dtype=F64)
+    q.load_state_dict(p.state_dict())
+    assert set(p.state_dict()) == {"bias", "weight"}
+    z = torch.randn(4, 3, dtype=F64)
+    assert torch.equal(p(z), q(z)) and torch.equal(p.offset_matrix(), q.offset_matrix())

@@ -1,7 +1,8 @@
 """The eigen backend: problems solved exactly by a symmetric eigen-solver.
 
 Spectral problems (``SphereQP``, ``KyFan``; ``solve_spectral``): the value is
-``Σ_j w_j μ_j`` (plus ``∓(α/2)‖w‖²`` when smoothed) over the
+``Σ_j w_j μ_j`` (plus ``∓(α/2)(‖w‖² − m)`` per term when smoothed, the aligned envelope of
+``smoothing.py``) over the
 eigenvalues ``μ_j`` in its index range, with weights ``w`` (ones for exact problems, the
 capped-simplex weights of ``smoothing.py`` for smoothed ones). Its gradient is
 ``Q diag(w) Qᵀ`` — ``q_k q_kᵀ`` for ``λ_k``, the projector for a Ky Fan sum — and, for a

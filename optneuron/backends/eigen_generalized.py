@@ -2,7 +2,7 @@
 
 ``B = LLᵀ``, ``C = L⁻¹AL⁻ᵀ``; the eigenpairs ``(μ_j, q_j)`` of ``C`` give the generalized
 eigenpairs ``(μ_j, x_j = L⁻ᵀq_j)`` with ``x_jᵀBx_j = 1``. The value is the reduced spectral
-problem's (``problem.reduced``) on ``C``, ``Σ_j w_j μ_j`` (``∓(α/2)‖w‖²`` smoothed); its
+problem's (``problem.reduced``) on ``C``, ``Σ_j w_j μ_j`` (``∓(α/2)(‖w‖² − m)`` smoothed); its
 gradients (theory/generalized-courant-fischer.md) are ``∂/∂A = Σ_j w_j x_j x_jᵀ`` and
 ``∂/∂B = −Σ_j w_j μ_j x_j x_jᵀ``, formed in backward from ``x`` and the two weight vectors.
 """

@@ -6,12 +6,13 @@ Fantope SDP
     F^α_m(S) = min { <S, X> + (α/2)‖X‖²_F : tr X = m, 0 ⪯ X ⪯ I }     (α = 0 if exact)
 
 with ``S = A`` for a smallest-sum term and ``S = −A`` for a largest-sum one
-(``E^α_m(A) = −F^α_m(−A)``). For ``m = 1`` the constraint ``X ⪯ I`` is implied and
-dropped (the spectraplex). ``fantope_sdp.solve_fantope`` poses it in the solvers' conic
-standard form and solves a whole batch; ``fantope_sdp.FantopeKKTDerivative`` differentiates
-``X`` w.r.t. ``A`` through the SDP's KKT system at the solver's primal and dual point
-(not through diffcp, whose derivative is wrong for Clarabel and PSD cones of size ≥ 4:
-docs/sdp-derivative.md).
+(``E^α_m(A) = −F^α_m(−A)``); a smoothed term's value then gets the constant alignment
+``smoothing.envelope_shift`` (``−αm/2`` for an F-term, ``+αm/2`` for an E-term), which moves
+no ``X``. For ``m = 1`` the constraint ``X ⪯ I`` is implied and dropped (the spectraplex).
+``fantope_sdp.solve_fantope`` poses it in the solvers' conic standard form and solves a
+whole batch; ``fantope_sdp.FantopeKKTDerivative`` differentiates ``X`` w.r.t. ``A`` through
+the SDP's KKT system at the solver's primal and dual point (not through diffcp, whose
+derivative is wrong for Clarabel and PSD cones of size ≥ 4: docs/sdp-derivative.md).
 
 The value's gradient is the optimal ``X`` (Danskin: ``∂/∂A min_X <A, X> = X*``): for one Ky Fan
 term any optimal ``X`` lies in the (Clarke) subdifferential, also at repeated eigenvalues where
@@ -47,7 +48,7 @@ import torch
 
 from ..matrices import SymTridiagonal
 from ..problems import KyFan, SphereQP
-from ..smoothing import fantope_envelope
+from ..smoothing import envelope_shift, fantope_envelope
 from ..solution import Solution
 from . import sdp_forms  # noqa: F401  (its @solves register the non-spectral problems)
 from .dispatch import SDP
@@ -135,8 +136,9 @@ class SDPBackend:
             Xd = X.detach()
             sign = -1.0 if term.largest else 1.0
             term_value = (flat * Xd).sum((-2, -1))
-            if alpha is not None:
-                term_value = term_value + sign * (alpha / 2) * (Xd * Xd).sum((-2, -1))
+            if alpha is not None:  # the aligned envelope (smoothing.py): + shift, same X
+                term_value = (term_value + sign * (alpha / 2) * (Xd * Xd).sum((-2, -1))
+                              + envelope_shift(term.count, term.largest, alpha))
             value = value + term.coef * term_value
             X_total = X_total + term.coef * X
         return Solution(value.reshape(batch), X_total.reshape(*batch, n, n), None)
@@ -236,7 +238,9 @@ class SDPBackend:
             optimum = mu[:, :m].sum(-1)
         else:
             objective = objective + (alpha / 2) * (X * X).sum((-2, -1))
-            optimum, _ = fantope_envelope(mu, m, largest=False, alpha=alpha)
+            # The certificate compares the SDP's own (unshifted) objective: undo the alignment.
+            aligned, _ = fantope_envelope(mu, m, largest=False, alpha=alpha)
+            optimum = aligned - envelope_shift(m, False, alpha)
         scale = radius.clamp_min(alpha or 0.0)
         gap = (objective - optimum) / scale.clamp_min(torch.finfo(torch.float64).tiny)
         worst = gap.abs().max().item()

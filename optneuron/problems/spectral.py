@@ -10,9 +10,11 @@ Every problem here is a signed sum of Ky Fan terms (theory/ky-fan.md):
 * ``E_m(A)   = max { <A, X> : tr X = m, 0 ⪯ X ⪯ I }``   (sum of the m largest)
 
 and ``λ_k = F_{k+1} − F_k = E_{n−k} − E_{n−k−1}``. With ``smoothing=alpha`` each
-term becomes its Moreau envelope, ``F^α_m(A) = min <A, X> + (α/2)‖X‖²_F`` and
-``E^α_m(A) = max <A, X> − (α/2)‖X‖²_F`` over the same Fantope; ``fantope_terms``
-lists the terms, so both backends solve the same mathematical object.
+term becomes its *aligned* Moreau envelope, ``F̂^α_m(A) = min <A, X> + (α/2)‖X‖²_F − αm/2``
+and ``Ê^α_m(A) = max <A, X> − (α/2)‖X‖²_F + αm/2`` over the same Fantope (the constant
+makes a term exact where the spectrum is separated by more than ``α`` at its cut;
+``smoothing.envelope_shift``); ``fantope_terms`` lists the terms, so both backends solve the
+same mathematical object.
 """
 
 from __future__ import annotations
@@ -49,9 +51,11 @@ class SphereQP(Problem):
 
     ``λ_k(A) = min { xᵀ A x : ‖x‖ = 1, x ⟂ q_0, …, q_{k−1} }``; ``index=0`` is
     ``min xᵀAx`` on the sphere (concave in A), ``index=-1`` the maximum (convex).
-    With ``smoothing=α`` the value is ``λ^α_k = E^α_{n−k}(A) − E^α_{n−k−1}(A)``, smooth
-    everywhere, with ``0 ≤ λ_k − λ^α_k ≤ α`` (theory/smoothing.md): it never
-    overestimates ``λ_k`` and converges at rate ``α``, uniformly in ``n`` and ``A``.
+    With ``smoothing=α`` the value is the aligned
+    ``λ^α_k = Ê^α_{n−k}(A) − Ê^α_{n−k−1}(A) = E^α_{n−k}(A) − E^α_{n−k−1}(A) + α/2``, smooth
+    everywhere, with ``|λ_k − λ^α_k| ≤ α/2`` uniformly in ``n`` and ``A``, and
+    ``λ^α_k = λ_k`` wherever both neighbours of ``λ_k`` are more than ``α`` away
+    (theory/smoothing.md). Its gradient is that of the unaligned envelopes.
     """
 
     index: int = 0
@@ -98,8 +102,10 @@ class KyFan(Problem):
 
     ``F_m(A) = min { tr(UᵀAU) : UᵀU = I_m } = min { <A, X> : tr X = m, 0 ⪯ X ⪯ I }``;
     with ``largest=True``, ``E_m(A)`` = the max over the same sets. With ``smoothing=α``
-    the Moreau envelope of docs/design.md, one-sided: ``0 ≤ F^α_m − F_m ≤ α·m/2`` and
-    ``0 ≤ E_m − E^α_m ≤ α·m/2`` (theory/smoothing.md).
+    the aligned Moreau envelope of docs/design.md, ``F^α_m − α·m/2`` (``E^α_m + α·m/2``): it
+    equals the exact sum where the ``count`` selected eigenvalues are more than ``α`` from the
+    rest, and ``0 ≤ F_m − F̂^α_m ≤ α·m(n−m)/(2n)``, ``0 ≤ Ê^α_m − E_m ≤ α·m(n−m)/(2n)``
+    everywhere (so ``≤ α·m/2``; exact for ``m = n``; theory/smoothing.md).
     """
 
     count: int = 1
