@@ -190,3 +190,28 @@ def test_bad_weights_are_refused_by_name():
         layer(A, torch.ones(4, dtype=torch.float32))
     with pytest.raises(ValueError, match="smoothing"):
         EigenvalueMixture(smoothing=-1.0)
+
+
+def test_verify_cross_checks_mixtures_and_its_measure_can_fail():
+    from optneuron.verify import sweep_cases, verify
+    from optneuron.verify_references import mixture_distance
+
+    cases = [c for c in sweep_cases(4, 2, torch.Generator().manual_seed(0), quick=True)
+             if isinstance(c[1], EigenvalueMixture)]
+    assert len(cases) == 3
+    for _, problem, data in cases:
+        report = verify(problem, data)
+        assert report.ok, str(report)
+    # the Clarke measure: zero for any eigenbasis of a double eigenvalue, positive otherwise
+    mu = np.array([-1.0, -1.0, 0.5, 2.0])
+    Q = np.linalg.qr(np.random.default_rng(0).standard_normal((4, 4)))[0]
+    w = np.array([0.0, 1.0, 1.0, 0.0])
+    c, s = np.cos(0.4), np.sin(0.4)
+    R = np.eye(4)
+    R[:2, :2] = [[c, -s], [s, c]]
+    V = Q @ R
+    assert mixture_distance((V * w) @ V.T, Q, mu, w, 1e-9) < 1e-12
+    w_wrong = np.array([1.0, 1.0, 1.0, 0.0])
+    assert mixture_distance((Q * w_wrong) @ Q.T, Q, mu, w, 1e-9) > 0.5
+    off = (Q * w) @ Q.T + 0.1 * (np.outer(Q[:, 0], Q[:, 3]) + np.outer(Q[:, 3], Q[:, 0]))
+    assert mixture_distance(off, Q, mu, w, 1e-9) > 0.1
