@@ -43,7 +43,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return estimator._validate_data(*args, **kwargs)
 
 
-from .nn import SpectralLayer
+from .nn import SpectralLayer, SpectralMixtureLayer
 from .pencils import pencil_structures
 from .training import TrainingConfig, torch_threads, train
 from .validation import check_index
@@ -57,11 +57,16 @@ _PREDICT_CHUNK = 4096
 class _ReadoutNet(torch.nn.Module):
     """``z ↦ readout(SpectralLayer(z)) + skip(z)``: ``(B, n_features) → (B, n_outputs)``."""
 
-    def __init__(self, n_features, n_outputs, n_neurons, dim, index, structure, generator):
+    def __init__(self, n_features, n_outputs, n_neurons, dim, index, structure, generator,
+                 neuron="eigenvalue"):
         super().__init__()
-        self.spectral = SpectralLayer(
-            n_features, n_neurons, dim, index=index, structure=structure, dtype=_DTYPE
-        )
+        if neuron == "mixture":  # ⟨w, λ⟩ with learned haversine-initialized weights
+            self.spectral = SpectralMixtureLayer(n_features, n_neurons, dim,
+                                                 structure=structure, dtype=_DTYPE)
+        else:
+            self.spectral = SpectralLayer(
+                n_features, n_neurons, dim, index=index, structure=structure, dtype=_DTYPE
+            )
         self.spectral.reset_parameters(generator=generator)
         self.readout = torch.nn.Linear(n_neurons, n_outputs, dtype=_DTYPE)
         self.skip = torch.nn.Linear(n_features, n_outputs, bias=False, dtype=_DTYPE)
@@ -94,6 +99,7 @@ def _plain_structures() -> set[str]:
 
 _CONSTRAINTS = {
     "n_neurons": [Interval(Integral, 1, None, closed="left")],
+    "neuron": [StrOptions({"eigenvalue", "mixture"})],
     "dim": [Interval(Integral, 1, None, closed="left")],
     "index": [Interval(Integral, None, None, closed="neither"), None],
     "alpha": [Interval(Real, 0, None, closed="left")],
@@ -122,6 +128,7 @@ class _BaseSpectralEstimator(BaseEstimator):
         self,
         *,
         n_neurons=8,
+        neuron="eigenvalue",
         dim=4,
         index=-1,
         structure="dense",
@@ -137,6 +144,7 @@ class _BaseSpectralEstimator(BaseEstimator):
         verbose=False,
     ):
         self.n_neurons = n_neurons
+        self.neuron = neuron
         self.dim = dim
         self.index = index
         self.structure = structure
@@ -172,7 +180,7 @@ class _BaseSpectralEstimator(BaseEstimator):
         # from `generator`; fork_rng keeps the caller's global RNG state untouched.
         with torch.random.fork_rng(devices=[]):
             model = _ReadoutNet(Z.shape[1], n_outputs, self.n_neurons, self.dim, self.index,
-                                self.structure, generator)
+                                self.structure, generator, self.neuron)
         config = TrainingConfig(
             max_epochs=self.max_iter, learning_rate=self.learning_rate_init,
             weight_decay=self.alpha, batch_size=self.batch_size, tol=self.tol,
@@ -240,6 +248,10 @@ _PARAMS_DOC = """
     n_neurons : int, default=8
         Spectral neurons in the hidden layer. Eight 4×4 neurons on 10 features hold
         8·11·10 = 880 pencil parameters — the size of a one-hidden-layer MLP with ~75 units.
+    neuron : {"eigenvalue", "mixture"}, default="eigenvalue"
+        ``"eigenvalue"``: each neuron returns ``λ_index``; ``"mixture"``: ``⟨w, λ⟩`` with
+        learned weights ``w`` started at the haversine profile (``SpectralMixtureLayer``;
+        ``index`` is then unused).
     dim : int, default=4
         Matrix size ``n`` of each neuron. ``λ_k`` of an ``n × n`` pencil is piecewise smooth
         with up to ``n − 1`` eigenvalue crossings; 4 is expressive enough for common tabular
