@@ -18,7 +18,7 @@ from torch import nn
 
 from .layer import OptLayer
 from .pencils import bound_matrix_norm, make_pencil
-from .problems import EigenvalueMixture, SphereQP
+from .problems import EigenvalueMixture, FantopeTerm, SphereQP
 from .validation import check_index, check_int
 
 __all__ = ["SpectralNeuron", "SpectralLayer", "SpectralMixture", "SpectralMixtureLayer"]
@@ -350,8 +350,20 @@ class _Mixture(nn.Module):
         """Differentiable ``Σ_i s_i`` (summed over mixtures), for regularization."""
         return self.feature_sensitivity().sum()
 
+    def fantope_terms(self) -> list[tuple[FantopeTerm, ...]]:
+        """Per mixture, the signed Ky Fan terms whose sum is its value (floats, zero terms
+        dropped): ``c_{m−1} F_m`` (``EigenvalueMixture.ky_fan_coefficients``; smoothed:
+        ``c_{m−1} E^α_m``), ``m = n`` being the trace term. What ``to_cvxpy`` exports."""
+        with torch.no_grad():
+            coefs, largest = self.solver.problem.ky_fan_coefficients(self.mixing_weights())
+        rows = coefs.reshape(-1, self.dim).to(torch.float64).tolist()
+        return [tuple(FantopeTerm(c, m + 1, largest) for m, c in enumerate(row) if c != 0)
+                for row in rows]
+
     def to_cvxpy(self, z):
-        """The output as an exact cvxpy function of the expression ``z`` (``optneuron.export``)."""
+        """The output as an exact cvxpy function of the expression ``z`` (``optneuron.export``):
+        concave for ``shape="concave"``, convex for ``"convex"``, else a difference of concave
+        functions."""
         from .export import to_cvxpy
 
         return to_cvxpy(self, z)

@@ -152,3 +152,33 @@ def test_eigenvalue_gaps_and_quantiles_against_numpy():
         gap_quantiles(neuron, z[0])
     with pytest.raises(TypeError, match="spectral module"):
         gap_quantiles(torch.nn.Linear(3, 1), z)
+
+
+@pytest.mark.parametrize("shape", ["concave", "convex", None])
+def test_to_cvxpy_export_matches_and_has_the_shape(shape):
+    cp = pytest.importorskip("cvxpy")
+    from optneuron.export import DifferenceOfConcave, to_difference_of_concave
+
+    net = SpectralMixture(2, 4, shape=shape, dtype=torch.float64)
+    _randomize(net, 11)
+    z_val = np.array([0.3, -0.7])
+    z = cp.Variable(2)
+    z.value = z_val
+    expr = net.to_cvxpy(z)
+    expected = net(torch.from_numpy(z_val)).item()
+    if shape == "concave":
+        assert expr.is_concave() and not expr.is_affine()
+    elif shape == "convex":
+        assert expr.is_convex() and not expr.is_affine()
+    else:
+        assert isinstance(expr, DifferenceOfConcave)
+        expr = expr.f - expr.g
+    assert abs(expr.value - expected) < 1e-6 * (1 + abs(expected))
+    dc = to_difference_of_concave(net, z)
+    assert abs((dc.f - dc.g).value - expected) < 1e-6 * (1 + abs(expected))
+    layer = SpectralMixtureLayer(2, 3, 4, dtype=torch.float64)
+    _randomize(layer, 12)
+    out = layer.to_cvxpy(z)
+    out = out.f - out.g if isinstance(out, DifferenceOfConcave) else out
+    np.testing.assert_allclose(out.value, layer(torch.from_numpy(z_val)).detach().numpy(),
+                               atol=1e-6)
