@@ -215,3 +215,42 @@ def test_verify_cross_checks_mixtures_and_its_measure_can_fail():
     assert mixture_distance((Q * w_wrong) @ Q.T, Q, mu, w, 1e-9) > 0.5
     off = (Q * w) @ Q.T + 0.1 * (np.outer(Q[:, 0], Q[:, 3]) + np.outer(Q[:, 3], Q[:, 0]))
     assert mixture_distance(off, Q, mu, w, 1e-9) > 0.1
+
+
+@pytest.mark.parametrize("structure", ["dense", "tridiagonal"])
+def test_rows_the_kernel_flags_are_resolved_by_lapack(monkeypatch, structure):
+    from optneuron import kernels
+
+    name = "dense_spectrum" if structure == "dense" else "tridiagonal_spectrum"
+    original = getattr(kernels, name)
+
+    def flag_first_row(*args, **kwargs):
+        out = list(original(*args, **kwargs))
+        out[0][0] = 1e6  # a wrong value the fallback must replace
+        out[-1][0] = True
+        return tuple(out)
+
+    monkeypatch.setattr(kernels, name, flag_first_row)
+    A = _sym(3, 5, seed=13)
+    w = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    data = A.clone().requires_grad_() if structure == "dense" else SymTridiagonal(
+        torch.diagonal(A, dim1=-2, dim2=-1).clone().requires_grad_(),
+        torch.diagonal(A, 1, dim1=-2, dim2=-1).clone().requires_grad_())
+    value = OptLayer(EigenvalueMixture(), method="kernel")(data, w).value
+    dense = data if structure == "dense" else data.to_dense()
+    ref, _, _ = _reference(dense, w)
+    assert _rel(value.detach(), ref) < 1e-10
+    leaves = (data,) if structure == "dense" else (data.diag, data.off)
+    grads = torch.autograd.grad(value.sum(), leaves)
+    ref_grads = torch.autograd.grad((torch.linalg.eigvalsh(dense) * w).sum(), leaves)
+    for g, r in zip(grads, ref_grads):
+        assert _rel(g, r) < 1e-10
+
+
+def test_non_finite_A_is_refused_on_every_path():
+    A = _sym(2, 4)
+    A[1, 0, 0] = float("inf")
+    w = torch.ones(4, dtype=torch.float64)
+    for method in ("kernel", "lapack"):
+        with pytest.raises(ValueError, match="non-finite"):
+            OptLayer(EigenvalueMixture(), method=method)(A.requires_grad_(), w)
