@@ -10,7 +10,10 @@ Cases (all timed in one process, interleaved round by round; medians; ratios = b
     against ``torch.linalg.eigh`` forward + backward on the dense matrices;
   * dense float32, n = 16, B = 4096: ``dense_spectrum(A, w)`` (values, Q diag(w) Q^T) against
     ``torch.linalg.eigh`` forward + backward;
-  * the value-only paths against ``scipy.linalg.eigvalsh_tridiagonal`` / ``torch.linalg.eigvalsh``.
+  * the value-only paths against ``scipy.linalg.eigvalsh_tridiagonal`` / ``torch.linalg.eigvalsh``;
+  * "OptLayer": the same forward + backward through the layer users call,
+    ``OptLayer(EigenvalueMixture())(A, w).value.sum().backward()`` (tensors in, autograd,
+    validation), which must keep most of the kernels' lead.
 Every gradient is checked against the first baseline's before timing.
 """
 
@@ -22,7 +25,10 @@ import scipy.linalg
 import torch
 
 from benchmarks.bench import interleaved_medians
+from optneuron import EigenvalueMixture, OptLayer, SymTridiagonal
 from optneuron.kernels import dense_spectrum, set_num_threads, tridiagonal_spectrum
+
+_LAYER = OptLayer(EigenvalueMixture(), method="kernel")
 
 
 def _tridiagonal_inputs(B, n, dtype, seed=0):
@@ -70,16 +76,31 @@ def torch_mixture(A, w):
     return lam.detach(), A.grad
 
 
+def layer_mixture(A, w):
+    """Forward + backward through ``OptLayer(EigenvalueMixture())``: dense ``A (B, n, n)`` or a
+    pair ``(d, e)`` of tensors for a tridiagonal batch; returns the value and the gradients."""
+    leaves = [x.detach().clone().requires_grad_(True) for x in (A if isinstance(A, tuple)
+                                                               else (A,))]
+    data = SymTridiagonal(*leaves) if len(leaves) == 2 else leaves[0]
+    value = _LAYER(data, w).value
+    value.sum().backward()
+    return value.detach(), [leaf.grad for leaf in leaves]
+
+
 def tridiagonal_case(B, n, repeats):
     d, e, w = _tridiagonal_inputs(B, n, np.float64)
     A = torch.from_numpy(_dense_of(d, e))
     wt = torch.from_numpy(w)
     vals, gd, ge, _ = tridiagonal_spectrum(d, e, w)
     ref_vals, ref_gd, ref_ge = scipy_tridiagonal_mixture(d, e, w)
+    dt, et = torch.from_numpy(d), torch.from_numpy(e)
+    _, (layer_gd, layer_ge) = layer_mixture((dt, et), wt)
     check = max(np.abs(vals - ref_vals).max(), np.abs(gd - ref_gd).max(),
-                np.abs(ge - ref_ge).max())
+                np.abs(ge - ref_ge).max(), np.abs(layer_gd.numpy() - ref_gd).max(),
+                np.abs(layer_ge.numpy() - ref_ge).max())
     fwd_bwd = interleaved_medians({
         "ours": lambda: tridiagonal_spectrum(d, e, w),
+        "OptLayer (ours, through torch)": lambda: layer_mixture((dt, et), wt),
         "scipy eigh_tridiagonal": lambda: scipy_tridiagonal_mixture(d, e, w),
         "torch eigh (dense)": lambda: torch_mixture(A, wt),
     }, repeats)
@@ -101,9 +122,12 @@ def dense_case(B, n, repeats):
     wt = torch.from_numpy(w)
     vals, G, _ = dense_spectrum(A, w)
     ref_vals, ref_G = torch_mixture(At, wt)
-    check = max(np.abs(vals - ref_vals.numpy()).max(), np.abs(G - ref_G.numpy()).max())
+    _, (layer_G,) = layer_mixture(At, wt)
+    check = max(np.abs(vals - ref_vals.numpy()).max(), np.abs(G - ref_G.numpy()).max(),
+                np.abs(layer_G.numpy() - ref_G.numpy()).max())
     fwd_bwd = interleaved_medians({
         "ours": lambda: dense_spectrum(A, w),
+        "OptLayer (ours, through torch)": lambda: layer_mixture(At, wt),
         "torch eigh": lambda: torch_mixture(At, wt),
     }, repeats)
     values = interleaved_medians({

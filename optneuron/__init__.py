@@ -3,11 +3,12 @@
 Each neuron solves ``min xᵀ A x`` on the unit sphere (and its k-th-eigenvalue and Ky Fan
 generalizations) exactly with an eigen-solver, or as its tight SDP relaxation.
 
-Public names: the problems (``SphereQP``, ``KyFan``), matrices (``SymTridiagonal``), the one
-interface (``OptLayer`` → ``Solution``), the cross-check (``verify``), pencils and spectral
-neurons (``DensePencil``, ``TridiagonalPencil``, ``BandedPencil``, ``make_pencil``,
-``SpectralNeuron``, ``SpectralLayer``), certificates (``optneuron.certify``), the SDP
-backend's failure (``SDPSolverError``) and the scikit-learn estimators (``SpectralRegressor``,
+Public names: the problems (``SphereQP``, ``KyFan``, ``EigenvalueMixture``, ...), matrices
+(``SymTridiagonal``), the one interface (``OptLayer`` → ``Solution``), the cross-check
+(``verify``), pencils and spectral neurons (``DensePencil``, ``TridiagonalPencil``,
+``BandedPencil``, ``make_pencil``, ``SpectralNeuron``, ``SpectralLayer``, ``SpectralMixture``),
+certificates (``optneuron.certify``), gap diagnostics (``optneuron.diagnostics``), the SDP backend's
+failure (``SDPSolverError``) and the scikit-learn estimators (``SpectralRegressor``,
 ``SpectralClassifier``; imported on first use, so ``import optneuron`` does not import
 scikit-learn; nor does it import cvxpy, which the SDP backend loads inside its functions).
 The layers and their import order are described in docs/design.md.
@@ -15,7 +16,7 @@ The layers and their import order are described in docs/design.md.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from . import certify
+from . import certify, diagnostics
 from .backends import available_backends, get_backend, register_backend
 from .backends.sdp import SDPSolverError
 from .categorical import CategoricalMatrices, CategoricalSpectral
@@ -23,7 +24,7 @@ from .decisions import InputOptimum, OutputRange, optimize_inputs, output_range
 from .export import DifferenceOfConcave, ExportError, to_cvxpy, to_difference_of_concave
 from .layer import OptLayer
 from .matrices import SymTridiagonal
-from .nn import SpectralLayer, SpectralNeuron
+from .nn import SpectralLayer, SpectralMixture, SpectralMixtureLayer, SpectralNeuron
 from .nn_trust_region import TrustRegionLayer, TrustRegionNeuron
 from .pencils import (
     BandedPencil,
@@ -33,7 +34,14 @@ from .pencils import (
     make_pencil,
     pencil_structures,
 )
-from .problems import GeneralizedSphereQP, KyFan, Problem, SphereQP, TrustRegion
+from .problems import (
+    EigenvalueMixture,
+    GeneralizedSphereQP,
+    KyFan,
+    Problem,
+    SphereQP,
+    TrustRegion,
+)
 from .solution import Solution
 from .verify import VerificationReport, verify
 
@@ -44,6 +52,7 @@ __all__ = [
     "KyFan",
     "TrustRegion",
     "GeneralizedSphereQP",
+    "EigenvalueMixture",
     "Problem",
     "SymTridiagonal",
     "verify",
@@ -59,9 +68,12 @@ __all__ = [
     "pencil_structures",
     "SpectralNeuron",
     "SpectralLayer",
+    "SpectralMixture",
+    "SpectralMixtureLayer",
     "TrustRegionNeuron",
     "TrustRegionLayer",
     "certify",
+    "diagnostics",
     "SDPSolverError",
     "SpectralRegressor",
     "SpectralClassifier",

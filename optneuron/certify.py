@@ -42,20 +42,32 @@ def _pencil_of(module) -> Pencil:
     )
 
 
+def _own_sensitivity(module) -> bool:
+    # a module whose output is not one eigenvalue of its pencil (a mixture ⟨w, λ⟩, a
+    # trust-region neuron) states its own per-feature bound: the pencil's would be unsound
+    return callable(getattr(module, "feature_sensitivity", None))
+
+
 def feature_bounds(module) -> torch.Tensor:
-    """``‖A_i‖_op`` per feature (detached): ``(in_features,)`` or ``(out_features, in_features)``.
+    """``‖A_i‖_op`` per feature (detached): ``(in_features,)`` or ``(out_features, in_features)``;
+    a module's own ``feature_sensitivity()`` where it has one (mixtures, trust-region neurons).
 
     ``|f(z+ε) − f(z)| ≤ Σ_i |ε_i| · bound_i`` for every ``z`` and ``ε``.
     """
     with torch.no_grad():
+        if _own_sensitivity(module):
+            return module.feature_sensitivity()
         return _pencil_of(module).operator_norms()
 
 
 def spectral_penalty(module: nn.Module) -> torch.Tensor:
     """Differentiable ``Σ_i ‖A_i‖_op``, summed over every spectral neuron in ``module``."""
+    if _own_sensitivity(module):
+        return module.feature_sensitivity().sum()
     if _is_spectral(module) or isinstance(module, Pencil):
         return _pencil_of(module).operator_norms().sum()
-    terms = [m.pencil.operator_norms().sum() for m in module.modules() if _is_spectral(m)]
+    terms = [(m.feature_sensitivity() if _own_sensitivity(m) else m.pencil.operator_norms()).sum()
+             for m in module.modules() if _is_spectral(m)]
     if not terms:
         raise TypeError(f"{type(module).__name__} contains no SpectralNeuron or SpectralLayer")
     return torch.stack(terms).sum()
@@ -75,6 +87,8 @@ def lipschitz_bound(module: nn.Module, norm: str = "l2") -> float:
 
 
 def _lipschitz(module: nn.Module, norm: str) -> float:
+    if _own_sensitivity(module):
+        return bound_matrix_norm(module.feature_sensitivity(), norm)
     if _is_spectral(module):
         return module.pencil.lipschitz_bound(norm)
     if isinstance(module, nn.Sequential):

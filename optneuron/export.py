@@ -31,7 +31,9 @@ by monotonicity. ``nn.Sequential`` compositions of ``nn.Linear``, ``nn.Identity`
 
 The spectral modules are read duck-typed (``module.pencil``, ``module.solver.problem``,
 ``module.out_features``), so this module sits below ``optneuron.nn`` and never imports it;
-any neuron whose problem lists ``fantope_terms`` is exported by the same code. cvxpy and
+any neuron whose problem lists ``fantope_terms`` is exported by the same code, and so is a
+module with its own ``fantope_terms()`` (one tuple of terms per neuron, as
+``nn.SpectralMixture``, whose coefficients are its mixing weights' differences). cvxpy and
 scipy are imported inside the functions: ``import optneuron`` stays light.
 """
 
@@ -354,7 +356,8 @@ def _spectral(module, z, where: str) -> _DC:
     from cvxpy.transforms.partial_optimize import partial_optimize
 
     problem = module.solver.problem
-    if not hasattr(problem, "fantope_terms"):
+    own_terms = getattr(module, "fantope_terms", None)  # a mixture's depend on its weights
+    if own_terms is None and not hasattr(problem, "fantope_terms"):
         raise ExportError(
             f"{where}: {type(module).__name__} solves {type(problem).__name__}, which is not a "
             "signed sum of Ky Fan terms (no fantope_terms); it has no cvxpy export"
@@ -365,7 +368,7 @@ def _spectral(module, z, where: str) -> _DC:
     n = A0.shape[-1]
     structured = getattr(pencil, "structure", "dense") != "dense"
     alpha = getattr(problem, "smoothing", None)
-    terms = problem.fantope_terms(n)
+    neuron_terms = own_terms() if own_terms is not None else [problem.fantope_terms(n)] * len(A0)
     monotone = dict(getattr(pencil, "monotone", {}) or {})
     affine = z.is_affine()
     parts = []
@@ -373,7 +376,7 @@ def _spectral(module, z, where: str) -> _DC:
         f, g = [], []
         if affine:
             A = _matrix_expression(A0[j], Ai[j], z, structured)
-        for t in terms:
+        for t in neuron_terms[j]:
             term = _Term(t.count, t.largest, alpha, n)
             coef = float(t.coef)
             if term.affine:  # tr A(z): no auxiliary variables, cvxpy judges curvature

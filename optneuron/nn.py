@@ -17,11 +17,11 @@ import torch
 from torch import nn
 
 from .layer import OptLayer
-from .pencils import make_pencil
-from .problems import SphereQP
-from .validation import check_index
+from .pencils import bound_matrix_norm, make_pencil
+from .problems import EigenvalueMixture, FantopeTerm, SphereQP
+from .validation import check_index, check_int
 
-__all__ = ["SpectralNeuron", "SpectralLayer"]
+__all__ = ["SpectralNeuron", "SpectralLayer", "SpectralMixture", "SpectralMixtureLayer"]
 
 
 def _resolve_index(index, dim: int) -> int:
@@ -198,3 +198,230 @@ class SpectralLayer(_Spectral):
             in_features, out_features, dim, index, structure, bandwidth, monotone, backend,
             smoothing, backend_options, device, dtype,
         )
+
+
+# --- mixtures of eigenvalues -------------------------------------------------------------
+
+_INITS = ("haversine", "uniform", "window")
+_SHAPES = (None, "concave", "convex")
+
+
+def _initial_weights(weights, dim: int, half_width: int) -> torch.Tensor:
+    """The starting mixing weights ``(dim,)`` (float64) from a name or a tensor."""
+    if isinstance(weights, str):
+        if weights not in _INITS:
+            raise ValueError(f"weights must be one of {_INITS} or a tensor, got {weights!r}")
+        if weights == "haversine":
+            return EigenvalueMixture.haversine(dim, dtype=torch.float64)
+        if weights == "uniform":
+            return torch.full((dim,), 1.0 / dim, dtype=torch.float64)
+        w = EigenvalueMixture.window(dim, (dim - 1) // 2, half_width, dtype=torch.float64)
+        return w / w.sum()
+    w = torch.as_tensor(weights).detach().to(torch.float64)
+    if w.shape != (dim,):
+        raise ValueError(f"weights must have shape ({dim},) (dim), got {tuple(w.shape)}")
+    if not bool(torch.isfinite(w).all()):
+        raise ValueError("weights has non-finite entries (nan or inf)")
+    return w
+
+
+def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:
+    # softplus can only approach 0: a zero weight or increment starts at a small positive one
+    y = y.clamp_min(1e-4)
+    return y + torch.log(-torch.expm1(-y))
+
+
+class _Mixture(nn.Module):
+    """Shared body of ``SpectralMixture`` and ``SpectralMixtureLayer``.
+
+    The mixing weights ``w`` are a function of the parameter ``weight_params`` that keeps the
+    shape for every parameter value (theory/mixture-shape.md):
+
+    * ``shape=None`` and no monotone feature: ``w = weight_params``;
+    * ``shape="concave"``: ``w_{n−1} = p_{n−1}`` and ``w_{m−1} − w_m = softplus(p_{m−1})``
+      (nonincreasing over ascending eigenvalues: a nonnegative combination of Ky Fan minima
+      ``F_m`` plus a multiple of ``tr A``, concave in ``z``); ``"convex"`` the mirror image
+      (nondecreasing, convex in ``z``);
+    * ``monotone`` features (``A_i ⪰ 0`` or ``⪯ 0``, each ``λ_k`` monotone in ``z_i``) need
+      ``w ≥ 0``: then the free end (or, with ``shape=None``, every weight) goes through
+      ``softplus`` too.
+
+    A shaped start sorts the initial weights into the shape's order; zero weights or
+    increments start at ``1e-4`` where ``softplus`` is used.
+    """
+
+    def __init__(self, in_features, out_features, dim, weights="haversine", shape=None,
+                 structure="dense", bandwidth=None, monotone=None, half_width=1,
+                 backend="eigen", smoothing=None, backend_options=None, device=None,
+                 dtype=None):
+        super().__init__()
+        if shape not in _SHAPES:
+            raise ValueError(f"shape must be one of {_SHAPES}, got {shape!r}")
+        self.pencil = make_pencil(in_features, dim, structure=structure, bandwidth=bandwidth,
+                                  monotone=monotone, out_features=out_features, device=device,
+                                  dtype=dtype)
+        self.in_features, self.out_features = self.pencil.in_features, self.pencil.out_features
+        self.dim = self.pencil.dim
+        self.shape = shape
+        self.half_width = check_int("half_width", half_width, low=0)
+        self.initial_weights = weights if isinstance(weights, str) else "tensor"
+        self._start = _initial_weights(weights, self.dim, self.half_width)
+        rows = () if out_features is None else (out_features,)
+        self.weight_params = nn.Parameter(
+            torch.empty(*rows, self.dim, device=device, dtype=self.pencil.bias.dtype))
+        self.solver = OptLayer(EigenvalueMixture(smoothing=smoothing), backend,
+                               **(backend_options or {}))
+        self.reset_parameters()
+
+    @property
+    def structure(self) -> str:
+        return self.pencil.structure
+
+    @property
+    def monotone(self) -> dict:
+        return self.pencil.monotone
+
+    @property
+    def smoothing(self) -> float | None:
+        return self.solver.problem.smoothing
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """The pencil's near-affine start and the initial mixing weights."""
+        self.pencil.reset_parameters(generator=generator)
+        w = self._start
+        nonnegative = bool(self.monotone)
+        if self.shape is None:
+            p = _inverse_softplus(w) if nonnegative else w
+        else:
+            w = w.sort(descending=self.shape == "concave").values
+            steps = w[:-1] - w[1:] if self.shape == "concave" else w[1:] - w[:-1]
+            end = w[-1:] if self.shape == "concave" else w[:1]
+            end = _inverse_softplus(end) if nonnegative else end
+            steps = _inverse_softplus(steps.abs())
+            p = torch.cat([steps, end]) if self.shape == "concave" else torch.cat([end, steps])
+        with torch.no_grad():
+            self.weight_params.copy_(p.to(self.weight_params.dtype).expand_as(self.weight_params))
+
+    def mixing_weights(self) -> torch.Tensor:
+        """``w``: ``([out_features,] dim)`` over ascending eigenvalues (differentiable)."""
+        p = self.weight_params
+        softplus = nn.functional.softplus
+        nonnegative = bool(self.monotone)
+        if self.shape is None:
+            return softplus(p) if nonnegative else p
+        if self.shape == "concave":
+            end = softplus(p[..., -1:]) if nonnegative else p[..., -1:]
+            steps = softplus(p[..., :-1])
+            # w_k = w_{n−1} + Σ_{m>k} (w_{m−1} − w_m): reversed cumulative sum of the steps
+            tail = steps.flip(-1).cumsum(-1).flip(-1)
+            return torch.cat([end + tail, end], -1)
+        end = softplus(p[..., :1]) if nonnegative else p[..., :1]
+        return torch.cat([end, end + softplus(p[..., 1:]).cumsum(-1)], -1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.solve(z).value
+
+    def solve(self, z: torch.Tensor):
+        """The full ``Solution`` (value, ``X = Q diag(w) Qᵀ``) for inputs ``z``."""
+        return self.solver(self.pencil(z), self.mixing_weights())
+
+    def feature_sensitivity(self) -> torch.Tensor:
+        """Differentiable ``s_i = max(g(A_i), g(−A_i))``, ``g(M) = ⟨sort(w), λ(M)⟩``:
+        ``([out_features,] in_features)``, with ``|f(z+ε) − f(z)| ≤ Σ_i |ε_i| s_i`` for every
+        ``z`` and ``ε`` (Lidskii; theory/mixture-certificate.md). ``s_i ≤ ‖w‖₁ ‖A_i‖_op``."""
+        A = self.pencil.feature_matrices()  # ([out,] in, n, n)
+        mu = torch.linalg.eigvalsh(A)  # ascending
+        w = self.mixing_weights().sort(-1).values.unsqueeze(-2)  # ([out,] 1, n)
+        up = (w * mu).sum(-1)
+        down = (w * -mu.flip(-1)).sum(-1)  # λ(−A_i) ascending is −λ(A_i) reversed
+        return torch.maximum(up, down)
+
+    def feature_bounds(self) -> torch.Tensor:
+        """``feature_sensitivity()``, detached."""
+        with torch.no_grad():
+            return self.feature_sensitivity()
+
+    def lipschitz_bound(self, norm: str = "l2") -> float:
+        """Certified Lipschitz constant w.r.t. ``norm`` (``"l2"`` or ``"linf"``):
+        ``bound_matrix_norm`` of ``feature_bounds()``."""
+        return bound_matrix_norm(self.feature_bounds(), norm)
+
+    def spectral_penalty(self) -> torch.Tensor:
+        """Differentiable ``Σ_i s_i`` (summed over mixtures), for regularization."""
+        return self.feature_sensitivity().sum()
+
+    def fantope_terms(self) -> list[tuple[FantopeTerm, ...]]:
+        """Per mixture, the signed Ky Fan terms whose sum is its value (floats, zero terms
+        dropped): ``c_{m−1} F_m`` (``EigenvalueMixture.ky_fan_coefficients``; smoothed:
+        ``c_{m−1} E^α_m``), ``m = n`` being the trace term. What ``to_cvxpy`` exports."""
+        with torch.no_grad():
+            coefs, largest = self.solver.problem.ky_fan_coefficients(self.mixing_weights())
+        rows = coefs.reshape(-1, self.dim).to(torch.float64).tolist()
+        return [tuple(FantopeTerm(c, m + 1, largest) for m, c in enumerate(row) if c != 0)
+                for row in rows]
+
+    def to_cvxpy(self, z):
+        """The output as an exact cvxpy function of the expression ``z`` (``optneuron.export``):
+        concave for ``shape="concave"``, convex for ``"convex"``, else a difference of concave
+        functions."""
+        from .export import to_cvxpy
+
+        return to_cvxpy(self, z)
+
+    def extra_repr(self) -> str:
+        s = f"in_features={self.in_features}"
+        if self.out_features is not None:
+            s += f", out_features={self.out_features}"
+        s += f", dim={self.dim}, weights={self.initial_weights!r}"
+        if self.initial_weights == "window":
+            s += f", half_width={self.half_width}"
+        if self.shape is not None:
+            s += f", shape={self.shape!r}"
+        s += f", structure={self.structure!r}"
+        if self.monotone:
+            s += f", monotone={self.monotone}"
+        s += f", backend={self.solver.backend.name!r}"
+        if self.smoothing is not None:
+            s += f", smoothing={self.smoothing}"
+        return s
+
+
+class SpectralMixture(_Mixture):
+    """``f(z) = ⟨w, λ(A_0 + Σ_i z_i A_i)⟩`` with learnable mixing weights ``w``:
+    ``(..., in_features) → (...)``.
+
+    ``weights``: the start of ``w`` over ascending eigenvalues — ``"haversine"`` (``w_i ∝ 1 +
+    cos(π(i − s)/s)``, ``s`` the middle; ``EigenvalueMixture.haversine``), ``"uniform"``
+    (``1/dim``), ``"window"`` (equal weights on the middle ``± half_width``) or a ``(dim,)``
+    tensor. ``shape="concave"`` keeps ``w`` nonincreasing (``f`` concave in ``z``),
+    ``"convex"`` nondecreasing (``f`` convex); ``monotone={i: ±1}`` makes ``A_i ⪰ 0`` (``⪯ 0``)
+    *and* ``w ≥ 0`` so that ``f`` is monotone in ``z_i`` (the parametrization: ``_Mixture``).
+    ``structure``, ``bandwidth`` go to the pencil; ``backend``, ``smoothing`` to the
+    ``OptLayer(EigenvalueMixture(smoothing))``. Certificate: ``feature_sensitivity``.
+    """
+
+    def __init__(self, in_features: int, dim: int, weights="haversine", shape: str | None = None,
+                 structure: str = "dense", monotone: dict | None = None, *, half_width: int = 1,
+                 bandwidth: int | None = None, backend: str = "eigen",
+                 smoothing: float | None = None, backend_options: dict | None = None,
+                 device=None, dtype=None):
+        super().__init__(in_features, None, dim, weights, shape, structure, bandwidth, monotone,
+                         half_width, backend, smoothing, backend_options, device, dtype)
+
+
+class SpectralMixtureLayer(_Mixture):
+    """``out_features`` independent mixtures, ``(..., in_features) → (..., out_features)``, each
+    with its own pencil and weights, solved as one batch ``(..., out_features, n, n)`` in one
+    ``OptLayer`` call. Arguments as in ``SpectralMixture``."""
+
+    def __init__(self, in_features: int, out_features: int, dim: int, weights="haversine",
+                 shape: str | None = None, structure: str = "dense",
+                 monotone: dict | None = None, *, half_width: int = 1,
+                 bandwidth: int | None = None, backend: str = "eigen",
+                 smoothing: float | None = None, backend_options: dict | None = None,
+                 device=None, dtype=None):
+        if out_features is None:
+            raise ValueError("out_features must be a positive int (use SpectralMixture for one)")
+        super().__init__(in_features, out_features, dim, weights, shape, structure, bandwidth,
+                         monotone, half_width, backend, smoothing, backend_options, device,
+                         dtype)

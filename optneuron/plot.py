@@ -23,6 +23,7 @@ __all__ = [
     "response_curve",
     "training_curves",
     "feature_strengths_history",
+    "gap_history",
 ]
 
 
@@ -323,3 +324,34 @@ def feature_strengths_history(
     ax.set_ylabel("certified strength")
     ax.legend(loc="best", fontsize="small")
     return ax
+
+
+def gap_history(losses, gaps, q: Sequence[float] = (0.1, 0.5, 0.9), *, axes=None):
+    """Draw the loss curve beside the eigenvalue-gap quantiles, one point per epoch.
+
+    ``losses``: a sequence (or a mapping name → sequence, as ``training_curves``); ``gaps``:
+    ``(epochs, len(q))`` quantiles of the smallest used gap per epoch
+    (``optneuron.diagnostics.gap_quantiles``, one row per epoch; a layer's
+    ``(len(q), out_features)`` rows are reduced to their smallest neuron). ``axes``: two Axes,
+    or ``None`` for a new figure. Returns the two Axes.
+    """
+    gaps = np.asarray(gaps, dtype=np.float64)
+    if gaps.ndim == 3:
+        gaps = gaps.min(-1)
+    q = list(q)
+    if gaps.ndim != 2 or gaps.shape[1] != len(q) or gaps.shape[0] == 0:
+        raise ValueError(f"gaps must have shape (epochs, {len(q)}) for q = {q}, got {gaps.shape}")
+    if axes is None:
+        axes = _pyplot().subplots(1, 2)[1]
+    if len(axes) != 2:
+        raise ValueError(f"axes must hold two Axes, got {len(axes)}")
+    training_curves(losses, ax=axes[0])
+    epochs = np.arange(1, len(gaps) + 1)
+    for j, level in enumerate(q):
+        axes[1].plot(epochs, gaps[:, j], lw=1.4, label=f"q = {level:g}")
+    if (gaps > 0).all():
+        axes[1].set_yscale("log")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("smallest eigenvalue gap")
+    axes[1].legend(loc="best", fontsize="small")
+    return axes

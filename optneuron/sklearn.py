@@ -65,7 +65,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
 
 
 from .categorical import CategoricalMatrices, field_matrices, operator_norm
-from .nn import SpectralLayer
+from .nn import SpectralLayer, SpectralMixtureLayer
 from .pencils import pencil_structures
 from .tabular import CategoryCodes, categorical_mask, column
 from .training import TrainingConfig, make_optimizer, torch_threads, train
@@ -86,13 +86,18 @@ class _ReadoutNet(torch.nn.Module):
     """
 
     def __init__(self, n_numeric, cardinalities, n_outputs, *, n_neurons, dim, index, structure,
-                 smoothing, generator):
+                 smoothing, generator, neuron="eigenvalue"):
         super().__init__()
         self.n_numeric = n_numeric
-        self.spectral = SpectralLayer(
-            max(n_numeric, 1), n_neurons, dim, index=index, structure=structure,
-            smoothing=smoothing, dtype=_DTYPE
-        )
+        if neuron == "mixture":  # ⟨w, λ⟩ with learned haversine-initialized weights
+            self.spectral = SpectralMixtureLayer(
+                max(n_numeric, 1), n_neurons, dim, structure=structure, smoothing=smoothing,
+                dtype=_DTYPE)
+        else:
+            self.spectral = SpectralLayer(
+                max(n_numeric, 1), n_neurons, dim, index=index, structure=structure,
+                smoothing=smoothing, dtype=_DTYPE
+            )
         self.spectral.reset_parameters(generator=generator)
         self.categories = None
         if cardinalities:
@@ -118,7 +123,10 @@ class _ReadoutNet(torch.nn.Module):
             return self.spectral(z)
         pencil = self.spectral.pencil
         coords = pencil.coordinates(z) + self.categories(x[:, self.n_numeric:].long())
-        return self.spectral.solver(pencil.to_matrix(coords)).value
+        data = (pencil.to_matrix(coords),)
+        if isinstance(self.spectral, SpectralMixtureLayer):
+            data += (self.spectral.mixing_weights(),)
+        return self.spectral.solver(*data).value
 
     def forward(self, x):
         return self.readout(self.neurons(x)) + self.skip(self._numeric(x))
@@ -154,6 +162,7 @@ def _plain_structures() -> set[str]:
 
 _CONSTRAINTS = {
     "n_neurons": [Interval(Integral, 1, None, closed="left")],
+    "neuron": [StrOptions({"eigenvalue", "mixture"})],
     "dim": [Interval(Integral, 1, None, closed="left")],
     "index": [Interval(Integral, None, None, closed="neither"), None],
     "alpha": [Interval(Real, 0, None, closed="left")],
@@ -191,6 +200,7 @@ class _BaseSpectralEstimator(ClassNamePrefixFeaturesOutMixin, _SetOutputMixin, B
         self,
         *,
         n_neurons=8,
+        neuron="eigenvalue",
         dim=4,
         index=-1,
         structure="dense",
@@ -215,6 +225,7 @@ class _BaseSpectralEstimator(ClassNamePrefixFeaturesOutMixin, _SetOutputMixin, B
         verbose=False,
     ):
         self.n_neurons = n_neurons
+        self.neuron = neuron
         self.dim = dim
         self.index = index
         self.structure = structure
@@ -328,7 +339,7 @@ class _BaseSpectralEstimator(ClassNamePrefixFeaturesOutMixin, _SetOutputMixin, B
             self.model_ = _ReadoutNet(
                 self._n_numeric(), cardinalities, n_outputs, n_neurons=self.n_neurons,
                 dim=self.dim, index=self.index, structure=self.structure,
-                smoothing=self.smoothing, generator=generator)
+                smoothing=self.smoothing, generator=generator, neuron=self.neuron)
         self.loss_curve_, self.validation_loss_curve_ = [], None
         self.feature_strengths_history_, self.n_iter_, self.best_loss_ = [], 0, math.inf
 
@@ -561,6 +572,10 @@ _PARAMS_DOC = """
     n_neurons : int, default=8
         Spectral neurons in the hidden layer. Eight 4×4 neurons on 10 features hold
         8·11·10 = 880 pencil parameters — the size of a one-hidden-layer MLP with ~75 units.
+    neuron : {"eigenvalue", "mixture"}, default="eigenvalue"
+        ``"eigenvalue"``: each neuron returns ``λ_index``; ``"mixture"``: ``⟨w, λ⟩`` with
+        learned weights ``w`` started at the haversine profile (``SpectralMixtureLayer``;
+        ``index`` is then unused).
     dim : int, default=4
         Matrix size ``n`` of each neuron. ``λ_k`` of an ``n × n`` pencil is piecewise smooth
         with up to ``n − 1`` eigenvalue crossings; 4 is expressive enough for common tabular

@@ -33,7 +33,7 @@ import torch
 
 from .layer import OptLayer
 from .matrices import SymTridiagonal
-from .problems import GeneralizedSphereQP, TrustRegion
+from .problems import EigenvalueMixture, GeneralizedSphereQP, TrustRegion
 from .verify_references import (
     Reference,
     hard_trust_region_data,
@@ -230,7 +230,8 @@ def sweep_cases(n: int, batch: int, generator: torch.Generator, quick: bool = Fa
     """``(label, problem, data)`` for the problems beyond the spectral ones, on random and hard
     data of size ``n``, for a sweep to pass to ``verify(problem, data)``: ``TrustRegion`` (sphere
     and ball; generic, hard case, ``b = 0``) and ``GeneralizedSphereQP`` (several indices and
-    a smoothed one; generic and a repeated generalized spectrum)."""
+    a smoothed one; generic and a repeated generalized spectrum) and ``EigenvalueMixture``
+    (random weights, a window on a repeated spectrum, smoothed)."""
     def randn(*shape):
         return torch.randn(*shape, generator=generator, dtype=torch.float64)
 
@@ -252,5 +253,10 @@ def sweep_cases(n: int, batch: int, generator: torch.Generator, quick: bool = Fa
         cases += [("generic", GeneralizedSphereQP(k), (A, B)),
                   ("repeated", GeneralizedSphereQP(k), (repeated, B))]
     cases.append(("generic", GeneralizedSphereQP(n // 2, smoothing=0.1), (A, B)))
+    w = randn(batch, n)
+    window = EigenvalueMixture.window(n, n // 2, 1, dtype=torch.float64)
+    cases += [("generic", EigenvalueMixture(), (A, w)),
+              ("repeated, window", EigenvalueMixture(), (hard_A, window)),
+              ("generic", EigenvalueMixture(smoothing=0.1), (A, w))]
     return cases
 

@@ -14,6 +14,9 @@ solution is from the set of correct ones.
 * ``GeneralizedSphereQP``: ``scipy.linalg.eigh(A, B)``; with ``B = LLᵀ`` a gradient ``G_A``
   is measured as ``LᵀG_AL`` against the subdifferential of the reduced matrix
   ``C = L⁻¹AL⁻ᵀ``, plus ``‖Lᵀ(G_B + λ_k G_A)L‖`` (``∂/∂B = −λ ∂/∂A``).
+* ``EigenvalueMixture``: ``numpy.linalg.eigh``; ``G_w`` against ``λ`` (``λ^α`` smoothed, from
+  ``SphereQP(k, α)``'s closed form), ``G_A`` against the Clarke subdifferential of ``⟨w, λ⟩``
+  (``mixture_distance``; smoothed: the closed form ``Q diag(W) Qᵀ``).
 """
 
 from __future__ import annotations
@@ -27,13 +30,14 @@ import scipy.linalg
 import scipy.optimize
 import torch
 
-from .problems import GeneralizedSphereQP, TrustRegion
+from .problems import EigenvalueMixture, GeneralizedSphereQP, SphereQP, TrustRegion
 from .smoothing import capped_simplex_projection, fantope_envelope
 
 __all__ = [
     "Reference",
     "reference_for",
     "subdifferential_distance",
+    "mixture_distance",
     "hard_trust_region_data",
 ]
 
@@ -57,6 +61,8 @@ def reference_for(problem, data64: tuple, cluster_tol: float) -> Reference:
         return _trust_region_reference(problem, *data64)
     if isinstance(problem, GeneralizedSphereQP):
         return _generalized_reference(problem, *data64, cluster_tol)
+    if isinstance(problem, EigenvalueMixture):
+        return _mixture_reference(problem, *data64, cluster_tol)
     return _spectral_reference(problem, *data64, cluster_tol)
 
 
@@ -226,6 +232,59 @@ def _generalized_reference(problem, A: np.ndarray, B: np.ndarray, cluster_tol: f
         value=value, scale=scale, clustered=clustered, gradient_distance=gradient_distance,
         solution_distance=lambda X, x: max(
             (float(a_error(i, X[i])) for i in range(len(A))), default=0.0),
+    )
+
+
+def mixture_distance(G: np.ndarray, Q: np.ndarray, mu: np.ndarray, w: np.ndarray,
+                     tol: float) -> float:
+    """Distance of ``G`` from the Clarke subdifferential of ``⟨w, λ⟩`` at ``Q diag(mu) Qᵀ``.
+
+    In the eigenbasis the set is block diagonal over clusters ``C`` (eigenvalues within
+    ``tol``), each block in ``conv{V diag(w_C) Vᵀ : V orthogonal}`` — the symmetric matrices
+    whose eigenvalues are majorized by ``w_C`` (Schur–Horn). The measure adds the off-block
+    part, each block's trace error and its majorization violations (zero exactly on the set).
+    """
+    Gt = Q.T @ ((G + G.T) / 2) @ Q
+    error = Gt.copy()
+    violation = 0.0
+    for C in _clusters(mu, tol):
+        block = Gt[np.ix_(C, C)]
+        error[np.ix_(C, C)] = 0.0
+        got = np.sort(np.linalg.eigvalsh(block))[::-1].cumsum()
+        want = np.sort(w[C])[::-1].cumsum()
+        violation += abs(got[-1] - want[-1]) + np.maximum(got[:-1] - want[:-1], 0.0).sum()
+    return float(np.linalg.norm(error) + violation)
+
+
+def _mixture_reference(problem, A: np.ndarray, w: np.ndarray, cluster_tol: float) -> Reference:
+    mu, Q = np.linalg.eigh(A)
+    n = A.shape[-1]
+    if problem.smoothing is None:
+        ell, W = mu, None
+    else:
+        pieces = [_smoothed(SphereQP(k, smoothing=problem.smoothing), mu) for k in range(n)]
+        ell = np.stack([p[0] for p in pieces], -1)
+        W = sum(w[:, k: k + 1] * pieces[k][1] for k in range(n))
+    value = (ell * w).sum(-1)
+    scale = np.maximum(1.0, np.abs(mu).max(-1) * np.maximum(1.0, np.abs(w).sum(-1))) \
+        if mu.size else np.ones(0)
+    tols = cluster_tol * np.maximum(1.0, np.abs(mu).max(-1, initial=0.0))
+    clustered = np.array([len(_clusters(m, t)) < n for m, t in zip(mu, tols)], dtype=bool)
+
+    def a_error(i, G):
+        if W is None:
+            return mixture_distance(G, Q[i], mu[i], w[i], tols[i])
+        return float(np.linalg.norm((G + G.T) / 2 - (Q[i] * W[i]) @ Q[i].T))
+
+    def gradient_distance(grads):
+        GA, Gw = grads
+        return max((a_error(i, GA[i]) + float(np.abs(Gw[i] - ell[i]).max())
+                    for i in range(len(A))), default=0.0)
+
+    return Reference(
+        value=value, scale=scale, clustered=clustered, gradient_distance=gradient_distance,
+        solution_distance=lambda X, x: max((a_error(i, X[i]) for i in range(len(A))),
+                                           default=0.0),
     )
 
 

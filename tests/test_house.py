@@ -30,7 +30,7 @@ LAYERS = [
     {"export"},
     {"nn", "nn_trust_region", "categorical"},
     {"verify_references"},
-    {"certify", "verify", "plot"},
+    {"certify", "verify", "plot", "diagnostics"},
     {"decisions"},
     {"training"},
     {"hybrid"},

@@ -158,3 +158,17 @@ def test_feature_strengths_history_draws_one_line_per_feature_and_the_cap():
         plot.feature_strengths_history(H, names=["a"])
     with pytest.raises(ValueError, match="history"):
         plot.feature_strengths_history(np.zeros((0, 3)))
+
+
+def test_gap_history_draws_loss_and_gap_quantiles():
+    losses = [1.0, 0.5, 0.2]
+    gaps = [[0.1, 0.3, 0.6], [0.05, 0.2, 0.5], [0.01, 0.1, 0.4]]
+    loss_ax, gap_ax = plot.gap_history(losses, gaps, q=(0.1, 0.5, 0.9))
+    assert len(loss_ax.get_lines()) == 1 and len(gap_ax.get_lines()) == 3
+    np.testing.assert_allclose(gap_ax.get_lines()[0].get_data()[1], [0.1, 0.05, 0.01])
+    assert gap_ax.get_yscale() == "log"
+    layer_gaps = np.stack([np.asarray(gaps), 2 * np.asarray(gaps)], -1)  # (epochs, q, out)
+    _, gap_ax = plot.gap_history(losses, layer_gaps)
+    np.testing.assert_allclose(gap_ax.get_lines()[1].get_data()[1], [0.3, 0.2, 0.1])
+    with pytest.raises(ValueError, match="gaps must have shape"):
+        plot.gap_history(losses, gaps, q=(0.5,))

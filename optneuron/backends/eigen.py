@@ -26,7 +26,7 @@ import torch
 from ..matrices import SymTridiagonal
 from ..problems import KyFan, SphereQP
 from ..solution import Solution
-from . import eigen_generalized, eigen_trust_region  # noqa: F401  (their @solves register)
+from . import eigen_generalized, eigen_mixture, eigen_trust_region  # noqa: F401  (their @solves register)
 from .dispatch import EIGEN
 from .eigenpairs import METHODS, eigenpairs, flatten, spectral_weights, unflatten
 

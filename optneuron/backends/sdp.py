@@ -50,7 +50,10 @@ from ..matrices import SymTridiagonal
 from ..problems import KyFan, SphereQP
 from ..smoothing import envelope_shift, fantope_envelope
 from ..solution import Solution
-from . import sdp_forms  # noqa: F401  (its @solves register the non-spectral problems)
+from . import (
+    sdp_forms,  # noqa: F401  (its @solves register the non-spectral problems)
+    sdp_mixture,  # noqa: F401  (EigenvalueMixture's signed Fantope terms)
+)
 from .dispatch import SDP
 from .fantope_sdp import FantopeKKTDerivative, solve_fantope, split_solver_args
 from .sdp_errors import SDPSolverError

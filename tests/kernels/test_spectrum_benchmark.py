@@ -29,8 +29,8 @@ def test_spectrum_benchmark_runs_small(capsys):
     tri, dense = results
     assert tri["max_abs_diff_vs_scipy"] < 1e-12
     assert dense["max_abs_diff_vs_torch"] < 1e-4  # float32 against torch's float32 eigh
-    assert set(tri["forward_backward"]) == {"ours", "scipy eigh_tridiagonal",
-                                            "torch eigh (dense)"}
+    assert set(tri["forward_backward"]) == {"ours", "OptLayer (ours, through torch)",
+                                            "scipy eigh_tridiagonal", "torch eigh (dense)"}
     assert all(t >= 0 for r in results for path in ("forward_backward", "value_only")
                for t in r[path].values())
     assert "| tridiagonal float64 n=6 B=8 | forward_backward | ours |" in capsys.readouterr().out
