@@ -700,6 +700,7 @@ class SpectralRegressor(RegressorMixin, _BaseSpectralEstimator):
         *,
         loss="squared_error",
         n_neurons=8,
+        neuron="eigenvalue",
         dim=4,
         index=-1,
         structure="dense",
@@ -725,6 +726,7 @@ class SpectralRegressor(RegressorMixin, _BaseSpectralEstimator):
     ):
         super().__init__(
             n_neurons=n_neurons,
+            neuron=neuron,
             dim=dim,
             index=index,
             structure=structure,

@@ -17,6 +17,7 @@ import torch
 
 from ..matrices import SymTridiagonal
 from ..problems import EigenvalueMixture
+from ..smoothing import envelope_shift
 from ..solution import Solution
 from .dispatch import SDP
 
@@ -36,15 +37,16 @@ def solve_mixture_sdp(backend, problem, A, w) -> Solution:
     sign = -1.0 if largest else 1.0
     value = flat.new_zeros(flat.shape[0])
     X_total = torch.zeros_like(flat)
-    for m in range(1, n + 1):  # m = n: X = I, the term tr A (smoothed: tr A − αn/2)
+    for m in range(1, n + 1):  # m = n: X = I, the term tr A (aligned smoothing keeps it exact)
         c = coefs[:, m - 1]
         if not w.requires_grad and not bool((c != 0).any()):
             continue
         X = backend._solve_term(-flat if largest else flat, m, alpha)
         Xd = X.detach()
         term = (flat * Xd).sum((-2, -1))
-        if alpha is not None:
-            term = term + sign * (alpha / 2) * (Xd * Xd).sum((-2, -1))
+        if alpha is not None:  # the Moreau term, then the alignment (smoothing.envelope_shift)
+            term = (term + sign * (alpha / 2) * (Xd * Xd).sum((-2, -1))
+                    + envelope_shift(m, largest, alpha))
         value = value + c * term
         X_total = X_total + c[:, None, None] * X
     return Solution(value.reshape(batch), X_total.reshape(*batch, n, n), None)
