@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layer import OptLayer
+from .layer import OptLayer, full_precision
 from .pencils import make_pencil
 from .problems import SphereQP
 from .validation import check_index
@@ -89,11 +89,15 @@ class _Spectral(nn.Module):
         self.pencil.reset_parameters(generator=generator)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.solver(self.pencil(z)).value
+        return self.solve(z).value
 
     def solve(self, z: torch.Tensor):
-        """The full ``Solution`` (value, lifted ``X``, eigenvector ``x``) for inputs ``z``."""
-        return self.solver(self.pencil(z))
+        """The full ``Solution`` (value, lifted ``X``, eigenvector ``x``) for inputs ``z``.
+
+        Under ``torch.autocast`` (or for half-precision ``z``) the pencil and the solve run in
+        float32 and the output is float32."""
+        with torch.autocast(z.device.type, enabled=False):
+            return self.solver(self.pencil(full_precision(z)))
 
     def to_cvxpy(self, z):
         """The output as an exact cvxpy function of the expression ``z`` (``optneuron.export``)."""

@@ -155,3 +155,22 @@ def test_value_only_calls_do_not_build_the_solution_function():
     solution = OptLayer(SphereQP(0))(A)
     assert type(solution.value.grad_fn).__name__ == "_DenseValueBackward"
     assert solution._lift is not None  # nothing computed for X/x until they are asked for
+
+
+@pytest.mark.parametrize("structure", ["dense", "tridiagonal"])
+def test_layers_compute_in_float32_under_cpu_autocast(structure):
+    from optneuron import SpectralLayer
+
+    torch.manual_seed(17)
+    layer = SpectralLayer(3, 2, 4, structure=structure)
+    z = torch.randn(5, 3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        hidden = torch.nn.functional.linear(z, torch.eye(3))  # a bf16 activation
+        assert hidden.dtype == torch.bfloat16
+        out = layer(hidden)
+        A = torch.randn(5, 4, 4).to(torch.bfloat16).requires_grad_(True)
+        solution = OptLayer(SphereQP(0))(A)
+    assert out.dtype == torch.float32 and solution.value.dtype == torch.float32
+    torch.testing.assert_close(out, layer(hidden.float()))
+    (out.sum() + solution.value.sum() + solution.X.sum()).backward()
+    assert A.grad.dtype == torch.bfloat16 and torch.isfinite(A.grad.float()).all()
