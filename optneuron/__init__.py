@@ -6,7 +6,8 @@ generalizations) exactly with an eigen-solver, or as its tight SDP relaxation.
 Public names: the problems (``SphereQP``, ``KyFan``), matrices (``SymTridiagonal``), the one
 interface (``OptLayer`` → ``Solution``), the cross-check (``verify``), pencils and spectral
 neurons (``DensePencil``, ``TridiagonalPencil``, ``BandedPencil``, ``make_pencil``,
-``SpectralNeuron``, ``SpectralLayer``), certificates (``optneuron.certify``), the SDP
+``SpectralNeuron``, ``SpectralLayer``, ``SpectralObservables``), certificates
+(``optneuron.certify``), the SDP
 backend's failure (``SDPSolverError``) and the scikit-learn estimators (``SpectralRegressor``,
 ``SpectralClassifier``; imported on first use, so ``import optneuron`` does not import
 scikit-learn; nor does it import cvxpy, which the SDP backend loads inside its functions).
@@ -22,7 +23,7 @@ from .decisions import InputOptimum, OutputRange, optimize_inputs, output_range
 from .export import DifferenceOfConcave, ExportError, to_cvxpy, to_difference_of_concave
 from .layer import OptLayer
 from .matrices import SymTridiagonal
-from .nn import SpectralLayer, SpectralNeuron
+from .nn import SpectralLayer, SpectralNeuron, SpectralObservables
 from .nn_trust_region import TrustRegionLayer, TrustRegionNeuron
 from .pencils import (
     BandedPencil,
@@ -72,6 +73,7 @@ __all__ = [
     "InputOptimum",
     "output_range",
     "OutputRange",
+    "SpectralObservables",
 ]
 
 try:  # the one version source is pyproject.toml, read from the installed metadata
