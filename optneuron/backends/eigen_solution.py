@@ -194,9 +194,93 @@ class _TridiagonalSolution(torch.autograd.Function):
         return grad_diag, grad_off, None, None
 
 
+def _eigenvector_adjoint(A, method, k, values, q, gX, gx):
+    """``∂L/∂A = −sym(v qᵀ)`` with ``v = (A − λI)⁺ r``, ``r = P(gx + (gX + gXᵀ) q)`` for an
+    exact ``SphereQP(k)`` (``P = I − qqᵀ``), by one LU solve with ``A − λI + γ qqᵀ``.
+
+    The rank-one term moves only the zero eigenvalue (to ``γ = ‖A‖_F``), so on ``q⊥``, where
+    ``r`` lies, the solve is ``(A − λI)⁺`` itself and the matrix is as well conditioned as the
+    gap allows. Ties (``gap ≤ 8 n eps ‖A‖_F``, the neighbours' eigenvalues by a values-only
+    solve) raise ``ValueError``.
+    """
+    dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
+    n = dense.shape[-1]
+    lo, hi = max(k - 1, 0), min(k + 2, n)
+    near, _, _ = eigenpairs(A, lo, hi, False, method)
+    gap = spectral_gap(near, k - lo, k - lo + 1)
+    scale = torch.linalg.matrix_norm(dense).clamp_min(torch.finfo(dense.dtype).tiny)
+    if (gap <= 8 * n * torch.finfo(dense.dtype).eps * scale).any():
+        _raise_tie("Solution.X" if gx is None else "Solution.x")
+    r = torch.zeros_like(q)
+    if gx is not None:
+        r = r + gx
+    if gX is not None:
+        r = r + ((gX + gX.mT) @ q.unsqueeze(-1)).squeeze(-1)
+    r = r - q * (q * r).sum(-1, keepdim=True)
+    eye = torch.eye(n, dtype=dense.dtype, device=dense.device)
+    M = dense - values.unsqueeze(-1) * eye
+    M = M + scale[:, None, None] * q.unsqueeze(-1) * q.unsqueeze(-2)
+    v = torch.linalg.lu_solve(*torch.linalg.lu_factor(M), r.unsqueeze(-1)).squeeze(-1)
+    return v, q
+
+
+class _DenseEigenvector(torch.autograd.Function):
+    """``(X, x) = (q_k q_kᵀ, q_k)`` of an exact ``SphereQP(k)`` for dense ``A (B, n, n)``: only
+    ``q_k`` is computed in forward; backward is one solve per matrix."""
+
+    @staticmethod
+    def forward(ctx, A, k, method):
+        values, Q, _ = eigenpairs(A, k, k + 1, True, method)
+        ctx.k, ctx.method = k, method
+        ctx.save_for_backward(A, values, Q[..., 0])
+        ctx.set_materialize_grads(False)
+        q = Q[..., 0]
+        return q.unsqueeze(-1) * q.unsqueeze(-2), q
+
+    @staticmethod
+    def backward(ctx, gX, gx):
+        A, values, q = ctx.saved_tensors
+        if gX is None and gx is None:
+            return None, None, None
+        v, q = _eigenvector_adjoint(A, ctx.method, ctx.k, values, q, gX, gx)
+        vq = v.unsqueeze(-1) * q.unsqueeze(-2)
+        return -(vq + vq.mT) / 2, None, None
+
+
+class _TridiagonalEigenvector(torch.autograd.Function):
+    """As ``_DenseEigenvector`` for tridiagonal ``(diag, off)``: ``∂L/∂d_i = −v_i q_i``,
+    ``∂L/∂e_i = −(v_i q_{i+1} + v_{i+1} q_i)``."""
+
+    @staticmethod
+    def forward(ctx, diag, off, k, method):
+        values, Q, _ = eigenpairs(SymTridiagonal(diag, off), k, k + 1, True, method)
+        ctx.k, ctx.method = k, method
+        ctx.save_for_backward(diag, off, values, Q[..., 0])
+        ctx.set_materialize_grads(False)
+        q = Q[..., 0]
+        return q.unsqueeze(-1) * q.unsqueeze(-2), q
+
+    @staticmethod
+    def backward(ctx, gX, gx):
+        diag, off, values, q = ctx.saved_tensors
+        if gX is None and gx is None:
+            return None, None, None, None
+        A = SymTridiagonal(diag, off)
+        v, q = _eigenvector_adjoint(A, ctx.method, ctx.k, values, q, gX, gx)
+        return -v * q, -(v[..., :-1] * q[..., 1:] + v[..., 1:] * q[..., :-1]), None, None
+
+
 def solution_function(problem, flat, method: str):
     """``(X (B, n, n), x (B, n) / (B, n, m) / None)`` of ``problem`` for a flat batch, both
-    differentiable w.r.t. the batch (module docstring); ``x`` is None for smoothed problems."""
+    differentiable w.r.t. the batch (module docstring); ``x`` is None for smoothed problems.
+
+    An exact ``SphereQP`` computes only its eigenvector and solves in backward
+    (``_eigenvector_adjoint``); the others use all eigenpairs (Daleckii–Krein)."""
+    if isinstance(problem, SphereQP) and problem.smoothing is None:
+        k = problem.resolve_index(flat.shape[-1])
+        if isinstance(flat, SymTridiagonal):
+            return _TridiagonalEigenvector.apply(flat.diag, flat.off, k, method)
+        return _DenseEigenvector.apply(flat, k, method)
     if isinstance(flat, SymTridiagonal):
         return _TridiagonalSolution.apply(flat.diag, flat.off, problem, method)
     return _DenseSolution.apply(flat, problem, method)
