@@ -172,3 +172,17 @@ def test_layers_compute_in_float32_under_cpu_autocast(structure):
     torch.testing.assert_close(out, layer(hidden.float()))
     (out.sum() + solution.value.sum() + solution.X.sum()).backward()
     assert A.grad.dtype == torch.bfloat16 and torch.isfinite(A.grad.float()).all()
+
+
+def test_verify_reports_solution_derivatives_with_their_gap():
+    from optneuron import verify
+
+    A = with_spectrum([[-2.0, -1.0, 0.5, 1.5], [-1.0, 0.0, 1.0, 3.0]], seed=18)
+    report = verify(KyFan(2), A)
+    d = report.solution_derivative
+    assert report.ok and d.rows == 2 and d.gap == pytest.approx(1.0 / 3.0)
+    assert d.errors["eigen"] < 1e-8 and d.errors["sdp"] < 1e-4
+    assert d.finite_difference_error < 1e-6
+    assert "solution derivative" in str(report)
+    tie = verify(SphereQP(1), with_spectrum([[-1.0, 0.5, 0.5, 2.0]], seed=19), backends=("eigen",))
+    assert tie.solution_derivative.rows == 0 and tie.ok
