@@ -194,34 +194,34 @@ class _TridiagonalSolution(torch.autograd.Function):
         return grad_diag, grad_off, None, None
 
 
-def _eigenvector_adjoint(A, method, k, values, q, gX, gx):
-    """``∂L/∂A = −sym(v qᵀ)`` with ``v = (A − λI)⁺ r``, ``r = P(gx + (gX + gXᵀ) q)`` for an
-    exact ``SphereQP(k)`` (``P = I − qqᵀ``), by one LU solve with ``A − λI + γ qqᵀ``.
+def _near_range(k: int, n: int) -> tuple[int, int]:
+    """``λ_{k−1}..λ_{k+1}`` (clipped): forward computes them with ``q_k``, for the gap."""
+    return max(k - 1, 0), min(k + 2, n)
+
+
+def _eigenvector_adjoint(A, k, near, q, gX, gx):
+    """``v`` with ``∂L/∂A = −sym(v qᵀ)``: ``v = (A − λI)⁺ r``, ``r = P(gx + (gX + gXᵀ) q)``
+    for an exact ``SphereQP(k)`` (``P = I − qqᵀ``), by one LU solve with ``A − λI + γ qqᵀ``.
 
     The rank-one term moves only the zero eigenvalue (to ``γ = ‖A‖_F``), so on ``q⊥``, where
     ``r`` lies, the solve is ``(A − λI)⁺`` itself and the matrix is as well conditioned as the
-    gap allows. Ties (``gap ≤ 8 n eps ‖A‖_F``, the neighbours' eigenvalues by a values-only
-    solve) raise ``ValueError``.
+    gap allows. Ties (``gap ≤ 8 n eps ‖A‖_F``, from the neighbours ``near`` that forward
+    computed) raise ``ValueError``.
     """
     dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
     n = dense.shape[-1]
-    lo, hi = max(k - 1, 0), min(k + 2, n)
-    near, _, _ = eigenpairs(A, lo, hi, False, method)
+    lo, _ = _near_range(k, n)
     gap = spectral_gap(near, k - lo, k - lo + 1)
     scale = torch.linalg.matrix_norm(dense).clamp_min(torch.finfo(dense.dtype).tiny)
     if (gap <= 8 * n * torch.finfo(dense.dtype).eps * scale).any():
         _raise_tie("Solution.X" if gx is None else "Solution.x")
-    r = torch.zeros_like(q)
-    if gx is not None:
-        r = r + gx
+    r = torch.zeros_like(q) if gx is None else gx
     if gX is not None:
         r = r + ((gX + gX.mT) @ q.unsqueeze(-1)).squeeze(-1)
     r = r - q * (q * r).sum(-1, keepdim=True)
-    eye = torch.eye(n, dtype=dense.dtype, device=dense.device)
-    M = dense - values.unsqueeze(-1) * eye
-    M = M + scale[:, None, None] * q.unsqueeze(-1) * q.unsqueeze(-2)
-    v = torch.linalg.lu_solve(*torch.linalg.lu_factor(M), r.unsqueeze(-1)).squeeze(-1)
-    return v, q
+    M = dense - near[:, k - lo, None, None] * torch.eye(n, dtype=dense.dtype, device=dense.device)
+    M = torch.baddbmm(M, (scale.unsqueeze(-1) * q).unsqueeze(-1), q.unsqueeze(-2))
+    return torch.linalg.lu_solve(*torch.linalg.lu_factor(M), r.unsqueeze(-1)).squeeze(-1)
 
 
 class _DenseEigenvector(torch.autograd.Function):
@@ -230,19 +230,20 @@ class _DenseEigenvector(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, A, k, method):
-        values, Q, _ = eigenpairs(A, k, k + 1, True, method)
-        ctx.k, ctx.method = k, method
-        ctx.save_for_backward(A, values, Q[..., 0])
+        lo, hi = _near_range(k, A.shape[-1])
+        near, Q, _ = eigenpairs(A, lo, hi, True, method)
+        q = Q[..., k - lo]
+        ctx.k = k
+        ctx.save_for_backward(A, near, q)
         ctx.set_materialize_grads(False)
-        q = Q[..., 0]
         return q.unsqueeze(-1) * q.unsqueeze(-2), q
 
     @staticmethod
     def backward(ctx, gX, gx):
-        A, values, q = ctx.saved_tensors
+        A, near, q = ctx.saved_tensors
         if gX is None and gx is None:
             return None, None, None
-        v, q = _eigenvector_adjoint(A, ctx.method, ctx.k, values, q, gX, gx)
+        v = _eigenvector_adjoint(A, ctx.k, near, q, gX, gx)
         vq = v.unsqueeze(-1) * q.unsqueeze(-2)
         return -(vq + vq.mT) / 2, None, None
 
@@ -253,20 +254,20 @@ class _TridiagonalEigenvector(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, diag, off, k, method):
-        values, Q, _ = eigenpairs(SymTridiagonal(diag, off), k, k + 1, True, method)
-        ctx.k, ctx.method = k, method
-        ctx.save_for_backward(diag, off, values, Q[..., 0])
+        lo, hi = _near_range(k, diag.shape[-1])
+        near, Q, _ = eigenpairs(SymTridiagonal(diag, off), lo, hi, True, method)
+        q = Q[..., k - lo]
+        ctx.k = k
+        ctx.save_for_backward(diag, off, near, q)
         ctx.set_materialize_grads(False)
-        q = Q[..., 0]
         return q.unsqueeze(-1) * q.unsqueeze(-2), q
 
     @staticmethod
     def backward(ctx, gX, gx):
-        diag, off, values, q = ctx.saved_tensors
+        diag, off, near, q = ctx.saved_tensors
         if gX is None and gx is None:
             return None, None, None, None
-        A = SymTridiagonal(diag, off)
-        v, q = _eigenvector_adjoint(A, ctx.method, ctx.k, values, q, gX, gx)
+        v = _eigenvector_adjoint(SymTridiagonal(diag, off), ctx.k, near, q, gX, gx)
         return -v * q, -(v[..., :-1] * q[..., 1:] + v[..., 1:] * q[..., :-1]), None, None
 
 
