@@ -153,10 +153,10 @@ def _shape(x, batch):
 
 def _gap_function(problem, flat, method, batch):
     """``Solution.gap``: computed on access from all eigenvalues (detached)."""
-    exact = dataclasses.replace(problem, smoothing=None)
 
     def gap():
         n = flat.shape[-1]
+        exact = dataclasses.replace(problem, smoothing=None)
         with torch.no_grad():
             values, _, _ = eigenpairs(flat, 0, n, False, method)
         return unflatten(spectral_gap(values, *exact.eigen_range(n)), batch)

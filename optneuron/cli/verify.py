@@ -87,9 +87,8 @@ def run(args) -> int:
     for n, spectrum, problem in tqdm(jobs, desc="verify", file=sys.stderr, disable=args.json):
         A = random_symmetric(n, args.batch, spectrum, generator)
         # --quick: exactly repeated spectra have (almost) no differentiable rows to report
-        derivatives = not (args.quick and spectrum == "repeated")
-        _record(summary, reports, n, spectrum, problem,
-                verify(problem, A, derivatives=derivatives))
+        quiet = {"derivatives": False} if args.quick and spectrum == "repeated" else {}
+        _record(summary, reports, n, spectrum, problem, verify(problem, A, **quiet))
     for n in sizes:  # TrustRegion and GeneralizedSphereQP on random and hard data
         for label, problem, data in sweep_cases(n, args.batch, generator, args.quick):
             _record(summary, reports, n, label, problem, verify(problem, data))
