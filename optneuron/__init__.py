@@ -6,8 +6,9 @@ generalizations) exactly with an eigen-solver, or as its tight SDP relaxation.
 Public names: the problems (``SphereQP``, ``KyFan``, ``EigenvalueMixture``, ...), matrices
 (``SymTridiagonal``), the one interface (``OptLayer`` → ``Solution``), the cross-check
 (``verify``), pencils and spectral neurons (``DensePencil``, ``TridiagonalPencil``,
-``BandedPencil``, ``make_pencil``, ``SpectralNeuron``, ``SpectralLayer``, ``SpectralMixture``),
-certificates (``optneuron.certify``), gap diagnostics (``optneuron.diagnostics``), the SDP backend's
+``BandedPencil``, ``make_pencil``, ``SpectralNeuron``, ``SpectralLayer``, ``SpectralMixture``,
+``SpectralObservables``), certificates (``optneuron.certify``), gap diagnostics
+(``optneuron.diagnostics``), the SDP backend's
 failure (``SDPSolverError``) and the scikit-learn estimators (``SpectralRegressor``,
 ``SpectralClassifier``; imported on first use, so ``import optneuron`` does not import
 scikit-learn; nor does it import cvxpy, which the SDP backend loads inside its functions).
@@ -24,7 +25,13 @@ from .decisions import InputOptimum, OutputRange, optimize_inputs, output_range
 from .export import DifferenceOfConcave, ExportError, to_cvxpy, to_difference_of_concave
 from .layer import OptLayer
 from .matrices import SymTridiagonal
-from .nn import SpectralLayer, SpectralMixture, SpectralMixtureLayer, SpectralNeuron
+from .nn import (
+    SpectralLayer,
+    SpectralMixture,
+    SpectralMixtureLayer,
+    SpectralNeuron,
+    SpectralObservables,
+)
 from .nn_trust_region import TrustRegionLayer, TrustRegionNeuron
 from .pencils import (
     BandedPencil,
@@ -87,6 +94,7 @@ __all__ = [
     "OutputRange",
     "CategoricalMatrices",
     "CategoricalSpectral",
+    "SpectralObservables",
 ]
 
 try:  # the one version source is pyproject.toml, read from the installed metadata

@@ -8,7 +8,16 @@ from .backends import get_backend
 from .problems import Problem
 from .solution import Solution
 
-__all__ = ["OptLayer", "Solution"]
+__all__ = ["OptLayer", "Solution", "full_precision"]
+
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def full_precision(datum):
+    """``datum`` in float32 if it is a half-precision tensor (float16/bfloat16), else as is."""
+    if isinstance(datum, torch.Tensor) and datum.dtype in _HALF:
+        return datum.float()
+    return datum
 
 
 class OptLayer(torch.nn.Module):
@@ -22,6 +31,10 @@ class OptLayer(torch.nn.Module):
     datum on every backend (the gradient contract is in the problem's docstring); ``.X`` the
     lifted solution ``(..., n, n)``; ``.x`` the minimizer(s) or ``None``. ``options`` go to the
     backend (eigen: ``method``; sdp: ``solver_args``, ``feasibility_tol``, ``optimality_tol``).
+
+    Mixed precision: half-precision data (``float16``/``bfloat16``, e.g. activations under
+    ``torch.autocast``) is solved in float32 with autocast off, and the solution is float32:
+    eigenvalues and their derivatives lose all accuracy in 8–11-bit mantissas.
     """
 
     def __init__(self, problem, backend: str = "eigen", **options):
@@ -35,10 +48,13 @@ class OptLayer(torch.nn.Module):
         self.backend = get_backend(backend, **options)
 
     def forward(self, *data) -> Solution:
+        data = tuple(full_precision(datum) for datum in data)
         data = self.problem.validate(
             *data, check_finite=not getattr(self.backend, "checks_finite", False)
         )
-        return self.backend.solve(self.problem, *data)
+        device = getattr(data[0], "device", torch.device("cpu")).type
+        with torch.autocast(device, enabled=False):
+            return self.backend.solve(self.problem, *data)
 
     def extra_repr(self) -> str:
         return f"problem={self.problem}, backend={self.backend!r}"

@@ -16,12 +16,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layer import OptLayer
+from .layer import OptLayer, full_precision
 from .pencils import bound_matrix_norm, make_pencil
 from .problems import EigenvalueMixture, FantopeTerm, SphereQP
 from .validation import check_index, check_int
 
-__all__ = ["SpectralNeuron", "SpectralLayer", "SpectralMixture", "SpectralMixtureLayer"]
+__all__ = ["SpectralNeuron", "SpectralLayer", "SpectralMixture", "SpectralMixtureLayer",
+           "SpectralObservables"]
 
 
 def _resolve_index(index, dim: int) -> int:
@@ -89,11 +90,15 @@ class _Spectral(nn.Module):
         self.pencil.reset_parameters(generator=generator)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.solver(self.pencil(z)).value
+        return self.solve(z).value
 
     def solve(self, z: torch.Tensor):
-        """The full ``Solution`` (value, lifted ``X``, eigenvector ``x``) for inputs ``z``."""
-        return self.solver(self.pencil(z))
+        """The full ``Solution`` (value, lifted ``X``, eigenvector ``x``) for inputs ``z``.
+
+        Under ``torch.autocast`` (or for half-precision ``z``) the pencil and the solve run in
+        float32 and the output is float32."""
+        with torch.autocast(z.device.type, enabled=False):
+            return self.solver(self.pencil(full_precision(z)))
 
     def to_cvxpy(self, z):
         """The output as an exact cvxpy function of the expression ``z`` (``optneuron.export``)."""
@@ -425,3 +430,81 @@ class SpectralMixtureLayer(_Mixture):
         super().__init__(in_features, out_features, dim, weights, shape, structure, bandwidth,
                          monotone, half_width, backend, smoothing, backend_options, device,
                          dtype)
+
+
+class SpectralObservables(nn.Module):
+    """Observables of the minimizer: ``y_j(z) = ⟨x(z), C_j x(z)⟩``, ``(..., in_features) →
+    (..., observables)``.
+
+    ``x(z)`` is the unit eigenvector ``q_k`` of the pencil ``A(z) = A_0 + Σ_i z_i A_i`` (the
+    minimizer of ``SphereQP(index)``) and ``C_j`` are learned symmetric ``dim × dim`` matrices
+    (``weight``, symmetrized in ``forward``; for ``structure="tridiagonal"`` too, any ``C_j``).
+    ``y_j = ⟨C_j, q_k q_kᵀ⟩`` does not depend on the sign of ``q_k``. With ``smoothing=α`` the
+    lifted ``X^α = Q diag(w) Qᵀ`` replaces ``q_k q_kᵀ``: ``y_j = ⟨C_j, X^α⟩`` is then smooth
+    everywhere, ``(‖C_j‖_F/α)``-Lipschitz in ``A`` (theory/solution-derivatives.md). Arguments
+    as in ``SpectralNeuron``; the gradient is the eigen backend's solution derivative
+    (``backends/eigen_solution.py``), which scales as ``1/gap`` and raises ``ValueError`` at an
+    exact tie of ``λ_k`` (exact problem only).
+
+    Certificates that do **not** carry over from ``SpectralNeuron``: the Weyl/Lipschitz bounds
+    (``feature_bounds``, ``certify``) bound eigenvalues, not eigenvectors, whose sensitivity is
+    ``‖A_i‖/gap``, unbounded near a tie; ``monotone=`` makes ``λ_k`` monotone, not ``y``; the
+    concavity/convexity of ``index=0``/``-1`` and the ``to_cvxpy`` export do not hold for ``y``.
+    So the pencil is kept as ``matrices`` (not ``pencil``): ``certify`` and ``export`` do not
+    mistake this module for a spectral one. ``|y_j| ≤ ‖C_j‖_op`` holds for every ``z``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        dim: int,
+        observables: int,
+        index: int | None = None,
+        structure: str = "dense",
+        bandwidth: int | None = None,
+        monotone: dict | None = None,
+        backend: str = "eigen",
+        smoothing: float | None = None,
+        *,
+        backend_options: dict | None = None,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        self.observables = check_int("observables", observables, low=1)
+        self.matrices = make_pencil(in_features, dim, structure=structure, bandwidth=bandwidth,
+                                    monotone=monotone, device=device, dtype=dtype)
+        self.in_features, self.dim = self.matrices.in_features, self.matrices.dim
+        self.index = _resolve_index(index, self.dim)
+        self.solver = OptLayer(
+            SphereQP(self.index, smoothing=smoothing), backend, **(backend_options or {})
+        )
+        self.weight = nn.Parameter(torch.empty(self.observables, self.dim, self.dim,
+                                               device=device, dtype=dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """The pencil's near-affine initialization; ``C_j`` Gaussian, scaled by ``1/√dim``."""
+        self.matrices.reset_parameters(generator=generator)
+        with torch.no_grad():
+            W = torch.randn(self.weight.shape, generator=generator, dtype=self.weight.dtype)
+            self.weight.copy_(W / self.dim ** 0.5)
+
+    def observable_matrices(self) -> torch.Tensor:
+        """The symmetric ``C_j``: ``(observables, dim, dim)``."""
+        return (self.weight + self.weight.mT) / 2
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(z.device.type, enabled=False):
+            solution = self.solver(self.matrices(full_precision(z)))
+            C = self.observable_matrices()
+            if solution.x is not None:  # exact: x (..., n) — cheaper than X in backward
+                return torch.einsum("...i,oij,...j->...o", solution.x, C, solution.x)
+            return torch.einsum("...ij,oij->...o", solution.X, C)
+
+    def extra_repr(self) -> str:
+        s = (f"in_features={self.in_features}, dim={self.dim}, observables={self.observables}, "
+             f"index={self.index}, structure={self.matrices.structure!r}")
+        if self.solver.problem.smoothing is not None:
+            s += f", smoothing={self.solver.problem.smoothing}"
+        return s

@@ -20,7 +20,16 @@ class Solution:
     holds the minimizer ``(..., n)`` (``SphereQP``, ``TrustRegion``, ``GeneralizedSphereQP``
     with ``xᵀBx = 1``) or the orthonormal minimizers ``(..., n, m)`` (``KyFan``) where the
     backend produces them, else ``None``. A backend may compute ``X`` and ``x`` lazily, on
-    first access.
+    first access. On the eigen backend ``X`` and ``x`` of ``SphereQP``/``KyFan`` are
+    differentiable w.r.t. ``A`` (exact away from ties, smoothed everywhere;
+    theory/solution-derivatives.md); ``x``'s sign makes its largest-magnitude component
+    positive.
+
+    ``gap`` (batch shape, or ``None`` where the backend does not provide it) is the distance
+    from the selected eigenvalue(s) to the nearest eigenvalue outside the selection —
+    ``min(λ_k − λ_{k−1}, λ_{k+1} − λ_k)`` for ``SphereQP(k)``, ``λ_m − λ_{m−1}`` for
+    ``KyFan(m)`` — of the exact problem (also for a smoothed one). ``‖dx‖ ≤ ‖dA‖/gap``: the
+    solution's derivative scales as ``1/gap`` and does not exist at ``gap = 0``.
     """
 
     def __init__(
@@ -29,11 +38,13 @@ class Solution:
         X: torch.Tensor | None = None,
         x: torch.Tensor | None = None,
         lift: Callable[[], tuple[torch.Tensor, torch.Tensor | None]] | None = None,
+        gap: torch.Tensor | Callable[[], torch.Tensor] | None = None,
     ):
         self.value = value
         self._X = X
         self._x = x
         self._lift = lift
+        self._gap = gap
 
     def _materialize(self) -> None:
         if self._lift is not None:
@@ -49,6 +60,12 @@ class Solution:
     def x(self) -> torch.Tensor | None:
         self._materialize()
         return self._x
+
+    @property
+    def gap(self) -> torch.Tensor | None:
+        if callable(self._gap):
+            self._gap = self._gap()
+        return self._gap
 
     def __repr__(self) -> str:
         return f"Solution(value={self.value!r})"

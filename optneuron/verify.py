@@ -17,6 +17,17 @@ For a batch of data, every backend is measured against an independent float64 re
   closed-form gradient ``Q diag(w) Qᵀ``.
 * **solution error**: the same distance for the lifted solution ``X``.
 
+* **solution derivative** (``SphereQP``/``KyFan``): the gradient of ``⟨C, X(A)⟩`` (a seeded
+  random symmetric ``C``) on each backend against ``torch.linalg.eigh``'s backward of the same
+  ``X = Σ coef · Q diag(w) Qᵀ`` (relative Frobenius error), and that reference against central
+  finite differences of ``X`` along a random symmetric direction; reported with the smallest
+  ``gap`` of the batch (``Solution.gap``: the derivative scales as ``1/gap``). Rows with an
+  exact tie (gap ≤ 1e-12·scale) are not differentiable and are left out, as are rows where
+  eigh's backward itself is unusable (eigenvalues inside the selection, or any two when
+  smoothed, closer than 1e-8·scale, though ``X`` is smooth there); only rows with
+  ``gap ≥ 1e-3·scale`` can fail (eigen beyond ``grad_tol``; SDP beyond 1e-2 where ``gap ≥ 0.1``,
+  solver accuracy / gap).
+
 Between backends the report also gives the largest value gap and, on rows whose solution is
 unique (no cluster, no trust-region hard case), the largest gradient gap relative to
 ``max(1, ‖G‖)``. ``sweep_cases`` lists the random and hard cases of the non-spectral problems
@@ -25,6 +36,7 @@ for a sweep such as ``optneuron verify``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -33,7 +45,8 @@ import torch
 
 from .layer import OptLayer
 from .matrices import SymTridiagonal
-from .problems import EigenvalueMixture, GeneralizedSphereQP, TrustRegion
+from .problems import EigenvalueMixture, GeneralizedSphereQP, KyFan, SphereQP, TrustRegion
+from .smoothing import fantope_envelope
 from .verify_references import (
     Reference,
     hard_trust_region_data,
@@ -47,6 +60,7 @@ __all__ = [
     "BackendCheck",
     "subdifferential_distance",
     "sweep_cases",
+    "SolutionDerivativeCheck",
 ]
 
 _DEFAULT_TOLS = {torch.float64: (1e-6, 1e-5), torch.float32: (1e-4, 1e-3)}
@@ -64,6 +78,17 @@ class BackendCheck:
 
 
 @dataclass
+class SolutionDerivativeCheck:
+    """Errors of ``∂⟨C, X⟩/∂A`` (relative to ``torch.linalg.eigh``'s backward) per backend, of
+    central differences against that reference, and the smallest gap of the batch."""
+
+    errors: dict[str, float]
+    finite_difference_error: float
+    gap: float
+    rows: int
+
+
+@dataclass
 class VerificationReport:
     """Result of ``verify``: per-backend errors, cross-backend gaps, and ``ok``."""
 
@@ -77,6 +102,7 @@ class VerificationReport:
     value_tol: float
     grad_tol: float
     failures: list[str] = field(default_factory=list)
+    solution_derivative: SolutionDerivativeCheck | None = None
 
     @property
     def ok(self) -> bool:
@@ -104,6 +130,12 @@ class VerificationReport:
                 f"between backends: value gap {self.value_gap:.2e}, gradient gap "
                 f"(simple spectra) {self.gradient_gap:.2e}"
             )
+        if self.solution_derivative is not None:
+            d = self.solution_derivative
+            errs = ", ".join(f"{k} {v:.2e}" for k, v in d.errors.items())
+            lines.append(f"solution derivative d<C,X>/dA vs eigh backward: {errs}; finite "
+                         f"differences {d.finite_difference_error:.2e}; min gap {d.gap:.1e} "
+                         f"({d.rows} differentiable rows)")
         lines.append(
             f"tolerances: value {self.value_tol:.0e}, gradient {self.grad_tol:.0e} -> "
             + ("OK" if self.ok else "FAILED: " + "; ".join(self.failures))
@@ -123,13 +155,14 @@ def _flat_data(problem, data) -> tuple:
     return tuple(flat)
 
 
-def _check_backend(name, problem, flat, options, reference, tols) -> tuple:
-    """One backend's ``BackendCheck``, its values and gradients (numpy), and its failures."""
+def _check_backend(name, problem, flat, options, reference, tols, C=None) -> tuple:
+    """One backend's ``BackendCheck``, its values and gradients (numpy), its failures, and its
+    gradient of ``⟨C, X⟩`` (numpy; None without ``C`` or at an exact tie)."""
     layer = OptLayer(problem, name, **options)
     leaves = [datum.clone().requires_grad_(True) for datum in flat]
     start = time.perf_counter()
     solution = layer(*leaves)
-    solution.value.sum().backward()
+    solution.value.sum().backward(retain_graph=C is not None)
     seconds = time.perf_counter() - start
     value = solution.value.detach().cpu().double().numpy()
     # a datum the backend does not differentiate gets a zero gradient, which then fails
@@ -137,6 +170,7 @@ def _check_backend(name, problem, flat, options, reference, tols) -> tuple:
                   .numpy() for leaf in leaves)
     X = solution.X.detach().cpu().double().numpy()
     x = None if solution.x is None else solution.x.detach().cpu().double().numpy()
+    dX = None if C is None else _solution_gradient(solution, leaves[0], C)
     check = BackendCheck(
         backend=name,
         value_error=float((np.abs(value - reference.value) / reference.scale).max(initial=0.0)),
@@ -152,7 +186,76 @@ def _check_backend(name, problem, flat, options, reference, tols) -> tuple:
         failures.append(f"{name} gradient error {check.gradient_error:.2e}")
     if not check.solution_error <= grad_tol:
         failures.append(f"{name} X error {check.solution_error:.2e}")
-    return check, value, grads, failures
+    return check, value, grads, failures, dX
+
+
+def _solution_gradient(solution, leaf, C):
+    """``∂⟨C, X⟩/∂A`` (numpy), or None where ``X`` is not differentiable (an exact tie)."""
+    if not solution.X.requires_grad:
+        return None
+    try:
+        (grad,) = torch.autograd.grad((C * solution.X).sum(), leaf)
+    except ValueError:  # the eigen backend refuses an exact tie (Solution.gap = 0)
+        return None
+    return grad.cpu().double().numpy()
+
+
+def _eigh_solution(problem, A: torch.Tensor) -> torch.Tensor:
+    """``X(A) = Σ coef · Q diag(w) Qᵀ`` by ``torch.linalg.eigh`` (differentiable through it)."""
+    n = A.shape[-1]
+    mu, Q = torch.linalg.eigh(A)
+    X = torch.zeros_like(A)
+    for term in problem.fantope_terms(n):
+        if problem.smoothing is None:
+            w = torch.zeros_like(mu)
+            w[..., (n - term.count if term.largest else 0):][..., :term.count] = 1
+        else:
+            w = fantope_envelope(mu, term.count, term.largest, problem.smoothing)[1]
+        X = X + term.coef * (Q * w.unsqueeze(-2)) @ Q.mT
+    return X
+
+
+def _solution_derivative(problem, A, C, dXs: dict, grad_tol: float) -> tuple:
+    """``SolutionDerivativeCheck`` of the backends' ``∂⟨C, X⟩/∂A`` and its failures."""
+    n = A.shape[-1]
+    mu = torch.linalg.eigvalsh(A)
+    lo, hi = dataclasses.replace(problem, smoothing=None).eigen_range(n)
+    below = mu[:, lo] - mu[:, lo - 1] if lo > 0 else torch.full_like(mu[:, 0], np.inf)
+    above = mu[:, hi] - mu[:, hi - 1] if hi < n else torch.full_like(mu[:, 0], np.inf)
+    scale = mu.abs().amax(-1).clamp_min(1.0)
+    gap = (torch.minimum(below, above) / scale).numpy()
+    # eigh's backward divides by every difference it meets — inside the selection, or all of
+    # them when smoothed — even where the function is smooth: leave such rows to the other checks
+    inner = mu if problem.smoothing is not None else mu[:, lo:hi]
+    inner_gap = (inner.diff(dim=-1).amin(-1) / scale).numpy() if inner.shape[-1] > 1 else \
+        np.full_like(gap, np.inf)
+    rows = (gap > 1e-12 if problem.smoothing is None else np.ones_like(gap, dtype=bool)) & \
+        (inner_gap > 1e-8)
+    leaf = A.clone().requires_grad_(True)
+    (C * _eigh_solution(problem, leaf)).sum().backward()
+    ref = ((leaf.grad + leaf.grad.mT) / 2).numpy()
+    E = torch.randn(A.shape, generator=torch.Generator().manual_seed(1), dtype=A.dtype)
+    E = (E + E.mT) / 2
+    h = 1e-6
+    fd = ((C * (_eigh_solution(problem, A + h * E) - _eigh_solution(problem, A - h * E)))
+          .sum((-2, -1)) / (2 * h)).numpy()
+    directional = (ref * E.numpy()).sum((-2, -1))
+    fd_err = np.abs(fd - directional) / np.maximum(1.0, np.abs(directional))
+    norm = np.maximum(np.linalg.norm(ref.reshape(len(ref), -1), axis=-1), 1e-300)
+    errors, failures = {}, []
+    for name, dX in dXs.items():
+        if dX is None or not rows.any():
+            continue
+        err = np.linalg.norm((dX - ref).reshape(len(ref), -1), axis=-1) / norm
+        errors[name] = float(err[rows].max())
+        limit = grad_tol if name == "eigen" else 1e-2
+        strict = rows & (gap >= (1e-3 if name == "eigen" else 0.1))
+        if strict.any() and err[strict].max() > limit:
+            failures.append(f"{name} solution derivative error {err[strict].max():.2e}")
+    check = SolutionDerivativeCheck(
+        errors=errors, finite_difference_error=float(fd_err[rows].max(initial=0.0)),
+        gap=float(gap[rows].min(initial=np.inf)), rows=int(rows.sum()))
+    return check, failures
 
 
 def _gaps(values: dict, grads: dict, reference: Reference) -> tuple[float, float]:
@@ -183,6 +286,7 @@ def verify(
     grad_tol: float | None = None,
     cluster_tol: float = 1e-6,
     backend_options: dict | None = None,
+    derivatives: bool = True,
 ) -> VerificationReport:
     """Solve ``problem`` on ``data`` with each backend and check values, gradients and
     lifted solutions against an independent float64 reference and against each other.
@@ -191,6 +295,7 @@ def verify(
     otherwise (``(A, b)`` for ``TrustRegion``, ``(A, B)`` for ``GeneralizedSphereQP``).
     Tolerances default to ``1e-6`` (value) and ``1e-5`` (gradient, ``X``) in float64 and
     ``1e-4`` / ``1e-3`` in float32; ``backend_options`` maps a backend name to its options.
+    ``derivatives`` adds the solution-derivative check (float64 ``SphereQP``/``KyFan`` only).
     """
     data = data if isinstance(data, tuple) else (data,)
     flat = _flat_data(problem, data)
@@ -199,12 +304,23 @@ def verify(
     grad_tol = default_grad_tol if grad_tol is None else grad_tol
     reference = reference_for(problem, tuple(d.cpu().double().numpy() for d in flat), cluster_tol)
 
-    checks, values, grads, failures = [], {}, {}, []
+    checks, values, grads, failures, dXs = [], {}, {}, [], {}
     options = backend_options or {}
+    spectral = (derivatives and isinstance(problem, (SphereQP, KyFan))
+                and flat[0].dtype == torch.float64)
+    C = None
+    if spectral:
+        C = torch.randn(flat[0].shape, generator=torch.Generator().manual_seed(0),
+                        dtype=flat[0].dtype)
+        C = (C + C.mT) / 2
     for name in backends:
-        check, values[name], grads[name], failed = _check_backend(
-            name, problem, flat, options.get(name, {}), reference, (value_tol, grad_tol))
+        check, values[name], grads[name], failed, dXs[name] = _check_backend(
+            name, problem, flat, options.get(name, {}), reference, (value_tol, grad_tol), C)
         checks.append(check)
+        failures += failed
+    derivative = None
+    if spectral:
+        derivative, failed = _solution_derivative(problem, flat[0].cpu(), C.cpu(), dXs, grad_tol)
         failures += failed
     value_gap, gradient_gap = _gaps(values, grads, reference)
     if value_gap > value_tol:
@@ -223,6 +339,7 @@ def verify(
         value_tol=value_tol,
         grad_tol=grad_tol,
         failures=failures,
+        solution_derivative=derivative,
     )
 
 

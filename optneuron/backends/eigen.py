@@ -15,11 +15,19 @@ Under ``torch.no_grad`` (or when nothing requires grad) only eigenvalues are com
 vectors are computed once (for a ``SymTridiagonal`` the kernels also write the derivatives
 backward needs), and ``X`` is formed from them only if asked for.
 
+``Solution.X`` / ``.x`` accessed with gradients on come from ``eigen_solution`` (their own
+autograd Function, differentiable w.r.t. ``A``; built only on access, so value-only training
+pays nothing for it). ``Solution.gap`` is the distance from the selected eigenvalue(s) to the
+rest of the spectrum (``eigen_solution.spectral_gap``; for a smoothed problem, that of its
+exact counterpart): the solution's derivative scales as ``1/gap``.
+
 Other problems have their solves in ``eigen_trust_region`` and ``eigen_generalized``; all are
 found through the ``dispatch.EIGEN`` table.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import torch
 
@@ -28,6 +36,7 @@ from ..problems import KyFan, SphereQP
 from ..solution import Solution
 from . import eigen_generalized, eigen_mixture, eigen_trust_region  # noqa: F401  (their @solves register)
 from .dispatch import EIGEN
+from .eigen_solution import solution_function, spectral_gap
 from .eigenpairs import METHODS, eigenpairs, flatten, spectral_weights, unflatten
 
 __all__ = ["EigenBackend", "solve_spectral"]
@@ -143,12 +152,26 @@ def _shape(x, batch):
     return x.reshape(*batch, *x.shape[1:])
 
 
+def _gap_function(problem, flat, method, batch):
+    """``Solution.gap``: computed on access from all eigenvalues (detached)."""
+
+    def gap():
+        n = flat.shape[-1]
+        exact = dataclasses.replace(problem, smoothing=None)
+        with torch.no_grad():
+            values, _, _ = eigenpairs(flat, 0, n, False, method)
+        return unflatten(spectral_gap(values, *exact.eigen_range(n)), batch)
+
+    return gap
+
+
 @EIGEN.solves(SphereQP, KyFan)
 def solve_spectral(backend, problem, A) -> Solution:
     """A spectral problem (value ``Σ_j w_j μ_j``, module docstring) for a batch ``A``."""
     n = A.shape[-1]
     batch = A.shape[:-2]
     flat = flatten(A)
+    gap = _gap_function(problem, flat, backend.method, batch)
     needs_grad = torch.is_grad_enabled() and A.requires_grad
     if needs_grad:
         found = _ForwardEigenvectors()
@@ -157,11 +180,11 @@ def solve_spectral(backend, problem, A) -> Solution:
         else:
             value = _DenseValue.apply(flat, problem, backend.method, found)
 
-        def lift_saved():
-            X, x = _lift(problem, found.Q, found.w)
+        def lift_differentiable():
+            X, x = solution_function(problem, flat, backend.method)
             return X.reshape(*batch, n, n), _shape(x, batch)
 
-        return Solution(unflatten(value, batch), lift=lift_saved)
+        return Solution(unflatten(value, batch), lift=lift_differentiable, gap=gap)
 
     lo, hi = problem.eigen_range(n)
     values, _, _ = eigenpairs(flat, lo, hi, False, backend.method)
@@ -174,4 +197,4 @@ def solve_spectral(backend, problem, A) -> Solution:
             X, x = _lift(problem, Q, w)
         return X.reshape(*batch, n, n), _shape(x, batch)
 
-    return Solution(unflatten(value, batch), lift=lift)
+    return Solution(unflatten(value, batch), lift=lift, gap=gap)

@@ -14,7 +14,7 @@ from ..matrices import SymTridiagonal, require_finite
 from ..smoothing import fantope_envelope
 
 __all__ = ["METHODS", "flatten", "unflatten", "eigenpairs", "spectral_weights",
-           "tridiagonal_derivatives", "kernel_ready"]
+           "tridiagonal_derivatives", "kernel_ready", "fix_signs"]
 
 METHODS = ("auto", "kernel", "lapack")
 
@@ -63,10 +63,18 @@ def kernel_ready(kind: str, dtype: torch.dtype, block: bool = False) -> bool:
     return kernels.ensure_ready(kind, np_dtype, block=block)
 
 
+def fix_signs(Q: torch.Tensor) -> torch.Tensor:
+    """Eigenvectors ``Q (B, n, r)`` (columns) with the kernels' sign rule: the largest-magnitude
+    component of each is positive, the first one on exact ties (``argmax`` returns the first)."""
+    top = Q.abs().argmax(dim=-2, keepdim=True)
+    sign = torch.where(Q.gather(-2, top) < 0, -1.0, 1.0).to(Q.dtype)
+    return Q * sign
+
+
 def _lapack_eigenpairs(dense: torch.Tensor, lo: int, hi: int, vectors: bool):
     if vectors:
         values, Q = torch.linalg.eigh(dense)
-        return values[:, lo:hi], Q[:, :, lo:hi].contiguous()
+        return values[:, lo:hi], fix_signs(Q[:, :, lo:hi])
     return torch.linalg.eigvalsh(dense)[:, lo:hi], None
 
 

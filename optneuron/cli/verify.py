@@ -86,7 +86,9 @@ def run(args) -> int:
     reports = []
     for n, spectrum, problem in tqdm(jobs, desc="verify", file=sys.stderr, disable=args.json):
         A = random_symmetric(n, args.batch, spectrum, generator)
-        _record(summary, reports, n, spectrum, problem, verify(problem, A))
+        # --quick: exactly repeated spectra have (almost) no differentiable rows to report
+        quiet = {"derivatives": False} if args.quick and spectrum == "repeated" else {}
+        _record(summary, reports, n, spectrum, problem, verify(problem, A, **quiet))
     for n in sizes:  # TrustRegion and GeneralizedSphereQP on random and hard data
         for label, problem, data in sweep_cases(n, args.batch, generator, args.quick):
             _record(summary, reports, n, label, problem, verify(problem, data))
@@ -107,7 +109,8 @@ def _record(summary: dict, reports: list, n: int, spectrum: str, problem, report
         kind += " (ball)"
     row = summary.setdefault(
         (kind, spectrum),
-        {"checks": 0, "failed": 0, "value": 0.0, "grad": 0.0, "X": 0.0, "gap": 0.0},
+        {"checks": 0, "failed": 0, "value": 0.0, "grad": 0.0, "X": 0.0, "gap": 0.0,
+         "dX": {}, "fd": 0.0, "min_gap": float("inf")},
     )
     sdp = report.checks[-1]
     row["checks"] += 1
@@ -116,20 +119,36 @@ def _record(summary: dict, reports: list, n: int, spectrum: str, problem, report
     row["grad"] = max(row["grad"], max(c.gradient_error for c in report.checks))
     row["X"] = max(row["X"], sdp.solution_error)
     row["gap"] = max(row["gap"], report.value_gap)
+    derivative = report.solution_derivative
+    if derivative is not None and derivative.rows:
+        for name, err in derivative.errors.items():
+            row["dX"][name] = max(row["dX"].get(name, 0.0), err)
+        row["fd"] = max(row["fd"], derivative.finite_difference_error)
+        row["min_gap"] = min(row["min_gap"], derivative.gap)
+
+
+def _cell(value) -> str:
+    return f"{value:10.1e}" if value is not None and value != float("inf") else f"{'-':>10}"
 
 
 def _table(summary: dict, sizes, batch: int, elapsed: float) -> str:
     lines = [
         f"optneuron verify: eigen vs SDP vs LAPACK, float64, sizes {sizes}, {batch} matrices/check",
         "errors: value / ||A||, gradient and X as distance to the Clarke subdifferential",
+        "dX: d<C,X>/dA relative to torch.linalg.eigh's backward (eigen, SDP) and eigh's against "
+        "central differences (FD), over differentiable rows; min gap / max(1, |lambda|) ('-': "
+        "exact ties only, not differentiable)",
         "",
         f"{'problem':<20} {'spectrum':<14} {'checks':>6} {'failed':>6} {'value err':>10} "
-        f"{'grad err':>10} {'SDP X err':>10} {'value gap':>10}",
+        f"{'grad err':>10} {'SDP X err':>10} {'value gap':>10} {'dX eigen':>10} {'dX SDP':>10} "
+        f"{'dX FD':>10} {'min gap':>10}",
     ]
     for (kind, spectrum), row in summary.items():
         lines.append(
             f"{kind:<20} {spectrum:<14} {row['checks']:>6} {row['failed']:>6} "
-            f"{row['value']:10.1e} {row['grad']:10.1e} {row['X']:10.1e} {row['gap']:10.1e}"
+            f"{row['value']:10.1e} {row['grad']:10.1e} {row['X']:10.1e} {row['gap']:10.1e} "
+            f"{_cell(row['dX'].get('eigen'))} {_cell(row['dX'].get('sdp'))} "
+            f"{_cell(row['fd'] if row['dX'] else None)} {_cell(row['min_gap'])}"
         )
     total = sum(row["checks"] for row in summary.values())
     failed = sum(row["failed"] for row in summary.values())

@@ -1,0 +1,287 @@
+"""Differentiable solutions of spectral problems: ``X(A)`` and ``x(A)`` with their derivatives.
+
+The value's autograd Functions (``eigen.py``) stay as they are; the Function here is built
+only when ``Solution.X`` or ``Solution.x`` is accessed with gradients on, so value-only
+training pays nothing for it (theory/solution-derivatives.md has the math and proofs).
+
+With ``A = Q diag(λ) Qᵀ`` (all ``n`` eigenpairs, ascending) and weights ``w`` (``∂value/∂λ``:
+ones on the index range of an exact problem, the capped-simplex weights of a smoothed one),
+``X = Q diag(w) Qᵀ`` and, for a symmetric direction ``dA`` with ``Â = Qᵀ dA Q``,
+
+    dX = Q (Γ ∘ Â + diag(J_w diag(Â))) Qᵀ,   Γ_ij = (w_i − w_j)/(λ_i − λ_j)   (i ≠ j)
+
+(Daleckii–Krein; for exact problems ``J_w = 0`` and ``Γ`` is ``1/(λ_i − λ_j)`` across the
+boundary of the selected set, zero elsewhere). The minimizer ``x = q_k`` of an exact problem
+moves as ``dq_k = Σ_{j≠k} q_j Â_jk/(λ_k − λ_j) = −(A − λ_k I)⁺ dA q_k``. Backward is the
+adjoint: ``∂L/∂A = Q K Qᵀ`` with ``K`` formed in the eigenbasis.
+
+Ties: where the divided difference ``1/(λ_i − λ_j)`` is needed and the two eigenvalues are
+within ``tie_tolerance`` (``8 n eps max|λ|``: computed eigenvalues cannot be told apart
+closer than that), exact ``X`` and ``x`` are not differentiable and backward raises
+``ValueError`` naming ``Solution.gap``; smoothed ``X^α`` is differentiable everywhere (the
+limit of ``Γ_ij`` is ``J_ii − J_ij``), so ``smoothing=α`` is the well-conditioned choice.
+
+Signs: ``x`` follows the kernels' rule — the largest-magnitude component of each eigenvector
+is positive (the first such on exact ties) — on every path (``eigenpairs.fix_signs``), so ``x``
+is a function of ``A`` wherever the eigenvalue is simple.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..matrices import SymTridiagonal
+from ..problems import SphereQP
+from ..smoothing import fantope_envelope
+from .eigenpairs import eigenpairs
+
+__all__ = ["solution_function", "spectral_gap", "tie_tolerance", "weights_and_jacobian"]
+
+
+def tie_tolerance(values: torch.Tensor) -> torch.Tensor:
+    """``8 n eps max(|λ|, tiny)`` per matrix ``(B, 1)``: eigenvalues closer are a tie."""
+    n = values.shape[-1]
+    eps = torch.finfo(values.dtype).eps
+    scale = values.abs().amax(-1, keepdim=True).clamp_min(torch.finfo(values.dtype).tiny)
+    return 8 * n * eps * scale
+
+
+def spectral_gap(values: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
+    """Distance from eigenvalues ``lo..hi-1`` to the nearest eigenvalue outside that range,
+    ``(B,)`` from all eigenvalues ``(B, n)`` ascending; ``inf`` when the range is everything."""
+    inf = torch.full(values.shape[:-1], float("inf"), dtype=values.dtype, device=values.device)
+    below = values[..., lo] - values[..., lo - 1] if lo > 0 else inf
+    above = values[..., hi] - values[..., hi - 1] if hi < values.shape[-1] else inf
+    return torch.minimum(below, above)
+
+
+def weights_and_jacobian(problem, values: torch.Tensor):
+    """Weights ``w (B, n)`` of a smoothed problem and ``J_w = ∂w/∂λ (B, n, n)``.
+
+    Each Ky Fan term's weights are the projection of ``±λ/α`` (+ for the largest sum) onto a
+    capped simplex, whose Jacobian is ``(±1/α)(D_F − 1_F 1_Fᵀ/|F|)`` on the free set
+    ``F = {0 < w_i < 1}`` (the shift by the mean that ``fantope_envelope`` applies is absorbed
+    by the projection's threshold).
+    """
+    alpha = problem.smoothing
+    n = values.shape[-1]
+    w = torch.zeros_like(values)
+    J = values.new_zeros(*values.shape, n)
+    for term in problem.fantope_terms(n):
+        _, wt = fantope_envelope(values, term.count, term.largest, alpha)
+        free = ((wt > 0) & (wt < 1)).to(values.dtype)
+        size = free.sum(-1, keepdim=True).clamp_min(1).unsqueeze(-1)
+        Jt = torch.diag_embed(free) - free.unsqueeze(-1) * free.unsqueeze(-2) / size
+        w = w + term.coef * wt
+        J = J + (term.coef * (1.0 if term.largest else -1.0) / alpha) * Jt
+    return w, J
+
+
+def _raise_tie(what: str) -> None:
+    raise ValueError(
+        f"{what} is not differentiable here: an eigenvalue it depends on ties with another "
+        "(Solution.gap is below 8·n·eps·max|λ|); use smoothing=α for a differentiable X^α, or "
+        "detach the solution"
+    )
+
+
+def _exact_coefficients(values, Q, lo, hi, gX, gx):
+    """``H (B, n, r)`` with ``∂L/∂A = sym(Q H Q_Sᵀ)`` for an exact problem (S = lo..hi-1)."""
+    n = values.shape[-1]
+    QS = Q[..., lo:hi]
+    diff = values[..., lo:hi].unsqueeze(-2) - values.unsqueeze(-1)  # λ_k − λ_j  (B, n, r)
+    tie = diff.abs() <= tie_tolerance(values).unsqueeze(-1)
+    inside = torch.zeros(n, hi - lo, dtype=torch.bool, device=values.device)
+    inside[lo:hi] = True
+    self_ = torch.zeros_like(inside)
+    self_[torch.arange(lo, hi), torch.arange(hi - lo)] = True
+    H = torch.zeros_like(diff)
+    safe = torch.where(tie, torch.ones_like(diff), diff)
+    if gX is not None:
+        G = gX + gX.mT
+        # 2 Σ_k Σ_{j∉S} (q_jᵀ G q_k)/(λ_k − λ_j) q_j q_kᵀ with G symmetrized (factor 2 in G)
+        if (tie & ~inside).any():
+            _raise_tie("Solution.X")
+        H = H + torch.where(inside, 0.0, (Q.mT @ (G @ QS)) / safe)
+    if gx is not None:
+        gx = gx.unsqueeze(-1) if gx.ndim == values.ndim else gx
+        if (tie & ~self_).any():
+            _raise_tie("Solution.x")
+        H = H + torch.where(self_, 0.0, (Q.mT @ gx) / safe)
+    return H
+
+
+def _smoothed_kernel(problem, values, Q, gX):
+    """``K (B, n, n)`` with ``∂L/∂A = Q K Qᵀ`` for a smoothed problem's ``X^α``."""
+    w, J = weights_and_jacobian(problem, values)
+    G = (gX + gX.mT) / 2
+    Ghat = Q.mT @ G @ Q
+    diff = values.unsqueeze(-1) - values.unsqueeze(-2)
+    close = diff.abs() <= tie_tolerance(values).unsqueeze(-1)
+    Jd = torch.diagonal(J, dim1=-2, dim2=-1)
+    limit = Jd.unsqueeze(-1) - J  # lim (w_i − w_j)/(λ_i − λ_j) as λ_j → λ_i
+    dd = (w.unsqueeze(-1) - w.unsqueeze(-2)) / torch.where(close, torch.ones_like(diff), diff)
+    Gamma = torch.where(close, limit, dd)
+    Gamma.diagonal(dim1=-2, dim2=-1).zero_()
+    diag = (J @ torch.diagonal(Ghat, dim1=-2, dim2=-1).unsqueeze(-1)).squeeze(-1)
+    return Gamma * Ghat + torch.diag_embed(diag)
+
+
+def _full_eigenpairs(A, method):
+    values, Q, _ = eigenpairs(A, 0, A.shape[-1], True, method)
+    return values, Q
+
+
+def _outputs(problem, values, Q, lo, hi):
+    if problem.smoothing is not None:
+        w, _ = weights_and_jacobian(problem, values)
+        return (Q * w.unsqueeze(-2)) @ Q.mT, None
+    QS = Q[..., lo:hi]
+    x = QS[..., 0] if isinstance(problem, SphereQP) else QS
+    return QS @ QS.mT, x
+
+
+def _gradient(problem, values, Q, lo, hi, gX, gx):
+    """``∂L/∂A`` (dense, symmetric) from the gradients w.r.t. ``X`` and ``x`` (either None)."""
+    if gX is None and (gx is None or problem.smoothing is not None):
+        return torch.zeros_like(Q)
+    if problem.smoothing is not None:
+        return Q @ _smoothed_kernel(problem, values, Q, gX) @ Q.mT
+    M = (Q @ _exact_coefficients(values, Q, lo, hi, gX, gx)) @ Q[..., lo:hi].mT
+    return (M + M.mT) / 2
+
+
+class _DenseSolution(torch.autograd.Function):
+    """``(X, x)`` of a spectral problem for a flat dense batch ``A (B, n, n)``."""
+
+    @staticmethod
+    def forward(ctx, A, problem, method):
+        lo, hi = problem.eigen_range(A.shape[-1])
+        values, Q = _full_eigenpairs(A, method)
+        ctx.problem, ctx.range = problem, (lo, hi)
+        ctx.save_for_backward(values, Q)
+        ctx.set_materialize_grads(False)
+        X, x = _outputs(problem, values, Q, lo, hi)
+        return X, x
+
+    @staticmethod
+    def backward(ctx, gX, gx):
+        values, Q = ctx.saved_tensors
+        return _gradient(ctx.problem, values, Q, *ctx.range, gX, gx), None, None
+
+
+class _TridiagonalSolution(torch.autograd.Function):
+    """``(X, x)`` of a spectral problem for flat tridiagonal ``(diag (B, n), off (B, n-1))``;
+    the gradient w.r.t. ``off`` is the sum of the two symmetric entries of ``∂L/∂A``."""
+
+    @staticmethod
+    def forward(ctx, diag, off, problem, method):
+        n = diag.shape[-1]
+        lo, hi = problem.eigen_range(n)
+        values, Q = _full_eigenpairs(SymTridiagonal(diag, off), method)
+        ctx.problem, ctx.range = problem, (lo, hi)
+        ctx.save_for_backward(values, Q)
+        ctx.set_materialize_grads(False)
+        X, x = _outputs(problem, values, Q, lo, hi)
+        return X, x
+
+    @staticmethod
+    def backward(ctx, gX, gx):
+        values, Q = ctx.saved_tensors
+        G = _gradient(ctx.problem, values, Q, *ctx.range, gX, gx)
+        grad_diag = torch.diagonal(G, dim1=-2, dim2=-1)
+        grad_off = 2 * torch.diagonal(G, offset=1, dim1=-2, dim2=-1)
+        return grad_diag, grad_off, None, None
+
+
+def _near_range(k: int, n: int) -> tuple[int, int]:
+    """``λ_{k−1}..λ_{k+1}`` (clipped): forward computes them with ``q_k``, for the gap."""
+    return max(k - 1, 0), min(k + 2, n)
+
+
+def _eigenvector_adjoint(A, k, near, q, gX, gx):
+    """``v`` with ``∂L/∂A = −sym(v qᵀ)``: ``v = (A − λI)⁺ r``, ``r = P(gx + (gX + gXᵀ) q)``
+    for an exact ``SphereQP(k)`` (``P = I − qqᵀ``), by one LU solve with ``A − λI + γ qqᵀ``.
+
+    The rank-one term moves only the zero eigenvalue (to ``γ = ‖A‖_F``), so on ``q⊥``, where
+    ``r`` lies, the solve is ``(A − λI)⁺`` itself and the matrix is as well conditioned as the
+    gap allows. Ties (``gap ≤ 8 n eps ‖A‖_F``, from the neighbours ``near`` that forward
+    computed) raise ``ValueError``.
+    """
+    dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
+    n = dense.shape[-1]
+    lo, _ = _near_range(k, n)
+    gap = spectral_gap(near, k - lo, k - lo + 1)
+    scale = torch.linalg.matrix_norm(dense).clamp_min(torch.finfo(dense.dtype).tiny)
+    if (gap <= 8 * n * torch.finfo(dense.dtype).eps * scale).any():
+        _raise_tie("Solution.X" if gx is None else "Solution.x")
+    r = torch.zeros_like(q) if gx is None else gx
+    if gX is not None:
+        r = r + ((gX + gX.mT) @ q.unsqueeze(-1)).squeeze(-1)
+    r = r - q * (q * r).sum(-1, keepdim=True)
+    M = dense - near[:, k - lo, None, None] * torch.eye(n, dtype=dense.dtype, device=dense.device)
+    M = torch.baddbmm(M, (scale.unsqueeze(-1) * q).unsqueeze(-1), q.unsqueeze(-2))
+    return torch.linalg.lu_solve(*torch.linalg.lu_factor(M), r.unsqueeze(-1)).squeeze(-1)
+
+
+class _DenseEigenvector(torch.autograd.Function):
+    """``(X, x) = (q_k q_kᵀ, q_k)`` of an exact ``SphereQP(k)`` for dense ``A (B, n, n)``: only
+    ``q_k`` is computed in forward; backward is one solve per matrix."""
+
+    @staticmethod
+    def forward(ctx, A, k, method):
+        lo, hi = _near_range(k, A.shape[-1])
+        near, Q, _ = eigenpairs(A, lo, hi, True, method)
+        q = Q[..., k - lo]
+        ctx.k = k
+        ctx.save_for_backward(A, near, q)
+        ctx.set_materialize_grads(False)
+        return q.unsqueeze(-1) * q.unsqueeze(-2), q
+
+    @staticmethod
+    def backward(ctx, gX, gx):
+        A, near, q = ctx.saved_tensors
+        if gX is None and gx is None:
+            return None, None, None
+        v = _eigenvector_adjoint(A, ctx.k, near, q, gX, gx)
+        vq = v.unsqueeze(-1) * q.unsqueeze(-2)
+        return -(vq + vq.mT) / 2, None, None
+
+
+class _TridiagonalEigenvector(torch.autograd.Function):
+    """As ``_DenseEigenvector`` for tridiagonal ``(diag, off)``: ``∂L/∂d_i = −v_i q_i``,
+    ``∂L/∂e_i = −(v_i q_{i+1} + v_{i+1} q_i)``."""
+
+    @staticmethod
+    def forward(ctx, diag, off, k, method):
+        lo, hi = _near_range(k, diag.shape[-1])
+        near, Q, _ = eigenpairs(SymTridiagonal(diag, off), lo, hi, True, method)
+        q = Q[..., k - lo]
+        ctx.k = k
+        ctx.save_for_backward(diag, off, near, q)
+        ctx.set_materialize_grads(False)
+        return q.unsqueeze(-1) * q.unsqueeze(-2), q
+
+    @staticmethod
+    def backward(ctx, gX, gx):
+        diag, off, near, q = ctx.saved_tensors
+        if gX is None and gx is None:
+            return None, None, None, None
+        v = _eigenvector_adjoint(SymTridiagonal(diag, off), ctx.k, near, q, gX, gx)
+        return -v * q, -(v[..., :-1] * q[..., 1:] + v[..., 1:] * q[..., :-1]), None, None
+
+
+def solution_function(problem, flat, method: str):
+    """``(X (B, n, n), x (B, n) / (B, n, m) / None)`` of ``problem`` for a flat batch, both
+    differentiable w.r.t. the batch (module docstring); ``x`` is None for smoothed problems.
+
+    An exact ``SphereQP`` computes only its eigenvector and solves in backward
+    (``_eigenvector_adjoint``); the others use all eigenpairs (Daleckii–Krein)."""
+    if isinstance(problem, SphereQP) and problem.smoothing is None:
+        k = problem.resolve_index(flat.shape[-1])
+        if isinstance(flat, SymTridiagonal):
+            return _TridiagonalEigenvector.apply(flat.diag, flat.off, k, method)
+        return _DenseEigenvector.apply(flat, k, method)
+    if isinstance(flat, SymTridiagonal):
+        return _TridiagonalSolution.apply(flat.diag, flat.off, problem, method)
+    return _DenseSolution.apply(flat, problem, method)
