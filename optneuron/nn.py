@@ -32,7 +32,24 @@ def _resolve_index(index, dim: int) -> int:
     return check_index("index", index, dim, what="dim")
 
 
-class _Spectral(nn.Module):
+class _PencilModule(nn.Module):
+    """What every neuron here shares: a ``pencil`` and a ``solver`` (an ``OptLayer``), whose
+    structure, monotone features and smoothing it reports."""
+
+    @property
+    def structure(self) -> str:
+        return self.pencil.structure
+
+    @property
+    def monotone(self) -> dict:
+        return self.pencil.monotone
+
+    @property
+    def smoothing(self) -> float | None:
+        return self.solver.problem.smoothing
+
+
+class _Spectral(_PencilModule):
     """Shared body of ``SpectralNeuron`` and ``SpectralLayer``: a ``pencil`` and a ``solver``.
 
     Other modules recognize a spectral module by its ``pencil`` attribute (a ``Pencil``), not
@@ -72,18 +89,6 @@ class _Spectral(nn.Module):
         self.solver = OptLayer(
             SphereQP(self.index, smoothing=smoothing), backend, **(backend_options or {})
         )
-
-    @property
-    def structure(self) -> str:
-        return self.pencil.structure
-
-    @property
-    def monotone(self) -> dict:
-        return self.pencil.monotone
-
-    @property
-    def smoothing(self) -> float | None:
-        return self.solver.problem.smoothing
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Near-affine initialization of the pencil (see ``optneuron.pencils.Pencil``)."""
@@ -236,7 +241,7 @@ def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:
     return y + torch.log(-torch.expm1(-y))
 
 
-class _Mixture(nn.Module):
+class _Mixture(_PencilModule):
     """Shared body of ``SpectralMixture`` and ``SpectralMixtureLayer``.
 
     The mixing weights ``w`` are a function of the parameter ``weight_params`` that keeps the
@@ -277,18 +282,6 @@ class _Mixture(nn.Module):
         self.solver = OptLayer(EigenvalueMixture(smoothing=smoothing), backend,
                                **(backend_options or {}))
         self.reset_parameters()
-
-    @property
-    def structure(self) -> str:
-        return self.pencil.structure
-
-    @property
-    def monotone(self) -> dict:
-        return self.pencil.monotone
-
-    @property
-    def smoothing(self) -> float | None:
-        return self.solver.problem.smoothing
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """The pencil's near-affine start and the initial mixing weights."""
