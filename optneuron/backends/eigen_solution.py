@@ -151,18 +151,22 @@ def _gradient(problem, values, Q, lo, hi, gX, gx):
     return (M + M.mT) / 2
 
 
+def _solve_and_save(ctx, A, problem, method):
+    """``(X, x)`` from the full eigendecomposition of ``A``; saves what backward needs."""
+    lo, hi = problem.eigen_range(A.shape[-1])
+    values, Q = _full_eigenpairs(A, method)
+    ctx.problem, ctx.range = problem, (lo, hi)
+    ctx.save_for_backward(values, Q)
+    ctx.set_materialize_grads(False)
+    return _outputs(problem, values, Q, lo, hi)
+
+
 class _DenseSolution(torch.autograd.Function):
     """``(X, x)`` of a spectral problem for a flat dense batch ``A (B, n, n)``."""
 
     @staticmethod
     def forward(ctx, A, problem, method):
-        lo, hi = problem.eigen_range(A.shape[-1])
-        values, Q = _full_eigenpairs(A, method)
-        ctx.problem, ctx.range = problem, (lo, hi)
-        ctx.save_for_backward(values, Q)
-        ctx.set_materialize_grads(False)
-        X, x = _outputs(problem, values, Q, lo, hi)
-        return X, x
+        return _solve_and_save(ctx, A, problem, method)
 
     @staticmethod
     def backward(ctx, gX, gx):
@@ -176,14 +180,7 @@ class _TridiagonalSolution(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, diag, off, problem, method):
-        n = diag.shape[-1]
-        lo, hi = problem.eigen_range(n)
-        values, Q = _full_eigenpairs(SymTridiagonal(diag, off), method)
-        ctx.problem, ctx.range = problem, (lo, hi)
-        ctx.save_for_backward(values, Q)
-        ctx.set_materialize_grads(False)
-        X, x = _outputs(problem, values, Q, lo, hi)
-        return X, x
+        return _solve_and_save(ctx, SymTridiagonal(diag, off), problem, method)
 
     @staticmethod
     def backward(ctx, gX, gx):
