@@ -50,23 +50,14 @@ def _lift(problem, Q: torch.Tensor, w: torch.Tensor | None):
     return X, (Q[..., 0] if isinstance(problem, SphereQP) else Q)
 
 
-class _ForwardEigenvectors:
-    """Where a forward leaves its eigenvectors ``Q`` and weights ``w`` for ``Solution.X`` and
-    ``.x``: as extra outputs of the autograd Function they cost bookkeeping on every call."""
-
-    Q: torch.Tensor | None = None
-    w: torch.Tensor | None = None
-
-
 class _DenseValue(torch.autograd.Function):
-    """value(A) with ``∂value/∂A = Q diag(w) Qᵀ``; ``Q`` and ``w`` are left in ``found``."""
+    """value(A) with ``∂value/∂A = Q diag(w) Qᵀ``."""
 
     @staticmethod
-    def forward(ctx, A, problem, method, found):
+    def forward(ctx, A, problem, method):
         lo, hi = problem.eigen_range(A.shape[-1])
         values, Q, _ = eigenpairs(A, lo, hi, True, method)
         value, w = spectral_weights(problem, values, A.shape[-1])
-        found.Q, found.w = Q, w
         ctx.save_for_backward(Q, w)
         return value
 
@@ -76,8 +67,8 @@ class _DenseValue(torch.autograd.Function):
         gw = grad_value.unsqueeze(-1) if w is None else grad_value.unsqueeze(-1) * w  # (B, r)
         if Q.shape[-1] == 1:  # q qᵀ as a broadcast product: a k=1 bmm is the slow way
             gq = gw * Q[..., 0]
-            return gq.unsqueeze(-1) * Q[..., 0].unsqueeze(-2), None, None, None
-        return (Q * gw.unsqueeze(-2)) @ Q.mT, None, None, None
+            return gq.unsqueeze(-1) * Q[..., 0].unsqueeze(-2), None, None
+        return (Q * gw.unsqueeze(-2)) @ Q.mT, None, None
 
 
 def _tridiagonal_gradient(dd: torch.Tensor, de: torch.Tensor, w: torch.Tensor | None):
@@ -92,21 +83,19 @@ def _tridiagonal_gradient(dd: torch.Tensor, de: torch.Tensor, w: torch.Tensor | 
 
 
 class _TridiagonalValue(torch.autograd.Function):
-    """value(d, e) with ``∂/∂d_i = Σ_j w_j q_ij²`` and ``∂/∂e_i = 2 Σ_j w_j q_ij q_{i+1,j}``;
-    ``Q`` and ``w`` are left in ``found``.
+    """value(d, e) with ``∂/∂d_i = Σ_j w_j q_ij²`` and ``∂/∂e_i = 2 Σ_j w_j q_ij q_{i+1,j}``.
 
     Both derivatives are formed in forward (by the kernels, on their path): backward is then
     two products with the incoming gradient, and saves only ``(B, n)`` and ``(B, n-1)`` tensors.
     """
 
     @staticmethod
-    def forward(ctx, diag, off, problem, method, found):
+    def forward(ctx, diag, off, problem, method):
         n = diag.shape[-1]
         lo, hi = problem.eigen_range(n)
-        values, Q, (dd, de) = eigenpairs(SymTridiagonal(diag, off), lo, hi, True, method,
+        values, _, (dd, de) = eigenpairs(SymTridiagonal(diag, off), lo, hi, True, method,
                                           derivatives=True)
         value, w = spectral_weights(problem, values, n)
-        found.Q, found.w = Q, w
         ctx.save_for_backward(*_tridiagonal_gradient(dd, de, w))
         return value
 
@@ -114,7 +103,7 @@ class _TridiagonalValue(torch.autograd.Function):
     def backward(ctx, grad_value):
         grad_diag, grad_off = ctx.saved_tensors
         g = grad_value.unsqueeze(-1)
-        return g * grad_diag, g * grad_off, None, None, None
+        return g * grad_diag, g * grad_off, None, None
 
 
 class EigenBackend:
@@ -174,11 +163,10 @@ def solve_spectral(backend, problem, A) -> Solution:
     gap = _gap_function(problem, flat, backend.method, batch)
     needs_grad = torch.is_grad_enabled() and A.requires_grad
     if needs_grad:
-        found = _ForwardEigenvectors()
         if isinstance(flat, SymTridiagonal):
-            value = _TridiagonalValue.apply(flat.diag, flat.off, problem, backend.method, found)
+            value = _TridiagonalValue.apply(flat.diag, flat.off, problem, backend.method)
         else:
-            value = _DenseValue.apply(flat, problem, backend.method, found)
+            value = _DenseValue.apply(flat, problem, backend.method)
 
         def lift_differentiable():
             X, x = solution_function(problem, flat, backend.method)
