@@ -7,7 +7,8 @@ jitted function in this file, any edit invalidates the whole cache.
 Layout: Gershgorin bounds and Laguerre's iteration (one pass of its state machine); inverse
 iteration (pivoted tridiagonal LU); per-matrix steps; the lane engines that run many
 eigenvalue and eigenvector iterations at once; the tridiagonal batch kernel; Householder
-reduction, back-transformation and the dense batch kernel.
+reduction, back-transformation and the dense batch kernel; the trust-region secular solve
+(front end: trust_region.py). The full-spectrum kernels (_spectrum.py) call nothing here.
 """
 
 import math
@@ -1097,3 +1098,138 @@ def _dense_residual(Ab, n, s, lam, z, tmp):
         t = t * s - lam * z[i]
         r += t * t
     return math.sqrt(r)
+
+
+# --- trust region on a tridiagonal matrix (front end and method: kernels/trust_region.py) ---
+
+#: Newton/bisection steps allowed for one secular equation
+TR_MAX_STEPS = 200
+
+
+@njit(**_JIT)
+def tr_ldl_solve(d, e, n, mu, rhs, out, D):
+    """Solve ``(T − μI) out = rhs`` by ``LDLᵀ`` (no pivoting: ``T − μI`` positive definite)."""
+    D[0] = d[0] - mu
+    out[0] = rhs[0]
+    for i in range(1, n):
+        li = e[i - 1] / D[i - 1]
+        D[i] = d[i] - mu - li * e[i - 1]
+        out[i] = rhs[i] - li * out[i - 1]
+    out[n - 1] = out[n - 1] / D[n - 1]
+    for i in range(n - 2, -1, -1):
+        out[i] = out[i] / D[i] - (e[i] / D[i]) * out[i + 1]
+
+
+@njit(**_JIT)
+def tr_dot(a, b, n):
+    s = 0.0
+    for i in range(n):
+        s += a[i] * b[i]
+    return s
+
+
+@njit(**_JIT)
+def tr_objective(d, e, b, x, n):
+    s = 0.0
+    for i in range(n):
+        s += d[i] * x[i] * x[i] + 2.0 * b[i] * x[i]
+    for i in range(n - 1):
+        s += 2.0 * e[i] * x[i] * x[i + 1]
+    return s
+
+
+@njit(**_JIT)
+def tr_secular(d, e, b, lam0, n, lo, hi, x, w, D, nb):
+    """``x(t)`` at the root of ``h`` in ``[lo, hi]`` (module docstring); ``x`` is left unit."""
+    t = hi
+    for _ in range(TR_MAX_STEPS):
+        tr_ldl_solve(d, e, n, lam0 - t, nb, x, D)
+        norm = math.sqrt(tr_dot(x, x, n))
+        h = 1.0 / norm - 1.0
+        if h <= 0.0:
+            lo = t
+        if h >= 0.0:
+            hi = t
+        if abs(h) <= 4.0 * EPS or hi - lo <= 4.0 * EPS * hi:
+            break
+        tr_ldl_solve(d, e, n, lam0 - t, x, w, D)
+        step = t - h * norm * norm * norm / tr_dot(x, w, n)
+        if not (step > lo and step < hi):
+            step = 0.5 * (lo + hi)
+        t = step
+    norm = math.sqrt(tr_dot(x, x, n))
+    for i in range(n):
+        x[i] /= norm
+
+
+@njit(**_JIT)
+def tr_batch(diag, off, b, lam0, q0, ball, r0, r1, X, values, hard):
+    n = diag.shape[1]
+    for r in range(r0, r1):
+        d = diag[r]
+        e = off[r]
+        x = X[r]
+        w = np.empty(n)
+        D = np.empty(n)
+        nb = np.empty(n)
+        tnorm = 0.0
+        for i in range(n):
+            row = abs(d[i]) + (abs(e[i - 1]) if i > 0 else 0.0) + (abs(e[i]) if i < n - 1 else 0.0)
+            tnorm = max(tnorm, row)
+        bnorm = math.sqrt(tr_dot(b[r], b[r], n))
+        tol = 16.0 * n * EPS * max(tnorm, bnorm, 1e-300)
+        for i in range(n):
+            nb[i] = -b[r, i]
+        done = False
+        if ball and lam0[r] > tol:
+            tr_ldl_solve(d, e, n, 0.0, nb, x, D)
+            done = tr_dot(x, x, n) <= 1.0
+        beta0 = tr_dot(q0[r], b[r], n)
+        if not done and abs(beta0) <= tol:
+            for i in range(n):
+                w[i] = nb[i] + beta0 * q0[r, i]  # −b with its q_0 component removed
+            tr_ldl_solve(d, e, n, lam0[r] - tol, w, x, D)
+            along = tr_dot(q0[r], x, n)
+            for i in range(n):
+                x[i] -= along * q0[r, i]
+            pp = tr_dot(x, x, n)
+            if pp <= 1.0:
+                tau = math.sqrt(1.0 - pp)
+                sign = -1.0 if beta0 > 0 else 1.0
+                for i in range(n):
+                    x[i] += sign * tau * q0[r, i]
+                hard[r] = True
+                done = True
+        if not done:
+            tr_secular(d, e, b[r], lam0[r], n, abs(beta0), max(bnorm, abs(beta0)), x, w, D, nb)
+        values[r] = tr_objective(d, e, b[r], x, n)
+
+
+@njit(**_JIT)
+def tr_reduce(A, W, d, e, tau, bT, r0, r1):
+    n = A.shape[1]
+    for r in range(r0, r1):
+        p = np.empty(max(n, 1))
+        vn = np.empty(2 * max(n, 1))
+        for i in range(n):
+            for j in range(n):
+                W[r, i, j] = A[r, i, j]
+        householder_tridiagonal(W[r], n, d[r], e[r], tau[r], p, vn)
+        # Qᵀb = H_{n-3} ⋯ H_0 b (each H_j symmetric): the reflectors in forward order
+        z = bT[r]
+        for j in range(n - 2):
+            tj = tau[r, j]
+            if tj == 0.0:
+                continue
+            s = 0.0
+            for t in range(n - j - 1):
+                s += W[r, j, j + 1 + t] * z[j + 1 + t]
+            s *= tj
+            for t in range(n - j - 1):
+                z[j + 1 + t] -= s * W[r, j, j + 1 + t]
+
+
+@njit(**_JIT)
+def tr_back(W, tau, X, r0, r1):
+    for r in range(r0, r1):
+        back_transform(W[r], X.shape[1], tau[r], X[r])

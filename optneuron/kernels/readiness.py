@@ -77,14 +77,14 @@ def _run_once(kind: str, dtype) -> None:
 
 def _dispatchers(kind: str):
     """The compiled batch functions of ``kind`` whose disk cache says whether it is compiled."""
-    from . import _compiled, _spectrum, trust_region
+    from . import _compiled, _spectrum
 
     return {
         "tridiagonal": (_compiled._tri_batch,),
         "dense": (_compiled._dense_batch,),
         "tridiagonal_spectrum": (_spectrum._tri_spectrum_batch,),
         "dense_spectrum": (_spectrum._dense_spectrum_batch,),
-        "trust_region": (trust_region._batch, trust_region._reduce, trust_region._back),
+        "trust_region": (_compiled.tr_batch, _compiled.tr_reduce, _compiled.tr_back),
     }[kind]
 
 
