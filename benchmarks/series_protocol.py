@@ -134,6 +134,8 @@ def run(size: str = "small", seed: int = 0, progress=lambda message: None,
         rows.append(dict(model=name, epochs=epochs, curve_mean=float(curve.mean()),
                          last=float(curve[-1]), seconds=time.perf_counter() - start,
                          curve=curve.tolist()))
+        progress(f"{name}: mean val R² {rows[-1]['curve_mean']:.4f}, last "
+                 f"{rows[-1]['last']:.4f}, {rows[-1]['seconds']:.0f} s")
     for name, r2 in baselines(data, seed).items():
         rows.append(dict(model=name, epochs=None, curve_mean=None, last=float(r2), seconds=None,
                          curve=None))
