@@ -18,7 +18,7 @@ import torch
 
 from .matrices import SymTridiagonal
 
-__all__ = ["eigenvalue_gaps", "used_eigenvalues", "gap_quantiles"]
+__all__ = ["eigenvalue_gaps", "used_eigenvalues", "gap_quantiles", "matrix_gap_quantiles"]
 
 
 def eigenvalue_gaps(eigenvalues: torch.Tensor) -> torch.Tensor:
@@ -56,17 +56,29 @@ def gap_quantiles(module, z: torch.Tensor, q: Sequence[float] = (0.1, 0.5, 0.9))
 
     ``min_{k used} gap_k(A(z))`` with ``gap_k`` of ``eigenvalue_gaps``.
     """
-    q = torch.as_tensor(q, dtype=torch.float64)
-    if q.ndim != 1 or q.numel() == 0 or not bool(((q >= 0) & (q <= 1)).all()):
-        raise ValueError(f"q must be a non-empty sequence of numbers in [0, 1], got {q.tolist()}")
     mask = used_eigenvalues(module)
     if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[0] == 0:
         shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
         raise ValueError(f"z must be a non-empty (N, in_features) tensor, got {shape}")
     with torch.no_grad():
-        A = module.pencil(z)
+        return matrix_gap_quantiles(module.pencil(z), mask, q)
+
+
+def matrix_gap_quantiles(A, used: torch.Tensor, q: Sequence[float] = (0.1, 0.5, 0.9)
+                         ) -> torch.Tensor:
+    """``gap_quantiles`` for given matrices: quantiles ``q`` over the first dimension of
+    ``min_{k: used[..., k]} gap_k(A)`` for ``A (N, [out,] n, n)`` (dense or ``SymTridiagonal``)
+    and a mask ``used ([out,] n)``: ``(len(q), [out])``, float64, detached.
+
+    For a model whose matrices are not a module's ``pencil(z)`` alone (the estimators add
+    category matrices to the pencil's coordinates).
+    """
+    q = torch.as_tensor(q, dtype=torch.float64)
+    if q.ndim != 1 or q.numel() == 0 or not bool(((q >= 0) & (q <= 1)).all()):
+        raise ValueError(f"q must be a non-empty sequence of numbers in [0, 1], got {q.tolist()}")
+    with torch.no_grad():
         dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
         gaps = eigenvalue_gaps(torch.linalg.eigvalsh(dense.to(torch.float64)))
-        gaps = torch.where(mask.to(gaps.device), gaps, torch.full_like(gaps, float("inf")))
+        gaps = torch.where(used.to(gaps.device), gaps, torch.full_like(gaps, float("inf")))
         smallest = gaps.amin(-1)  # (N,) or (N, out)
         return torch.quantile(smallest, q.to(smallest.device), dim=0)

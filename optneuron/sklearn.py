@@ -65,6 +65,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
 
 
 from .categorical import CategoricalMatrices, field_matrices, operator_norm
+from .diagnostics import matrix_gap_quantiles, used_eigenvalues
 from .nn import SpectralLayer, SpectralMixtureLayer
 from .pencils import pencil_structures
 from .tabular import CategoryCodes, categorical_mask, column
@@ -74,6 +75,7 @@ from .validation import check_index
 __all__ = ["SpectralRegressor", "SpectralClassifier"]
 
 _DTYPE = torch.float64  # float64 end to end: predictions do not depend on the batch split
+_GAP_QUANTILES, _GAP_ROWS = (0.1, 0.5, 0.9), 512  # gap_quantiles_history_
 _PREDICT_CHUNK = 4096
 
 
@@ -118,15 +120,21 @@ class _ReadoutNet(torch.nn.Module):
 
     def neurons(self, x):
         """``λ(x)``: ``(B, n_neurons)``."""
-        z = self._numeric(x)
         if self.categories is None:
-            return self.spectral(z)
-        pencil = self.spectral.pencil
-        coords = pencil.coordinates(z) + self.categories(x[:, self.n_numeric:].long())
-        data = (pencil.to_matrix(coords),)
+            return self.spectral(self._numeric(x))
+        data = (self.matrices(x),)
         if isinstance(self.spectral, SpectralMixtureLayer):
             data += (self.spectral.mixing_weights(),)
         return self.spectral.solver(*data).value
+
+    def matrices(self, x):
+        """The neurons' matrices ``A(x)`` ``(B, n_neurons, dim, dim)`` (or ``SymTridiagonal``):
+        the pencil of the numeric columns plus the category matrices."""
+        pencil = self.spectral.pencil
+        if self.categories is None:
+            return pencil(self._numeric(x))
+        coords = pencil.coordinates(self._numeric(x))
+        return pencil.to_matrix(coords + self.categories(x[:, self.n_numeric:].long()))
 
     def forward(self, x):
         return self.readout(self.neurons(x)) + self.skip(self._numeric(x))
@@ -313,6 +321,9 @@ class _BaseSpectralEstimator(ClassNamePrefixFeaturesOutMixin, _SetOutputMixin, B
             split, validation = (Z, T, W), None
         else:
             split, validation = self._split(Z, T, W, rng, stratify)
+        # Gaps are recorded on evenly spaced training rows: no RNG draw, so fits are unchanged.
+        rows = torch.linspace(0, len(split[0]) - 1, min(len(split[0]), _GAP_ROWS)).long()
+        self._gap_inputs = split[0][rows]
         config = self._config(epochs=1 if incremental else self.max_iter, incremental=incremental)
         if incremental and getattr(self, "_optimizer", None) is not None:
             optimizer = self._optimizer
@@ -342,6 +353,7 @@ class _BaseSpectralEstimator(ClassNamePrefixFeaturesOutMixin, _SetOutputMixin, B
                 smoothing=self.smoothing, generator=generator, neuron=self.neuron)
         self.loss_curve_, self.validation_loss_curve_ = [], None
         self.feature_strengths_history_, self.n_iter_, self.best_loss_ = [], 0, math.inf
+        self.gap_quantiles_history_ = []
 
     def _config(self, epochs, incremental):
         return TrainingConfig(
@@ -367,6 +379,10 @@ class _BaseSpectralEstimator(ClassNamePrefixFeaturesOutMixin, _SetOutputMixin, B
 
     def _record_epoch(self, model, epoch):
         self.feature_strengths_history_.append(self._column_strengths(model)[0])
+        with torch.no_grad():
+            gaps = matrix_gap_quantiles(model.matrices(self._gap_inputs),
+                                        used_eigenvalues(model.spectral), _GAP_QUANTILES)
+        self.gap_quantiles_history_.append(gaps.numpy())
 
     def _record_history(self, history, incremental):
         self.n_iter_ += history.epochs
@@ -379,6 +395,7 @@ class _BaseSpectralEstimator(ClassNamePrefixFeaturesOutMixin, _SetOutputMixin, B
         single = self.model_.readout.out_features == 1
         self.feature_strengths_ = strengths[0] if single else strengths
         self.feature_strengths_history_ = list(self.feature_strengths_history_)
+        self.gap_quantiles_history_ = list(self.gap_quantiles_history_)
         self.selected_features_ = self._selected_features()
         if self._categorical_mask.any():
             self.category_strengths_ = self._category_strengths()
@@ -655,6 +672,11 @@ _PARAMS_DOC = """
     feature_strengths_history_ : list of ndarray
         ``feature_strengths_`` (first output) after every epoch (``np.array`` of it: epochs ×
         features; ``optneuron.plot.feature_strengths_history`` draws it).
+    gap_quantiles_history_ : list of ndarray of shape (3, n_neurons)
+        After every epoch, the 10/50/90 % quantiles over (up to 512 evenly spaced) training rows
+        of each neuron's smallest used eigenvalue gap (``diagnostics.matrix_gap_quantiles``):
+        small gaps make a single eigenvalue's gradient erratic, which ``neuron="mixture"``
+        tolerates; ``optneuron.plot.gap_history`` draws it beside ``loss_curve_``.
     category_strengths_ : dict
         Only with categorical columns: ``{column: {category: s_c}}`` with
         ``|f(x; a) − f(x; b)| ≤ s_a + s_b`` for every ``x`` (``"<unknown>"``: unseen ones);
