@@ -80,6 +80,10 @@ class SpectralModel(torch.nn.Module):
                                    smoothing=smoothing, dtype=torch.float64)
         self.layer.pencil.reset_parameters(generator=generator)
         self.readout = torch.nn.Linear(NEURONS, 1, dtype=torch.float64)
+        with torch.no_grad():  # nn.Linear's own init, drawn from `generator`, not the global RNG
+            bound = 1 / NEURONS ** 0.5
+            for p in self.readout.parameters():
+                p.uniform_(-bound, bound, generator=generator)
 
     def forward(self, z):
         return self.readout(self.layer(z)).squeeze(-1)
@@ -102,6 +106,9 @@ def train_curve(data, dim, structure, smoothing, epochs, batch, seed):
     return np.array(curve)
 
 
+BASELINES = ("LinearRegression", "MLPRegressor", "HistGradientBoosting")
+
+
 def baselines(data, seed):
     Xt, yt, Xv, yv = data
     models = {
@@ -114,10 +121,12 @@ def baselines(data, seed):
         return {name: r2_score(yv, m.fit(Xt, yt).predict(Xv)) for name, m in models.items()}
 
 
-def run(size: str = "small", seed: int = 0, progress=lambda message: None,
+def run(size: str = "small", seed: int = 0, progress=lambda message: None, models=None,
         **overrides) -> list[dict]:
     """Rows ``{model, epochs, curve_mean, last, seconds, curve}`` (``curve_mean``, ``curve``
-    None for the baselines, which report their final validation R² as ``last``)."""
+    None for the baselines, which report their final validation R² as ``last``). ``models``:
+    names to run (``None``: all); every run seeds its own generator, so a subset gives the
+    same rows as the whole."""
     if size not in SIZES:
         raise ValueError(f"size must be one of {tuple(SIZES)}, got {size!r}")
     cfg = {**SIZES[size], **overrides}
@@ -126,8 +135,14 @@ def run(size: str = "small", seed: int = 0, progress=lambda message: None,
     runs += [(f"tridiagonal {d}", d, "tridiagonal", None, cfg["epochs"])
              for d in TRIDIAGONAL_DIMS]
     runs += [(f"dense 5, α={a:g}", 5, "dense", a, cfg["smooth_epochs"]) for a in ALPHAS]
+    names = [r[0] for r in runs] + list(BASELINES)
+    unknown = sorted(set(models or ()) - set(names))
+    if unknown:
+        raise ValueError(f"models must be among {names}, got {unknown}")
     rows = []
     for name, dim, structure, alpha, epochs in runs:
+        if models is not None and name not in models:
+            continue
         progress(f"{name}: {epochs} epochs")
         start = time.perf_counter()
         curve = train_curve(data, dim, structure, alpha, epochs, cfg["batch"], seed)
@@ -136,6 +151,8 @@ def run(size: str = "small", seed: int = 0, progress=lambda message: None,
                          curve=curve.tolist()))
         progress(f"{name}: mean val R² {rows[-1]['curve_mean']:.4f}, last "
                  f"{rows[-1]['last']:.4f}, {rows[-1]['seconds']:.0f} s")
+    if models is not None and not set(models) & set(BASELINES):
+        return rows
     for name, r2 in baselines(data, seed).items():
         rows.append(dict(model=name, epochs=None, curve_mean=None, last=float(r2), seconds=None,
                          curve=None))
@@ -158,11 +175,14 @@ def main():
     parser.add_argument("--epochs", type=int, help="override the size's epochs (exact runs)")
     parser.add_argument("--smooth-epochs", type=int, help="override the smoothed runs' epochs")
     parser.add_argument("--json", help="also write the rows (with the curves) to this file")
+    parser.add_argument("--models", nargs="+", help="run only these (names as printed; "
+                        "any baseline name runs all three baselines)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("smooth_epochs", args.smooth_epochs))
                  if v is not None}
-    rows = run(args.size, args.seed, progress=lambda m: print(m, flush=True), **overrides)
+    rows = run(args.size, args.seed, progress=lambda m: print(m, flush=True),
+               models=args.models, **overrides)
     print(format_rows(rows))
     if args.json:
         with open(args.json, "w") as f:

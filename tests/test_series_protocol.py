@@ -49,3 +49,12 @@ def test_small_protocol_runs_every_configuration():
 def test_unknown_size_is_refused():
     with pytest.raises(ValueError, match="size"):
         sp.run("medium")
+
+
+def test_a_subset_of_models_gives_the_same_rows_as_the_whole():
+    whole = {r["model"]: r for r in sp.run("small", seed=1, models=["dense 5", "tridiagonal 7"])}
+    part = sp.run("small", seed=1, models=["tridiagonal 7"])
+    assert [r["model"] for r in part] == ["tridiagonal 7"]
+    assert part[0]["curve"] == whole["tridiagonal 7"]["curve"]
+    with pytest.raises(ValueError, match="models"):
+        sp.run("small", models=["dense 6"])
