@@ -407,6 +407,47 @@ class DensePencil(Pencil):
             raise ValueError("bandwidth applies only to structure='banded'")
         return dim - 1
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # A checkpoint from before A_0 = diag(μ) stores A_0's n(n+1)/2 coordinates in `bias`;
+        # rotate it into the current form instead of failing on the size (see
+        # `convert_dense_offset`). Like torch's own BatchNorm upgrade, this edits state_dict.
+        bias, weight = state_dict.get(prefix + "bias"), state_dict.get(prefix + "weight")
+        if (bias is not None and weight is not None and self.dim > 1
+                and bias.shape[-1] == self._pattern.size):
+            state_dict[prefix + "bias"], state_dict[prefix + "weight"] = \
+                self.convert_dense_offset(bias, weight)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @torch.no_grad()
+    def convert_dense_offset(self, bias: torch.Tensor, weight: torch.Tensor):
+        """``(bias, weight)`` of this pencil from a dense ``A_0``'s coordinates ``bias ([out,]
+        n(n+1)/2)`` and ``weight`` as stored before ``A_0 = diag(μ)``: the same spectral
+        function.
+
+        With ``A_0 = V diag(μ) Vᵀ`` (ascending), ``V ᵀA(z) V = diag(μ) + Σ_i z_i VᵀA_iV`` has the
+        eigenvalues of ``A(z)`` for every ``z``. So ``μ`` becomes the new ``bias`` (``μ_0`` and
+        ``softplus⁻¹`` of the gaps; a zero gap is raised to ``eps·max|μ|``, the only rounding)
+        and every ``A_i`` becomes ``VᵀA_iV``. A monotone feature stores a lower factor ``L``:
+        ``VᵀL`` is not lower, but with ``(VᵀL)ᵀ = QR``, ``L' = Rᵀ`` is, and
+        ``L'L'ᵀ = VᵀLLᵀV``.
+        """
+        pattern = self._pattern
+        A0 = pattern.symmetric(bias.to(torch.float64))
+        mu, V = torch.linalg.eigh(A0)
+        tiny = torch.finfo(torch.float64).eps * mu.abs().amax(-1, keepdim=True).clamp_min(1)
+        gaps = mu.diff(dim=-1).clamp_min(tiny)
+        raw = torch.cat([mu[..., :1], gaps + torch.log(-torch.expm1(-gaps))], dim=-1)
+        W = weight.to(torch.float64)
+        Vi = V.unsqueeze(-3)  # one rotation per neuron, shared by its features
+        rotated = pattern.pack(Vi.mT @ pattern.symmetric(W) @ Vi)
+        if self.monotone:
+            idx = torch.tensor(list(self.monotone), dtype=torch.long)
+            VL = Vi.mT @ pattern.lower_factor(W[..., idx, :])
+            R = torch.linalg.qr(VL.mT).R
+            L = R.mT.reshape(*R.shape[:-2], -1)[..., pattern.lower]
+            rotated[..., idx, :] = L
+        return raw.to(bias.dtype), rotated.to(weight.dtype)
+
 
 class TridiagonalPencil(Pencil):
     """Symmetric tridiagonal pencil; ``forward`` returns a ``SymTridiagonal``.

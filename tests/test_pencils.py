@@ -283,3 +283,37 @@ def test_dense_state_dict_round_trips_the_diagonal_offset():
     assert set(p.state_dict()) == {"bias", "weight"}
     z = torch.randn(4, 3, dtype=F64)
     assert torch.equal(p(z), q(z)) and torch.equal(p.offset_matrix(), q.offset_matrix())
+
+
+@pytest.mark.parametrize("out_features", [None, 3])
+@pytest.mark.parametrize("monotone", [None, {1: 1, 2: -1}])
+def test_a_dense_checkpoint_from_before_diagonal_offsets_loads_with_the_same_eigenvalues(
+        out_features, monotone):
+    """An old checkpoint (dense A_0 coordinates in `bias`) loads into today's DensePencil, and
+    A(z) has the same eigenvalues as the old pencil's for every z (numpy's eigvalsh of the old
+    matrices built by hand); monotone features stay PSD/NSD factors."""
+    n, d = 5, 3
+    pencil = DensePencil(d, n, monotone=monotone, out_features=out_features,
+                         dtype=torch.float64)
+    g = torch.Generator().manual_seed(7)
+    lead = () if out_features is None else (out_features,)
+    size = n * (n + 1) // 2
+    old = {"bias": torch.randn(*lead, size, generator=g, dtype=torch.float64),
+           "weight": torch.randn(*lead, d, size, generator=g, dtype=torch.float64)}
+    pattern = pencil._pattern
+    A0 = pattern.symmetric(old["bias"]).numpy()
+    Ai = pattern.symmetric(old["weight"]).numpy()
+    for i, sign in (monotone or {}).items():  # the old parametrization: A_i = ±L Lᵀ
+        L = pattern.lower_factor(old["weight"][..., i, :]).numpy()
+        Ai[..., i, :, :] = sign * L @ np.swapaxes(L, -1, -2)
+    pencil.load_state_dict(old)
+    assert pencil.bias.shape == (*lead, n)
+    z = torch.randn(6, d, generator=g, dtype=torch.float64)
+    A_old = A0 + np.einsum("bi,...ijk->b...jk", z.numpy(), Ai)
+    with torch.no_grad():
+        got = torch.linalg.eigvalsh(pencil(z)).numpy()
+    np.testing.assert_allclose(got, np.linalg.eigvalsh(A_old), atol=1e-12, rtol=0)
+    for i, sign in (monotone or {}).items():
+        M = pencil.feature_matrices()[..., i, :, :]
+        assert bool((sign * torch.linalg.eigvalsh(M) >= -1e-12).all())
+
