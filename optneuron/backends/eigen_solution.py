@@ -15,6 +15,13 @@ boundary of the selected set, zero elsewhere). The minimizer ``x = q_k`` of an e
 moves as ``dq_k = Σ_{j≠k} q_j Â_jk/(λ_k − λ_j) = −(A − λ_k I)⁺ dA q_k``. Backward is the
 adjoint: ``∂L/∂A = Q K Qᵀ`` with ``K`` formed in the eigenbasis.
 
+An exact ``SphereQP`` computes only ``x = q_k`` (its own Function, one output; ``X = x xᵀ`` is
+formed from ``x`` when read, so autograd turns ``∂L/∂X`` into ``(G + Gᵀ) x``) and its backward
+solves ``v = (A − λ_k I)⁺ P ∂L/∂x``: on the kernels' path in O(n) per tridiagonal matrix and
+O(n²) per dense one, reusing the Householder reduction of forward
+(``kernels/eigenvector_adjoint.py``; theory/solution-derivatives.md, 1b); LAPACK rows, other
+devices and kernels still compiling take a dense LU in torch (``_eigenvector_adjoint``).
+
 Ties: where the divided difference ``1/(λ_i − λ_j)`` is needed and the two eigenvalues are
 within ``tie_tolerance`` (``8 n eps max|λ|``: computed eigenvalues cannot be told apart
 closer than that), exact ``X`` and ``x`` are not differentiable and backward raises
