@@ -20,10 +20,11 @@ class Solution:
     holds the minimizer ``(..., n)`` (``SphereQP``, ``TrustRegion``, ``GeneralizedSphereQP``
     with ``xᵀBx = 1``) or the orthonormal minimizers ``(..., n, m)`` (``KyFan``) where the
     backend produces them, else ``None``. A backend may compute ``X`` and ``x`` lazily, on
-    first access. On the eigen backend ``X`` and ``x`` of ``SphereQP``/``KyFan`` are
-    differentiable w.r.t. ``A`` (exact away from ties, smoothed everywhere;
-    theory/solution-derivatives.md); ``x``'s sign makes its largest-magnitude component
-    positive.
+    first access (``lift`` returns ``(X, x)``; its ``X`` may itself be a zero-argument
+    callable, called when ``X`` is first read). On the eigen backend ``X`` and ``x`` of
+    ``SphereQP``/``KyFan`` are differentiable w.r.t. ``A`` (exact away from ties, smoothed
+    everywhere; theory/solution-derivatives.md); ``x``'s sign makes its largest-magnitude
+    component positive.
 
     ``gap`` (batch shape, or ``None`` where the backend does not provide it) is the distance
     from the selected eigenvalue(s) to the nearest eigenvalue outside the selection —
@@ -37,7 +38,8 @@ class Solution:
         value: torch.Tensor,
         X: torch.Tensor | None = None,
         x: torch.Tensor | None = None,
-        lift: Callable[[], tuple[torch.Tensor, torch.Tensor | None]] | None = None,
+        lift: Callable[[], tuple[torch.Tensor | Callable[[], torch.Tensor], torch.Tensor | None]]
+        | None = None,
         gap: torch.Tensor | Callable[[], torch.Tensor] | None = None,
     ):
         self.value = value
@@ -54,6 +56,8 @@ class Solution:
     @property
     def X(self) -> torch.Tensor | None:
         self._materialize()
+        if callable(self._X):  # a lift may defer X further, e.g. X = x xᵀ formed from x
+            self._X = self._X()
         return self._X
 
     @property

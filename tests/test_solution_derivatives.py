@@ -5,6 +5,7 @@ structure × kernel path; ``torch.linalg.eigh``'s backward of the same function 
 eigenvectors (1e-8 relative); the SDP backend's KKT derivative (1e-4); exact ties.
 """
 
+import numpy as np
 import pytest
 import torch
 
@@ -186,3 +187,50 @@ def test_verify_reports_solution_derivatives_with_their_gap():
     assert "solution derivative" in str(report)
     tie = verify(SphereQP(1), with_spectrum([[-1.0, 0.5, 0.5, 2.0]], seed=19), backends=("eigen",))
     assert tie.solution_derivative.rows == 0 and tie.ok
+
+
+@pytest.mark.parametrize("structure", ["dense", "tridiagonal"])
+def test_eigenvector_kernel_and_torch_paths_agree(structure):
+    """The compiled O(n)/O(n²) adjoint (method="kernel") against the dense LU of the torch path
+    (method="lapack"), float64, several k, with a nearly repeated pair (gap 1e-6)."""
+    mu = torch.tensor([[-1.0, 0.0, 1e-6, 1.0, 2.0, 3.0]], dtype=torch.float64).expand(2, 6)
+    A = with_spectrum(mu, seed=20)
+    if structure == "tridiagonal":
+        from scipy.linalg import hessenberg
+
+        T = torch.from_numpy(np.stack([hessenberg(a) for a in A.numpy()]))
+        tensors = (torch.diagonal(T, dim1=-2, dim2=-1), torch.diagonal(T, 1, dim1=-2, dim2=-1))
+    else:
+        tensors = (A,)
+    D = torch.randn(2, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(21))
+    for k in (0, 1, 4, -1):
+        grads = []
+        for method in ("kernel", "lapack"):
+            leaves = [t.clone().requires_grad_(True) for t in tensors]
+            M = SymTridiagonal(*leaves) if structure == "tridiagonal" else leaves[0]
+            solution = OptLayer(SphereQP(k), method=method)(M)
+            fn = solution.x.grad_fn
+            while "Eigenvector" not in type(fn).__name__:  # past the reshape's view
+                fn = fn.next_functions[0][0]
+            assert ("Kernel" in type(fn).__name__) == (method == "kernel")
+            ((D * solution.x).sum() + (solution.X ** 2).sum()).backward()
+            grads.append(torch.cat([leaf.grad.flatten() for leaf in leaves]))
+        assert ((grads[0] - grads[1]).norm() / grads[1].norm()).item() < 1e-8
+
+
+def test_X_of_an_exact_sphere_qp_is_formed_from_x_only_when_read():
+    A = random_symmetric(3, 5, 5, seed=22).requires_grad_(True)
+    solution = OptLayer(SphereQP(1))(A)
+    x = solution.x
+    assert callable(solution._X)  # x's Function returned x alone; X not built yet
+    X = solution.X
+    assert torch.equal(X, x.unsqueeze(-1) * x.unsqueeze(-2)) and solution.X is X
+
+
+@pytest.mark.parametrize("method", ["kernel", "lapack"])
+def test_tridiagonal_tie_raises_on_both_paths(method):
+    d = torch.tensor([[1.0, 2.0, 1.0, 2.0]], dtype=torch.float64, requires_grad=True)
+    e = torch.tensor([[0.5, 0.0, 0.5]], dtype=torch.float64, requires_grad=True)
+    solution = OptLayer(SphereQP(1), method=method)(SymTridiagonal(d, e))  # λ_0 = λ_1
+    with pytest.raises(ValueError, match="Solution.x.*gap"):
+        solution.x.sum().backward()

@@ -170,6 +170,8 @@ def solve_spectral(backend, problem, A) -> Solution:
 
         def lift_differentiable():
             X, x = solution_function(problem, flat, backend.method)
+            if callable(X):  # X = x xᵀ, formed only if Solution.X is read
+                return (lambda: X().reshape(*batch, n, n)), _shape(x, batch)
             return X.reshape(*batch, n, n), _shape(x, batch)
 
         return Solution(unflatten(value, batch), lift=lift_differentiable, gap=gap)

@@ -15,6 +15,13 @@ boundary of the selected set, zero elsewhere). The minimizer ``x = q_k`` of an e
 moves as ``dq_k = Σ_{j≠k} q_j Â_jk/(λ_k − λ_j) = −(A − λ_k I)⁺ dA q_k``. Backward is the
 adjoint: ``∂L/∂A = Q K Qᵀ`` with ``K`` formed in the eigenbasis.
 
+An exact ``SphereQP`` computes only ``x = q_k`` (its own Function, one output; ``X = x xᵀ`` is
+formed from ``x`` when read, so autograd turns ``∂L/∂X`` into ``(G + Gᵀ) x``) and its backward
+solves ``v = (A − λ_k I)⁺ P ∂L/∂x``: on the kernels' path in O(n) per tridiagonal matrix and
+O(n²) per dense one, reusing the Householder reduction of forward
+(``kernels/eigenvector_adjoint.py``; theory/solution-derivatives.md, 1b); LAPACK rows, other
+devices and kernels still compiling take a dense LU in torch (``_eigenvector_adjoint``).
+
 Ties: where the divided difference ``1/(λ_i − λ_j)`` is needed and the two eigenvalues are
 within ``tie_tolerance`` (``8 n eps max|λ|``: computed eigenvalues cannot be told apart
 closer than that), exact ``X`` and ``x`` are not differentiable and backward raises
@@ -29,11 +36,12 @@ is a function of ``A`` wherever the eigenvalue is simple.
 from __future__ import annotations
 
 import torch
+from torch.autograd.function import once_differentiable
 
-from ..matrices import SymTridiagonal
+from ..matrices import SymTridiagonal, require_finite
 from ..problems import SphereQP
 from ..smoothing import fantope_envelope
-from .eigenpairs import eigenpairs
+from .eigenpairs import _choose, eigenpairs, fix_signs, kernel_ready
 
 __all__ = ["solution_function", "spectral_gap", "tie_tolerance", "weights_and_jacobian"]
 
@@ -196,13 +204,17 @@ def _near_range(k: int, n: int) -> tuple[int, int]:
     return max(k - 1, 0), min(k + 2, n)
 
 
-def _eigenvector_adjoint(A, k, near, q, gX, gx):
-    """``v`` with ``∂L/∂A = −sym(v qᵀ)``: ``v = (A − λI)⁺ r``, ``r = P(gx + (gX + gXᵀ) q)``
-    for an exact ``SphereQP(k)`` (``P = I − qqᵀ``), by one LU solve with ``A − λI + γ qqᵀ``.
+_TIE_WHAT = "Solution.x (and Solution.X = x xᵀ)"
+
+
+def _eigenvector_adjoint(A, k, near, q, gx):
+    """``v`` with ``∂L/∂A = −sym(v qᵀ)``: ``v = (A − λI)⁺ P gx`` for an exact ``SphereQP(k)``
+    (``P = I − qqᵀ``), by one dense LU solve with ``A − λI + γ qqᵀ`` (the torch path: LAPACK
+    rows, other devices, or kernels not compiled yet).
 
     The rank-one term moves only the zero eigenvalue (to ``γ = ‖A‖_F``), so on ``q⊥``, where
-    ``r`` lies, the solve is ``(A − λI)⁺`` itself and the matrix is as well conditioned as the
-    gap allows. Ties (``gap ≤ 8 n eps ‖A‖_F``, from the neighbours ``near`` that forward
+    ``P gx`` lies, the solve is ``(A − λI)⁺`` itself and the matrix is as well conditioned as
+    the gap allows. Ties (``gap ≤ 8 n eps ‖A‖_F``, from the neighbours ``near`` that forward
     computed) raise ``ValueError``.
     """
     dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
@@ -211,36 +223,38 @@ def _eigenvector_adjoint(A, k, near, q, gX, gx):
     gap = spectral_gap(near, k - lo, k - lo + 1)
     scale = torch.linalg.matrix_norm(dense).clamp_min(torch.finfo(dense.dtype).tiny)
     if (gap <= 8 * n * torch.finfo(dense.dtype).eps * scale).any():
-        _raise_tie("Solution.X" if gx is None else "Solution.x")
-    r = torch.zeros_like(q) if gx is None else gx
-    if gX is not None:
-        r = r + ((gX + gX.mT) @ q.unsqueeze(-1)).squeeze(-1)
-    r = r - q * (q * r).sum(-1, keepdim=True)
+        _raise_tie(_TIE_WHAT)
+    r = gx - q * (q * gx).sum(-1, keepdim=True)
     M = dense - near[:, k - lo, None, None] * torch.eye(n, dtype=dense.dtype, device=dense.device)
     M = torch.baddbmm(M, (scale.unsqueeze(-1) * q).unsqueeze(-1), q.unsqueeze(-2))
     return torch.linalg.lu_solve(*torch.linalg.lu_factor(M), r.unsqueeze(-1)).squeeze(-1)
 
 
+def _near_eigenpairs(A, k, method):
+    """``(λ_{k−1..k+1}, q_k)`` (neighbours clipped) for the torch path's gap test."""
+    lo, hi = _near_range(k, A.shape[-1])
+    near, Q, _ = eigenpairs(A, lo, hi, True, method)
+    return near, Q[..., k - lo]
+
+
 class _DenseEigenvector(torch.autograd.Function):
-    """``(X, x) = (q_k q_kᵀ, q_k)`` of an exact ``SphereQP(k)`` for dense ``A (B, n, n)``: only
-    ``q_k`` is computed in forward; backward is one solve per matrix."""
+    """``x = q_k`` of an exact ``SphereQP(k)`` for dense ``A (B, n, n)``, torch path: forward
+    computes ``q_k`` and its neighbours' eigenvalues; backward is one dense LU solve."""
 
     @staticmethod
     def forward(ctx, A, k, method):
-        lo, hi = _near_range(k, A.shape[-1])
-        near, Q, _ = eigenpairs(A, lo, hi, True, method)
-        q = Q[..., k - lo]
+        near, q = _near_eigenpairs(A, k, method)
         ctx.k = k
         ctx.save_for_backward(A, near, q)
         ctx.set_materialize_grads(False)
-        return q.unsqueeze(-1) * q.unsqueeze(-2), q
+        return q
 
     @staticmethod
-    def backward(ctx, gX, gx):
+    def backward(ctx, gx):
         A, near, q = ctx.saved_tensors
-        if gX is None and gx is None:
+        if gx is None:
             return None, None, None
-        v = _eigenvector_adjoint(A, ctx.k, near, q, gX, gx)
+        v = _eigenvector_adjoint(A, ctx.k, near, q, gx)
         vq = v.unsqueeze(-1) * q.unsqueeze(-2)
         return -(vq + vq.mT) / 2, None, None
 
@@ -251,34 +265,128 @@ class _TridiagonalEigenvector(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, diag, off, k, method):
-        lo, hi = _near_range(k, diag.shape[-1])
-        near, Q, _ = eigenpairs(SymTridiagonal(diag, off), lo, hi, True, method)
-        q = Q[..., k - lo]
+        near, q = _near_eigenpairs(SymTridiagonal(diag, off), k, method)
         ctx.k = k
         ctx.save_for_backward(diag, off, near, q)
         ctx.set_materialize_grads(False)
-        return q.unsqueeze(-1) * q.unsqueeze(-2), q
+        return q
 
     @staticmethod
-    def backward(ctx, gX, gx):
+    def backward(ctx, gx):
         diag, off, near, q = ctx.saved_tensors
-        if gX is None and gx is None:
+        if gx is None:
             return None, None, None, None
-        v = _eigenvector_adjoint(SymTridiagonal(diag, off), ctx.k, near, q, gX, gx)
+        v = _eigenvector_adjoint(SymTridiagonal(diag, off), ctx.k, near, q, gx)
         return -v * q, -(v[..., :-1] * q[..., 1:] + v[..., 1:] * q[..., :-1]), None, None
 
 
-def solution_function(problem, flat, method: str):
-    """``(X (B, n, n), x (B, n) / (B, n, m) / None)`` of ``problem`` for a flat batch, both
-    differentiable w.r.t. the batch (module docstring); ``x`` is None for smoothed problems.
+def _numpy(t: torch.Tensor):
+    return t.detach().contiguous().numpy()
 
-    An exact ``SphereQP`` computes only its eigenvector and solves in backward
-    (``_eigenvector_adjoint``); the others use all eigenpairs (Daleckii–Krein)."""
+
+def _threads() -> int:
+    return torch.get_num_threads()
+
+
+class _TridiagonalEigenvectorKernel(torch.autograd.Function):
+    """``x = q_k`` for tridiagonal ``(diag, off)`` on the kernels' path: forward computes only
+    ``q_k`` (O(n)); backward is the compiled O(n) solve ``kernels.tridiagonal_eigenvector_adjoint``
+    (pivoted LU of ``T − λI``, its Sturm counts flag ties)."""
+
+    @staticmethod
+    def forward(ctx, diag, off, k, method):
+        _, Q, _ = eigenpairs(SymTridiagonal(diag, off), k, k + 1, True, method)
+        q = Q[..., 0]
+        ctx.k = k
+        ctx.save_for_backward(diag, off, q)
+        ctx.set_materialize_grads(False)
+        return q
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gx):
+        from .. import kernels
+
+        diag, off, q = ctx.saved_tensors
+        if gx is None:
+            return None, None, None, None
+        gd, ge, tie = kernels.tridiagonal_eigenvector_adjoint(
+            _numpy(diag), _numpy(off), ctx.k, _numpy(q), _numpy(gx), max_threads=_threads())
+        if tie.any():
+            _raise_tie(_TIE_WHAT)
+        return torch.from_numpy(gd), torch.from_numpy(ge), None, None
+
+
+class _DenseEigenvectorKernel(torch.autograd.Function):
+    """``x = q_k`` for dense ``A (B, n, n)`` on the kernels' path: forward keeps the Householder
+    reduction ``A = H T Hᵀ`` that found ``q_k`` (``kernels.dense_eigenvector``); backward solves
+    ``H (T − λI)⁺ Hᵀ`` in O(n²) per matrix (``kernels.dense_eigenvector_adjoint``). Rows the
+    kernel flags get ``q_k`` from LAPACK; their reflectors stay valid for the backward solve."""
+
+    @staticmethod
+    def forward(ctx, A, k, method):
+        from .. import kernels
+
+        _, vecs, suspect, reflectors = kernels.dense_eigenvector(_numpy(A), k,
+                                                                 max_threads=_threads())
+        q = torch.from_numpy(vecs[:, :, 0].copy())
+        if suspect.any():
+            require_finite(A)
+            rows = torch.from_numpy(suspect)
+            q[rows] = fix_signs(torch.linalg.eigh(A.detach()[rows])[1][..., k : k + 1])[..., 0]
+        ctx.k, ctx.reflectors = k, reflectors
+        ctx.save_for_backward(q)
+        ctx.set_materialize_grads(False)
+        return q
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gx):
+        from .. import kernels
+
+        (q,) = ctx.saved_tensors
+        if gx is None:
+            return None, None, None
+        grad, tie = kernels.dense_eigenvector_adjoint(ctx.reflectors, ctx.k, _numpy(q),
+                                                      _numpy(gx), max_threads=_threads())
+        if tie.any():
+            _raise_tie(_TIE_WHAT)
+        return torch.from_numpy(grad), None, None
+
+
+def _adjoint_kernel(A, method: str) -> bool:
+    """Whether an exact ``SphereQP``'s eigenvector goes the kernels' way: the batch is on their
+    path (``eigenpairs._choose``) and the adjoint kernels are compiled (compiling them now
+    when ``method="kernel"``; else LAPACK's torch path serves meanwhile)."""
+    if _choose(A, method) != "kernel":
+        return False
+    return kernel_ready("eigenvector_adjoint", A.dtype, block=method == "kernel")
+
+
+def _outer(x):
+    """``X = x xᵀ`` from ``x``, built on demand: autograd carries ``∂L/∂X`` into ``∂L/∂x`` as
+    ``(G + Gᵀ) x``, so the eigenvector Function never materializes ``X``."""
+    return lambda: x.unsqueeze(-1) * x.unsqueeze(-2)
+
+
+def solution_function(problem, flat, method: str):
+    """``(X, x)`` of ``problem`` for a flat batch, both differentiable w.r.t. the batch (module
+    docstring): ``X (B, n, n)`` or a zero-argument callable returning it (built on first use),
+    ``x (B, n)`` / ``(B, n, m)``, or None for smoothed problems.
+
+    An exact ``SphereQP`` computes only its eigenvector ``x`` and solves in backward
+    (``kernels.eigenvector_adjoint`` on the kernels' path, else ``_eigenvector_adjoint``);
+    ``X = x xᵀ`` is formed from ``x`` only if asked for. The others use all eigenpairs
+    (Daleckii–Krein)."""
     if isinstance(problem, SphereQP) and problem.smoothing is None:
         k = problem.resolve_index(flat.shape[-1])
+        kernel = _adjoint_kernel(flat, method)
         if isinstance(flat, SymTridiagonal):
-            return _TridiagonalEigenvector.apply(flat.diag, flat.off, k, method)
-        return _DenseEigenvector.apply(flat, k, method)
+            function = _TridiagonalEigenvectorKernel if kernel else _TridiagonalEigenvector
+            x = function.apply(flat.diag, flat.off, k, method)
+        else:
+            x = (_DenseEigenvectorKernel if kernel else _DenseEigenvector).apply(flat, k, method)
+        return _outer(x), x
     if isinstance(flat, SymTridiagonal):
         return _TridiagonalSolution.apply(flat.diag, flat.off, problem, method)
     return _DenseSolution.apply(flat, problem, method)

@@ -53,9 +53,20 @@ gradient error of order n eps ||w||_inf ||A|| / gap, the same order as LAPACK's 
 over the tests: <= 1e-12 ||w||_inf on spectra with gaps >= 1e-2 ||A||). suspect marks
 non-finite input (NaN out), QL not converging, or an eigenvector failing the residual check
 ||T q - lam q|| <= 16 n eps ||T||; clusters are not suspect.
+
+An eigenvector's backward pass, v = (A - lam_k I)^+ (I - q q^T) r (eigenvector_adjoint.py):
+``tridiagonal_eigenvector_adjoint(diag, off, k, q, r)`` in O(n) per matrix (a pivoted
+tridiagonal solve) and, for dense input, ``dense_eigenvector(A, k)`` (the eigenpair of
+``dense_eigenpairs`` plus its Householder reflectors) then ``dense_eigenvector_adjoint`` in
+O(n^2) per matrix; both flag matrices whose lam_k ties with another eigenvalue.
 """
 
 from .dense import dense_eigenpairs
+from .eigenvector_adjoint import (
+    dense_eigenvector,
+    dense_eigenvector_adjoint,
+    tridiagonal_eigenvector_adjoint,
+)
 from .readiness import ensure_ready, is_ready, wait_until_ready, warm_up
 from .spectrum import dense_spectrum, tridiagonal_spectrum
 from .threads import get_num_threads, set_num_threads
@@ -66,6 +77,9 @@ __all__ = [
     "tridiagonal_eigenpairs",
     "dense_spectrum",
     "tridiagonal_spectrum",
+    "tridiagonal_eigenvector_adjoint",
+    "dense_eigenvector",
+    "dense_eigenvector_adjoint",
     "warm_up",
     "ensure_ready",
     "is_ready",

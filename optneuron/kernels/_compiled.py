@@ -8,7 +8,8 @@ Layout: Gershgorin bounds and Laguerre's iteration (one pass of its state machin
 iteration (pivoted tridiagonal LU); per-matrix steps; the lane engines that run many
 eigenvalue and eigenvector iterations at once; the tridiagonal batch kernel; Householder
 reduction, back-transformation and the dense batch kernel; the trust-region secular solve
-(front end: trust_region.py). The full-spectrum kernels (_spectrum.py) call nothing here.
+(front end: trust_region.py); the adjoint solve of an eigenvector's derivative (front end:
+eigenvector_adjoint.py). The full-spectrum kernels (_spectrum.py) call nothing here.
 """
 
 import math
@@ -1233,3 +1234,304 @@ def tr_reduce(A, W, d, e, tau, bT, r0, r1):
 def tr_back(W, tau, X, r0, r1):
     for r in range(r0, r1):
         back_transform(W[r], X.shape[1], tau[r], X[r])
+
+
+# --- eigenvector derivatives: the adjoint solve of an eigenvector's backward pass ---
+# (front end and method: kernels/eigenvector_adjoint.py)
+
+
+@njit(**_JIT)
+def _sturm_step(q, d, e2):
+    """The next LDL^T pivot d - e2 / q of a Sturm count, with its guard (lanes_sturm_laguerre)."""
+    q = d - e2 / q
+    return -PIVMIN if abs(q) < PIVMIN else q
+
+
+@njit(**_JIT)
+def factor_and_count(d, e, n, rho, tol, ptol, ws):
+    """lu_factor(d, e, n, rho, ptol, ws) with 1/u0 in ws[5], and the Sturm counts
+    #{lam_j < rho - tol}, #{lam_j < rho + tol} of the scaled tridiagonal (d, e).
+
+    The three recurrences are independent chains of divisions: one loop runs them side by
+    side so that their latencies overlap (three loops cost three times as long)."""
+    u0 = ws[0]
+    u1 = ws[1]
+    u2 = ws[2]
+    lm = ws[3]
+    pv = ws[4]
+    ql = _sturm_step(1.0, d[0] - (rho - tol), 0.0)
+    qh = _sturm_step(1.0, d[0] - (rho + tol), 0.0)
+    cl = 1 if ql < 0.0 else 0
+    ch = 1 if qh < 0.0 else 0
+    a = d[0] - rho
+    b = e[0] if n > 1 else 0.0
+    for k in range(n - 1):
+        c = e[k]
+        c2 = c * c
+        ql = _sturm_step(ql, d[k + 1] - (rho - tol), c2)
+        qh = _sturm_step(qh, d[k + 1] - (rho + tol), c2)
+        cl += ql < 0.0
+        ch += qh < 0.0
+        dn = d[k + 1] - rho
+        en = e[k + 1] if k + 2 < n else 0.0
+        keep = abs(a) >= abs(c)
+        piv = a if keep else c
+        m = (c if keep else a) / piv if piv != 0.0 else 0.0
+        lm[k] = m
+        pv[k] = 0.0 if keep else 1.0
+        u0[k] = piv if abs(piv) >= ptol else math.copysign(ptol, piv)
+        u1[k] = b if keep else dn
+        u2[k] = 0.0 if keep else en
+        a, b = (dn - m * b, en) if keep else (b - m * dn, -m * en)
+    u0[n - 1] = a if abs(a) >= ptol else math.copysign(ptol, a)
+    u1[n - 1] = 0.0
+    u2[n - 1] = 0.0
+    for k in range(n):
+        ws[5, k] = 1.0 / u0[k]
+    return cl, ch
+
+
+@njit(**_JIT)
+def _u_solve_reciprocal(n, ws, y):
+    """Back substitution with U by its pivots' reciprocals (ws[5]), without u_solve's rescaling
+    (the caller normalized y)."""
+    u1 = ws[1]
+    u2 = ws[2]
+    ri = ws[5]
+    for k in range(n - 1, -1, -1):
+        t = y[k]
+        if k + 1 < n:
+            t -= u1[k] * y[k + 1]
+        if k + 2 < n:
+            t -= u2[k] * y[k + 2]
+        y[k] = t * ri[k]
+
+
+@njit(**_JIT)
+def _remove_along(y, q, n):
+    """y <- y - q (q^T y) for a unit q."""
+    s = 0.0
+    for i in range(n):
+        s += q[i] * y[i]
+    for i in range(n):
+        y[i] -= s * q[i]
+
+
+@njit(**_JIT)
+def adjoint_solve(d, e, n, k, q, r, eps, ws, y):
+    """y = P (T - rho I)^{-1} P r for the scaled tridiagonal T = (d, e) (||T|| ~ 1), its unit k-th
+    eigenvector q, P = I - q q^T and rho = q^T T q; r is overwritten. Returns True (and y = 0)
+    at a tie: an eigenvalue other than lam_k within tol = 8 n eps ||T||_F of rho, found by two
+    Sturm counts (eps is the caller's dtype's).
+
+    The solve is LAPACK's gttrf/gttrs (partial pivoting), a pivot below eps64 ||T|| raised to it
+    as in inverse iteration (stein): T - rho I is singular to working precision along q, and the
+    large component the solve produces there is removed by the final P; the part on q^perp has
+    the error of a backward-stable solve, O(eps64 ||T|| / gap) relative
+    (theory/solution-derivatives.md, 1).
+    """
+    rho = 0.0
+    fro = 0.0
+    for i in range(n):
+        t = d[i] * q[i]
+        fro += d[i] * d[i]
+        if i > 0:
+            t += e[i - 1] * q[i - 1]
+            fro += 2.0 * e[i - 1] * e[i - 1]
+        if i < n - 1:
+            t += e[i] * q[i + 1]
+        rho += q[i] * t
+    for i in range(n):
+        y[i] = 0.0
+    if n == 1:
+        return False
+    if fro == 0.0:
+        return True
+    tol = 8.0 * n * eps * math.sqrt(fro)
+    tnorm = gershgorin(d, e, n)[2]
+    cl, ch = factor_and_count(d, e, n, rho, tol, EPS * tnorm, ws)
+    if cl != k or ch != k + 1:
+        return True
+    _remove_along(r, q, n)
+    s = 0.0
+    for i in range(n):
+        s = max(s, abs(r[i]))
+    if not s > 0.0:
+        return False
+    for i in range(n):
+        y[i] = r[i] / s
+    l_solve(n, ws, y)
+    _u_solve_reciprocal(n, ws, y)
+    _remove_along(y, q, n)
+    for i in range(n):
+        y[i] *= s
+    return False
+
+
+@njit(**_JIT)
+def _tri_adjoint_batch(diag, off, k, eps, q, r, c0, c1, nchunks, gd, ge, tie):
+    """For each matrix b: v = (T_b - lam_k I)^+ P r_b (adjoint_solve) and the gradient
+    gd[b, i] = -v_i q_i, ge[b, i] = -(v_i q_{i+1} + v_{i+1} q_i); tie[b] as adjoint_solve."""
+    B, n = diag.shape
+    d = np.empty(n)
+    e = np.zeros(n)
+    qq = np.empty(n)
+    rr = np.empty(n)
+    y = np.empty(n)
+    ws = np.zeros((6, n))
+    for c in range(c0, c1):
+        b0, b1 = chunk_bounds(c, nchunks, B)
+        for b in range(b0, b1):
+            amax = 0.0
+            for i in range(n):
+                amax = max(amax, abs(np.float64(diag[b, i])))
+            for i in range(n - 1):
+                amax = max(amax, abs(np.float64(off[b, i])))
+            sc = math.ldexp(1.0, -scale_exponent(amax)) if amax > 0.0 else 1.0
+            for i in range(n):
+                d[i] = np.float64(diag[b, i]) * sc
+                qq[i] = np.float64(q[b, i])
+                rr[i] = np.float64(r[b, i])
+            for i in range(n - 1):
+                e[i] = np.float64(off[b, i]) * sc
+            tie[b] = adjoint_solve(d, e, n, k, qq, rr, eps, ws, y)
+            # (A - lam I)^+ = sc (T_scaled - lam_scaled I)^+
+            for i in range(n):
+                gd[b, i] = -(y[i] * sc) * qq[i]
+            for i in range(n - 1):
+                ge[b, i] = -(y[i] * qq[i + 1] + y[i + 1] * qq[i]) * sc
+
+
+@njit(**_FAST)
+def _reflect_t2(W, n, tau, y, z):
+    """y <- Q^T y and z <- Q^T z (Q^T = H_{n-3} ... H_0) for the reflectors of
+    householder_tridiagonal, both in one sweep over them; plain indices, no slices (a slice per
+    reflector cost more than its arithmetic at n = 16)."""
+    for j in range(n - 2):
+        tj = tau[j]
+        if tj == 0.0:
+            continue
+        sy = 0.0
+        sz = 0.0
+        for t in range(j + 1, n):
+            w = W[j, t]
+            sy += w * y[t]
+            sz += w * z[t]
+        sy *= tj
+        sz *= tj
+        for t in range(j + 1, n):
+            w = W[j, t]
+            y[t] -= sy * w
+            z[t] -= sz * w
+
+
+@njit(**_FAST)
+def _reflect(W, n, tau, y):
+    """y <- Q y = H_0 ... H_{n-3} y (back_transform with plain indices)."""
+    for j in range(n - 3, -1, -1):
+        tj = tau[j]
+        if tj == 0.0:
+            continue
+        s = 0.0
+        for t in range(j + 1, n):
+            s += W[j, t] * y[t]
+        s *= tj
+        for t in range(j + 1, n):
+            y[t] -= s * W[j, t]
+
+
+@njit(**_JIT)
+def _dense_solution_batch(A, k, c0, c1, nchunks, vals, vecs, suspect, W, tau, dT, eT, pexp):
+    """_dense_batch for the one eigenpair k, keeping what the adjoint needs: the reflectors of
+    each matrix (W[b], tau[b]), its scaled tridiagonal (dT[b], eT[b]) and scale exponent."""
+    B = A.shape[0]
+    n = A.shape[1]
+    for c in range(c0, c1):
+        b0, b1 = chunk_bounds(c, nchunks, B)
+        cap = min(BLOCK, b1 - b0)
+        dS, eS, bounds, pex, rows, status, lam, Z, ws = block_scratch(cap, n, 1, True)
+        Zb, pre, trow, tcol = vector_scratch(cap, n, 1, True)
+        p = np.empty(max(n, 1))
+        vn = np.empty(2 * max(n, 1))
+        for s0 in range(b0, b1, BLOCK):
+            nrows = 0
+            for b in range(s0, min(s0 + BLOCK, b1)):
+                i = b - s0
+                Ab = A[b]
+                amax = 0.0
+                chk = 0.0
+                for q in range(n):
+                    ar = Ab[q]
+                    for t in range(n):
+                        x = np.float64(ar[t])
+                        amax = max(amax, abs(x))
+                        chk += x * 0.0
+                # a row solved without iterating keeps no reflectors (tau stays 0: identity)
+                pexp[b] = scale_exponent(amax) if amax > 0.0 else 0
+                sc = math.ldexp(1.0, -pexp[b])
+                for q in range(n):
+                    dT[b, q] = np.float64(Ab[q, q]) * sc
+                    eT[b, q] = 0.0
+                    tau[b, q] = 0.0
+                st = special_matrix(chk, amax, np.float64(Ab[0, 0]), n, k, k + 1, True, lam[i], Z)
+                if st >= 0:
+                    write_row(b, n, 1, True, st, lam[i], Z, vals, vecs, suspect)
+                    continue
+                pex[i] = pexp[b]
+                Wi = W[b]
+                for q in range(n):
+                    ar = Ab[q]
+                    wr = Wi[q]
+                    for t in range(n):
+                        wr[t] = np.float64(ar[t]) * sc
+                householder_tridiagonal(Wi, n, dS[i], eS[i], tau[b], p, vn)
+                for q in range(n):
+                    dT[b, q] = dS[i, q]
+                for q in range(n - 1):
+                    eT[b, q] = eS[i, q]
+                nrows = admit_row(i, nrows, dS, eS, bounds, status, rows, n)
+            solve_block(dS, eS, bounds, status, rows, nrows, n, k, k + 1, True, lam, Zb, pre,
+                        trow, tcol)
+            for r in range(nrows):
+                i = rows[r]
+                b = s0 + i
+                st = row_vectors(i, dS, eS, bounds, status, lam, n, 1, True, Z, ws, Zb, pre)
+                if st & FAILED == 0:
+                    Ab = A[b]
+                    sc = math.ldexp(1.0, -pex[i])
+                    rmax = RESID_C * n * EPS * _inf_norm(Ab, n, sc)
+                    back_transform(W[b], n, tau[b], Z[0])
+                    if _dense_residual(Ab, n, sc, lam[i, 0], Z[0], p) > rmax:
+                        st |= FAILED
+                unscale(lam[i], 1, pex[i])
+                write_row(b, n, 1, True, st, lam[i], Z, vals, vecs, suspect)
+
+
+@njit(**_JIT)
+def _dense_adjoint_batch(q, r, k, eps, W, tau, dT, eT, pexp, c0, c1, nchunks, G, tie):
+    """For each matrix b = H T H^T (reflectors and scaled T from _dense_solution_batch):
+    v = (A_b - lam_k I)^+ P r_b = H (T - lam I)^+ H^T P r_b, O(n^2), and the gradient
+    G[b] = -(v q^T + q v^T) / 2; tie[b] as adjoint_solve."""
+    B, n = q.shape
+    qq = np.empty(n)
+    qT = np.empty(n)
+    rT = np.empty(n)
+    y = np.empty(n)
+    ws = np.zeros((6, n))
+    for c in range(c0, c1):
+        b0, b1 = chunk_bounds(c, nchunks, B)
+        for b in range(b0, b1):
+            for i in range(n):
+                qq[i] = np.float64(q[b, i])
+                qT[i] = qq[i]
+                rT[i] = np.float64(r[b, i])
+            _reflect_t2(W[b], n, tau[b], qT, rT)
+            tie[b] = adjoint_solve(dT[b], eT[b], n, k, qT, rT, eps, ws, y)
+            _reflect(W[b], n, tau[b], y)
+            h = -0.5 * math.ldexp(1.0, -pexp[b])
+            Gb = G[b]
+            for i in range(n):
+                yi = y[i] * h
+                qi = qq[i] * h
+                for j in range(n):
+                    Gb[i, j] = yi * qq[j] + qi * y[j]

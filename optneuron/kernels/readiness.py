@@ -27,7 +27,8 @@ import numpy as np
 
 __all__ = ["ensure_ready", "is_ready", "wait_until_ready", "warm_up", "KINDS"]
 
-KINDS = ("tridiagonal", "dense", "tridiagonal_spectrum", "dense_spectrum", "trust_region")
+KINDS = ("tridiagonal", "dense", "tridiagonal_spectrum", "dense_spectrum", "trust_region",
+         "eigenvector_adjoint")
 _DTYPES = (np.float32, np.float64)
 #: kinds whose kernels compute in float64 only (other input is converted around them)
 _FLOAT64_ONLY = {"tridiagonal_spectrum", "dense_spectrum", "trust_region"}
@@ -51,6 +52,11 @@ def _key(kind: str, dtype) -> tuple[str, type]:
 def _run_once(kind: str, dtype) -> None:
     """One tiny call: compiles the specialization or loads it from numba's cache."""
     from .dense import dense_eigenpairs
+    from .eigenvector_adjoint import (
+        dense_eigenvector,
+        dense_eigenvector_adjoint,
+        tridiagonal_eigenvector_adjoint,
+    )
     from .spectrum import dense_spectrum, tridiagonal_spectrum
     from .tridiagonal import tridiagonal_eigenpairs
     from .trust_region import dense_back_transform, dense_reduction, tridiagonal_trust_region
@@ -67,6 +73,12 @@ def _run_once(kind: str, dtype) -> None:
         tridiagonal_spectrum(diag, off, weights)
     elif kind == "dense_spectrum":
         dense_spectrum(A, weights)
+    elif kind == "eigenvector_adjoint":
+        r = np.array([[1.0, -1.0, 0.5]], dtype=dtype)
+        _, q, _ = tridiagonal_eigenpairs(diag, off, 1, 2, True)
+        tridiagonal_eigenvector_adjoint(diag, off, 1, q[:, :, 0], r)
+        _, q, _, reflectors = dense_eigenvector(A, 1)
+        dense_eigenvector_adjoint(reflectors, 1, q[:, :, 0], r)
     else:
         b = np.array([[1.0, 0.0, -1.0]])
         lam, q, _ = tridiagonal_eigenpairs(diag, off, 0, 1, True)
@@ -85,6 +97,8 @@ def _dispatchers(kind: str):
         "tridiagonal_spectrum": (_spectrum._tri_spectrum_batch,),
         "dense_spectrum": (_spectrum._dense_spectrum_batch,),
         "trust_region": (_compiled.tr_batch, _compiled.tr_reduce, _compiled.tr_back),
+        "eigenvector_adjoint": (_compiled._tri_adjoint_batch, _compiled._dense_solution_batch,
+                                _compiled._dense_adjoint_batch),
     }[kind]
 
 
