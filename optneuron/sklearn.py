@@ -65,6 +65,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
 
 
 from .categorical import CategoricalMatrices, field_matrices, operator_norm
+from .fused import fused_plan, fused_readout, usable
 from .nn import SpectralLayer, SpectralMixtureLayer
 from .pencils import pencil_structures
 from .tabular import CategoryCodes, categorical_mask, column
@@ -112,6 +113,8 @@ class _ReadoutNet(torch.nn.Module):
             self.readout.weight.copy_(_uniform(self.readout.weight.shape, bound, generator))
             self.readout.bias.zero_()
             self.skip.weight.zero_()
+        # the default network's forward and backward in one Function (optneuron/fused.py)
+        self._fused = fused_plan(self.spectral, self.categories)
 
     def _numeric(self, x):
         return x[:, :self.n_numeric] if self.n_numeric else x.new_zeros((x.shape[0], 1))
@@ -129,6 +132,11 @@ class _ReadoutNet(torch.nn.Module):
         return self.spectral.solver(*data).value
 
     def forward(self, x):
+        plan = getattr(self, "_fused", None)  # absent in models pickled before it existed
+        if plan is not None and usable(plan, x):
+            s = self.spectral.pencil
+            return fused_readout(plan, self._numeric(x), s.bias, s.weight, self.readout.weight,
+                                 self.readout.bias, self.skip.weight)
         return self.readout(self.neurons(x)) + self.skip(self._numeric(x))
 
     def feature_bounds(self) -> torch.Tensor:
@@ -528,6 +536,8 @@ def _column_names(est):
 def _loss_function(name, weighted):
     """Per-sample losses (``weighted``) or their mean, for ``training.train``."""
     per_sample = _LOSSES[name]
+    if name == "squared_error" and not weighted:
+        return F.mse_loss  # the mean of the per-sample means, in one operation (equal counts)
     return per_sample if weighted else (lambda out, t: per_sample(out, t).mean())
 
 

@@ -27,10 +27,11 @@ import numpy as np
 
 __all__ = ["ensure_ready", "is_ready", "wait_until_ready", "warm_up", "KINDS"]
 
-KINDS = ("tridiagonal", "dense", "tridiagonal_spectrum", "dense_spectrum", "trust_region")
+KINDS = ("tridiagonal", "dense", "tridiagonal_spectrum", "dense_spectrum", "trust_region", "tiny",
+         "tiny_pencil")
 _DTYPES = (np.float32, np.float64)
 #: kinds whose kernels compute in float64 only (other input is converted around them)
-_FLOAT64_ONLY = {"tridiagonal_spectrum", "dense_spectrum", "trust_region"}
+_FLOAT64_ONLY = {"tridiagonal_spectrum", "dense_spectrum", "trust_region", "tiny_pencil"}
 
 _ready: set[tuple[str, type]] = set()
 _compile_lock = threading.Lock()  # one compilation at a time (numba serializes them anyway)
@@ -52,6 +53,7 @@ def _run_once(kind: str, dtype) -> None:
     """One tiny call: compiles the specialization or loads it from numba's cache."""
     from .dense import dense_eigenpairs
     from .spectrum import dense_spectrum, tridiagonal_spectrum
+    from .tiny import pencil_eigenvalue, tiny_eigenpairs
     from .tridiagonal import tridiagonal_eigenpairs
     from .trust_region import dense_back_transform, dense_reduction, tridiagonal_trust_region
 
@@ -67,6 +69,10 @@ def _run_once(kind: str, dtype) -> None:
         tridiagonal_spectrum(diag, off, weights)
     elif kind == "dense_spectrum":
         dense_spectrum(A, weights)
+    elif kind == "tiny":
+        tiny_eigenpairs(A, 1, 3, vectors=True)
+    elif kind == "tiny_pencil":
+        pencil_eigenvalue(np.array([[2.0, 1.0, 0.5]]), np.array([0, 2, 2, 1]), np.ones(3), 2, 1)
     else:
         b = np.array([[1.0, 0.0, -1.0]])
         lam, q, _ = tridiagonal_eigenpairs(diag, off, 0, 1, True)
@@ -77,7 +83,7 @@ def _run_once(kind: str, dtype) -> None:
 
 def _dispatchers(kind: str):
     """The compiled batch functions of ``kind`` whose disk cache says whether it is compiled."""
-    from . import _compiled, _spectrum
+    from . import _compiled, _spectrum, _tiny
 
     return {
         "tridiagonal": (_compiled._tri_batch,),
@@ -85,6 +91,8 @@ def _dispatchers(kind: str):
         "tridiagonal_spectrum": (_spectrum._tri_spectrum_batch,),
         "dense_spectrum": (_spectrum._dense_spectrum_batch,),
         "trust_region": (_compiled.tr_batch, _compiled.tr_reduce, _compiled.tr_back),
+        "tiny": (_tiny._tiny_batch,),
+        "tiny_pencil": (_tiny._pencil_batch,),
     }[kind]
 
 
