@@ -35,7 +35,7 @@ from .matrices import require_finite
 from .pencils import DensePencil
 from .problems import SphereQP
 
-__all__ = ["FusedPlan", "fused_plan", "fused_readout"]
+__all__ = ["FusedPlan", "fused_plan", "fused_readout", "fused_gradients", "usable"]
 
 
 class FusedPlan:
@@ -116,49 +116,69 @@ def _solve(plan: FusedPlan, C: np.ndarray):
     return vals, grads
 
 
+def _forward(plan, z, bias, weight, out_weight, out_bias, skip_weight):
+    """``f(z)`` as a numpy array from numpy arguments, and what ``_backward`` needs."""
+    m, d, size = weight.shape
+    B = z.shape[0]
+    mu, slope = _offset(bias)
+    # [z, 1] @ [weight; offset]: the coordinates C and, in backward, Σ_b g_C in one product
+    z1 = np.empty((B, d + 1))
+    z1[:, :d] = z
+    z1[:, d] = 1.0
+    wo = np.zeros((d + 1, m, size))
+    wo[:d] = weight.transpose(1, 0, 2)
+    wo[d, :, :plan.n] = mu
+    wo = wo.reshape(d + 1, m * size)
+    vals, grads = _solve(plan, (z1 @ wo).reshape(B * m, size))
+    # [λ, 1, z]: the readout, its bias and the skip as one product (and one in backward)
+    lz = np.empty((B, m + 1 + d))
+    lz[:, :m] = vals.reshape(B, m)
+    lz[:, m] = 1.0
+    lz[:, m + 1:] = z
+    coef = np.concatenate([out_weight, out_bias[:, None], skip_weight], axis=1)
+    return lz @ coef.T, (plan, z1, wo, lz, grads.reshape(B, m, size), out_weight, coef, slope)
+
+
+def _backward(saved, g, input_grad: bool):
+    """Gradients ``(z or None, bias, weight, out_weight, out_bias, skip_weight)`` (numpy) of
+    ``Σ g · f(z)``."""
+    plan, z1, wo, lz, grads, ow, coef, slope = saved
+    B, m, size = grads.shape
+    d, n = z1.shape[1] - 1, plan.n
+    gC = ((g @ ow)[:, :, None] * grads).reshape(B, m * size)
+    G = (z1.T @ gC).reshape(d + 1, m, size)
+    g_weight = np.ascontiguousarray(G[:d].transpose(1, 0, 2))
+    g_bias = np.cumsum(G[d, :, n - 1::-1], axis=1)[:, ::-1] * slope  # Σ_{i≥j} g_μi
+    H = g.T @ lz  # (outputs, m + 1 + d): readout weight, bias, skip weight
+    g_z = g @ coef[:, m + 1:] + gC @ wo[:d].T if input_grad else None
+    return (g_z, np.ascontiguousarray(g_bias), g_weight, np.ascontiguousarray(H[:, :m]),
+            np.ascontiguousarray(H[:, m]), np.ascontiguousarray(H[:, m + 1:]))
+
+
+def _arrays(*tensors):
+    return [t.detach().numpy() for t in tensors]
+
+
 class _FusedReadout(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, bias, weight, out_weight, out_bias, skip_weight, plan):
-        zn, wn = z.detach().numpy(), weight.detach().numpy()
-        m, d, size = wn.shape
-        B = zn.shape[0]
-        mu, slope = _offset(bias.detach().numpy())
-        # [z, 1] @ [weight; offset]: the coordinates C and, in backward, Σ_b g_C in one product
-        z1 = np.empty((B, d + 1))
-        z1[:, :d] = zn
-        z1[:, d] = 1.0
-        wo = np.zeros((d + 1, m, size))
-        wo[:d] = wn.transpose(1, 0, 2)
-        wo[d, :, :plan.n] = mu
-        wo = wo.reshape(d + 1, m * size)
-        vals, grads = _solve(plan, (z1 @ wo).reshape(B * m, size))
-        ow = out_weight.detach().numpy()
-        # [λ, 1, z]: the readout, its bias and the skip as one product (and one in backward)
-        lz = np.empty((B, m + 1 + d))
-        lz[:, :m] = vals.reshape(B, m)
-        lz[:, m] = 1.0
-        lz[:, m + 1:] = zn
-        coef = np.concatenate([ow, out_bias.detach().numpy()[:, None],
-                               skip_weight.detach().numpy()], axis=1)
-        ctx.plan = plan
-        ctx.saved = (z1, wo, lz, grads.reshape(B, m, size), ow, coef, slope)
-        return torch.from_numpy(lz @ coef.T)
+        out, ctx.saved = _forward(plan, *_arrays(z, bias, weight, out_weight, out_bias,
+                                                 skip_weight))
+        return torch.from_numpy(out)
 
     @staticmethod
     def backward(ctx, grad_out):
-        z1, wo, lz, grads, ow, coef, slope = ctx.saved
-        g = grad_out.detach().numpy()
-        B, m, size = grads.shape
-        d, n = z1.shape[1] - 1, ctx.plan.n
-        gC = ((g @ ow)[:, :, None] * grads).reshape(B, m * size)
-        G = (z1.T @ gC).reshape(d + 1, m, size)
-        g_weight = np.ascontiguousarray(G[:d].transpose(1, 0, 2))
-        g_bias = np.cumsum(G[d, :, n - 1::-1], axis=1)[:, ::-1] * slope  # Σ_{i≥j} g_μi
-        H = g.T @ lz  # (outputs, m + 1 + d): readout weight, bias, skip weight
-        g_z = None
-        if ctx.needs_input_grad[0]:
-            g_z = torch.from_numpy(g @ coef[:, m + 1:] + gC @ wo[:d].T)
-        return (g_z, torch.from_numpy(np.ascontiguousarray(g_bias)), torch.from_numpy(g_weight),
-                torch.from_numpy(np.ascontiguousarray(H[:, :m])),
-                torch.from_numpy(np.ascontiguousarray(H[:, m])),
-                torch.from_numpy(np.ascontiguousarray(H[:, m + 1:])), None)
+        grads = _backward(ctx.saved, grad_out.detach().numpy(), ctx.needs_input_grad[0])
+        return tuple(None if g is None else torch.from_numpy(g) for g in grads) + (None,)
+
+
+def fused_gradients(plan, z, params, loss_gradient):
+    """One training step's loss and gradients without autograd: ``params`` are the tensors
+    ``(bias, weight, out_weight, out_bias, skip_weight)``; ``loss_gradient(out)`` returns the
+    loss and its gradient ``∂loss/∂out`` (numpy). Sets each parameter's ``.grad`` (as
+    ``backward`` would after ``zero_grad(set_to_none=True)``) and returns the loss."""
+    out, saved = _forward(plan, z.detach().numpy(), *_arrays(*params))
+    loss, g = loss_gradient(out)
+    for p, grad in zip(params, _backward(saved, g, False)[1:]):
+        p.grad = torch.from_numpy(grad)
+    return loss

@@ -65,7 +65,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
 
 
 from .categorical import CategoricalMatrices, field_matrices, operator_norm
-from .fused import fused_plan, fused_readout, usable
+from .fused import fused_gradients, fused_plan, fused_readout, usable
 from .nn import SpectralLayer, SpectralMixtureLayer
 from .pencils import pencil_structures
 from .tabular import CategoryCodes, categorical_mask, column
@@ -115,6 +115,18 @@ class _ReadoutNet(torch.nn.Module):
             self.skip.weight.zero_()
         # the default network's forward and backward in one Function (optneuron/fused.py)
         self._fused = fused_plan(self.spectral, self.categories)
+
+    def fast_gradients(self, x, loss_gradient):
+        """The training step's loss with every parameter's ``.grad`` set, without autograd
+        (``fused.fused_gradients``; ``training._Step``), or ``None`` where the fused path does
+        not apply."""
+        plan = getattr(self, "_fused", None)
+        if plan is None or not usable(plan, x):
+            return None
+        s = self.spectral.pencil
+        return fused_gradients(plan, self._numeric(x), (s.bias, s.weight, self.readout.weight,
+                                                         self.readout.bias, self.skip.weight),
+                               loss_gradient)
 
     def _numeric(self, x):
         return x[:, :self.n_numeric] if self.n_numeric else x.new_zeros((x.shape[0], 1))
@@ -537,8 +549,22 @@ def _loss_function(name, weighted):
     """Per-sample losses (``weighted``) or their mean, for ``training.train``."""
     per_sample = _LOSSES[name]
     if name == "squared_error" and not weighted:
-        return F.mse_loss  # the mean of the per-sample means, in one operation (equal counts)
+        return _MeanSquaredError()
     return per_sample if weighted else (lambda out, t: per_sample(out, t).mean())
+
+
+class _MeanSquaredError:
+    """``mean((out − t)²)`` (the mean of the per-sample means: equal counts), with the numpy
+    ``gradient`` that lets ``training`` skip autograd for a model that supports it."""
+
+    def __call__(self, out, t):
+        return F.mse_loss(out, t)
+
+    @staticmethod
+    def gradient(out: np.ndarray, t: torch.Tensor):
+        """``(loss, ∂loss/∂out = 2 (out − t) / out.size)``."""
+        r = out - t.numpy().reshape(out.shape)
+        return float(np.vdot(r, r)) / r.size, r * (2.0 / r.size)
 
 
 _LOSSES = {
