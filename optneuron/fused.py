@@ -46,6 +46,7 @@ class FusedPlan:
     def __init__(self, pencil: DensePencil, k: int):
         pattern = pencil._pattern
         self.n, self.k, self.size = pencil.dim, k, pattern.size
+        self.ready = False
         self.index = pattern.symmetric_index.numpy().astype(np.int64)
         self.scale = pattern.scale.numpy().astype(np.float64)
         # (n², size): sums the entries of each coordinate (LAPACK fix-ups of flagged rows)
@@ -77,8 +78,11 @@ def fused_plan(spectral, categories) -> FusedPlan | None:
 def usable(plan: FusedPlan | None, z: torch.Tensor) -> bool:
     """Whether this call can take the fused path: a plan, float64 CPU input, kernel compiled
     (else the general path serves while it compiles in the background)."""
-    return (plan is not None and z.dtype == torch.float64 and z.device.type == "cpu"
-            and kernel_ready("tiny_pencil", torch.float64))
+    if plan is None or z.dtype != torch.float64 or z.device.type != "cpu":
+        return False
+    if not plan.ready:  # once loaded a kernel stays loaded: ask until then only
+        plan.ready = kernel_ready("tiny_pencil", torch.float64)
+    return plan.ready
 
 
 def fused_readout(plan, z, bias, weight, out_weight, out_bias, skip_weight) -> torch.Tensor:
@@ -100,10 +104,10 @@ def _offset(bias: np.ndarray):
 
 def _solve(plan: FusedPlan, C: np.ndarray):
     """``λ_k`` and ``∂λ_k/∂C`` of the matrices with coordinates ``C (rows, size)``."""
-    from .kernels import pencil_eigenvalue
+    from .kernels.tiny import pencil_eigenvalue_unchecked
 
-    vals, grads, suspect = pencil_eigenvalue(C, plan.index, plan.scale, plan.n, plan.k,
-                                             max_threads=torch.get_num_threads())
+    vals, grads, suspect = pencil_eigenvalue_unchecked(C, plan.index, plan.scale, plan.n, plan.k,
+                                                       torch.get_num_threads())
     if suspect.any():  # a (nearly) repeated λ_k or no convergence: LAPACK, as the backend does
         rows = np.flatnonzero(suspect)
         padded = np.concatenate([C[rows], np.zeros((len(rows), 1))], axis=1)

@@ -199,6 +199,7 @@ class _Step:
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self.fast = getattr(model, "fast_gradients", None) if not config.penalty else None
         self.loss_gradient = getattr(loss_fn, "gradient", None)
+        self.update = _AdamUpdate(optimizer) if _plain_fused_adam(optimizer) else optimizer.step
         self.scheduler = None
         if config.schedule == "one_cycle":
             self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -220,12 +221,62 @@ class _Step:
                 p.grad = None
             objective.backward()
             loss = loss.item()
-        self.optimizer.step()
+        self.update()
         if self.scheduler is not None:
             self.scheduler.step()
         if self.after_step is not None:
             self.after_step(self.model)
         return loss
+
+
+def _plain_fused_adam(optimizer) -> bool:
+    """Whether ``optimizer`` is a ``torch.optim.Adam(fused=True)`` with one group of CPU
+    tensors, plain options and no step hooks: then ``_AdamUpdate`` may run its step."""
+    from torch.optim import optimizer as base
+
+    if type(optimizer) is not torch.optim.Adam or len(optimizer.param_groups) != 1:
+        return False
+    group = optimizer.param_groups[0]
+    plain = group.get("fused") and not any(group.get(k) for k in (
+        "amsgrad", "maximize", "capturable", "differentiable", "decoupled_weight_decay"))
+    hooks = (optimizer._optimizer_step_pre_hooks, optimizer._optimizer_step_post_hooks,
+             base._global_optimizer_pre_hooks, base._global_optimizer_post_hooks)
+    params = group["params"]
+    return bool(plain and params and not any(hooks) and isinstance(group["lr"], float)
+                and len({(p.device.type, p.dtype) for p in params}) == 1
+                and params[0].device.type == "cpu" and hasattr(torch, "_fused_adam_"))
+
+
+class _AdamUpdate:
+    """``optimizer.step()`` of a plain fused Adam (``_plain_fused_adam``) as the two calls it
+    makes (count the step, ``torch._fused_adam_``), without its per-call wrappers (profiler
+    record, grad mode, compile guards, grouping by device), which cost more than the update
+    itself for the estimators' few small tensors. The first step, and any step where a
+    parameter has no gradient, go through ``optimizer.step()``; same arithmetic, same bits
+    (tests/test_training.py)."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.state = None
+
+    def __call__(self):
+        opt = self.optimizer
+        group = opt.param_groups[0]
+        params = group["params"]
+        grads = [p.grad for p in params]
+        if self.state is None or any(g is None for g in grads):
+            opt.step()
+            if all(p in opt.state for p in params):
+                self.state = [[opt.state[p][k] for p in params]
+                              for k in ("exp_avg", "exp_avg_sq", "step")]
+            return
+        exp_avgs, exp_avg_sqs, steps = self.state
+        beta1, beta2 = group["betas"]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False,
+                           lr=group["lr"], beta1=beta1, beta2=beta2,
+                           weight_decay=group["weight_decay"], eps=group["eps"],
+                           maximize=False, grad_scale=None, found_inf=None)
 
 
 def _epoch(step, Z, T, weight, config, generator) -> float:

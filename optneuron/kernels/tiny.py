@@ -12,7 +12,8 @@ from ._tiny import TINY_MAX_N, _pencil_batch, _tiny_batch
 from .threads import plan_threads, run_chunks
 from .tridiagonal import _check_range
 
-__all__ = ["TINY_MAX_N", "tiny_eigenpairs", "pencil_eigenvalue", "tiny_work"]
+__all__ = ["TINY_MAX_N", "tiny_eigenpairs", "pencil_eigenvalue", "pencil_eigenvalue_unchecked",
+           "tiny_work"]
 
 
 def tiny_work(batch: int, n: int) -> float:
@@ -80,6 +81,13 @@ def pencil_eigenvalue(C, index, scale, n, k, max_threads=None):
     k = int(k)
     if not 0 <= k < n:
         raise ValueError(f"k must satisfy 0 <= k < n={n}, got {k}")
+    return pencil_eigenvalue_unchecked(C, index, scale, n, k, max_threads)
+
+
+def pencil_eigenvalue_unchecked(C, index, scale, n, k, max_threads=None):
+    """``pencil_eigenvalue`` for arguments already checked (contiguous float64 ``C``, int64
+    ``index``, float64 ``scale``): a training step calls it with the same layout every time."""
+    B, size = C.shape
     vals = np.empty(B)
     grads = np.empty((B, size))
     suspect = np.zeros(B, dtype=np.bool_)
