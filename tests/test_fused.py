@@ -86,16 +86,42 @@ def test_no_plan_for_other_backends_or_monotone_features():
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_estimator_fits_the_same_with_and_without_the_fused_path(monkeypatch):
+@pytest.mark.parametrize("task", ["regression", "binary", "multiclass"])
+def test_estimator_fits_the_same_with_and_without_the_fused_path(task, monkeypatch):
     import optneuron.sklearn as sk
+    from optneuron import SpectralClassifier
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((300, 4))
     y = np.sin(X[:, 0]) + X[:, 1] * X[:, 2]
+    if task != "regression":
+        y = np.digitize(y, [0.0] if task == "binary" else [-0.5, 0.5])
+    cls = SpectralRegressor if task == "regression" else SpectralClassifier
     options = dict(random_state=0, max_iter=3, early_stopping=False)
-    fast = SpectralRegressor(**options).fit(X, y)
+    fast = cls(**options).fit(X, y)
     assert fast.model_._fused is not None
     monkeypatch.setattr(sk, "fused_plan", lambda *args: None)
-    slow = SpectralRegressor(**options).fit(X, y)
+    slow = cls(**options).fit(X, y)
     assert slow.model_._fused is None
-    np.testing.assert_allclose(fast.predict(X), slow.predict(X), atol=1e-9)
+    out = "predict" if task == "regression" else "predict_proba"
+    np.testing.assert_allclose(getattr(fast, out)(X), getattr(slow, out)(X), atol=1e-9)
+    np.testing.assert_allclose(fast.loss_curve_, slow.loss_curve_, rtol=1e-9)
+
+@pytest.mark.parametrize("name", ["squared_error", "binary_log_loss", "log_loss"])
+def test_numpy_loss_gradients_equal_autograd(name):
+    from optneuron.sklearn import _loss_function
+
+    loss = _loss_function(name, weighted=False)
+    g = torch.Generator().manual_seed(0)
+    out = (torch.randn(20, 3, dtype=torch.float64, generator=g) * 30).requires_grad_(True)
+    if name == "squared_error":
+        t = torch.randn(20, 3, dtype=torch.float64, generator=g)
+    elif name == "binary_log_loss":
+        t = torch.randint(0, 2, (20,), generator=g).double()
+    else:
+        t = torch.randint(0, 3, (20,), generator=g)
+    ref = loss(out, t)
+    (ref_grad,) = torch.autograd.grad(ref, out)
+    value, grad = loss.gradient(out.detach().numpy(), t)
+    assert value == pytest.approx(ref.item(), rel=1e-13)
+    np.testing.assert_allclose(grad, ref_grad.numpy(), rtol=1e-12, atol=1e-15)
