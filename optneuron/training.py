@@ -199,12 +199,14 @@ class _Step:
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self.fast = getattr(model, "fast_gradients", None) if not config.penalty else None
         self.loss_gradient = getattr(loss_fn, "gradient", None)
-        self.update = _AdamUpdate(optimizer) if _plain_fused_adam(optimizer) else optimizer.step
         self.scheduler = None
         if config.schedule == "one_cycle":
             self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
                 optimizer, max_lr=config.learning_rate,
                 total_steps=config.max_epochs * n_batches, cycle_momentum=False)
+        # looked up per call: a scheduler wraps optimizer.step to check the call order
+        self.update = _AdamUpdate(optimizer) if _plain_fused_adam(optimizer) else \
+            (lambda: optimizer.step())
 
     def __call__(self, z, t, w) -> float:
         """The batch's (unpenalized) loss."""
