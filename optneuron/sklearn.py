@@ -66,6 +66,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
 
 from .categorical import CategoricalMatrices, field_matrices, operator_norm
 from .diagnostics import matrix_gap_quantiles, used_eigenvalues
+from .fused import fused_gradients, fused_plan, fused_readout, usable
 from .nn import SpectralLayer, SpectralMixtureLayer
 from .pencils import pencil_structures
 from .tabular import CategoryCodes, categorical_mask, column
@@ -114,6 +115,20 @@ class _ReadoutNet(torch.nn.Module):
             self.readout.weight.copy_(_uniform(self.readout.weight.shape, bound, generator))
             self.readout.bias.zero_()
             self.skip.weight.zero_()
+        # the default network's forward and backward in one Function (optneuron/fused.py)
+        self._fused = fused_plan(self.spectral, self.categories)
+
+    def fast_gradients(self, x, loss_gradient):
+        """The training step's loss with every parameter's ``.grad`` set, without autograd
+        (``fused.fused_gradients``; ``training._Step``), or ``None`` where the fused path does
+        not apply."""
+        plan = getattr(self, "_fused", None)
+        if plan is None or not usable(plan, x):
+            return None
+        s = self.spectral.pencil
+        return fused_gradients(plan, self._numeric(x), (s.bias, s.weight, self.readout.weight,
+                                                         self.readout.bias, self.skip.weight),
+                               loss_gradient)
 
     def _numeric(self, x):
         return x[:, :self.n_numeric] if self.n_numeric else x.new_zeros((x.shape[0], 1))
@@ -137,6 +152,11 @@ class _ReadoutNet(torch.nn.Module):
         return pencil.to_matrix(coords + self.categories(x[:, self.n_numeric:].long()))
 
     def forward(self, x):
+        plan = getattr(self, "_fused", None)  # absent in models pickled before it existed
+        if plan is not None and usable(plan, x):
+            s = self.spectral.pencil
+            return fused_readout(plan, self._numeric(x), s.bias, s.weight, self.readout.weight,
+                                 self.readout.bias, self.skip.weight)
         return self.readout(self.neurons(x)) + self.skip(self._numeric(x))
 
     def feature_bounds(self) -> torch.Tensor:
@@ -545,7 +565,66 @@ def _column_names(est):
 def _loss_function(name, weighted):
     """Per-sample losses (``weighted``) or their mean, for ``training.train``."""
     per_sample = _LOSSES[name]
+    if not weighted and name in _MEAN_LOSSES:
+        return _MEAN_LOSSES[name]()
     return per_sample if weighted else (lambda out, t: per_sample(out, t).mean())
+
+
+# Mean losses with a numpy ``gradient(out, t) -> (loss, ∂loss/∂out)`` beside the torch call:
+# with them ``training`` skips autograd for a model that supports it (``fast_gradients``).
+class _MeanSquaredError:
+    """``mean((out − t)²)`` (the mean of the per-sample means: equal counts)."""
+
+    def __call__(self, out, t):
+        return F.mse_loss(out, t)
+
+    @staticmethod
+    def gradient(out: np.ndarray, t: torch.Tensor):
+        """``(loss, 2 (out − t) / out.size)``."""
+        r = out - t.numpy().reshape(out.shape)
+        return float(np.vdot(r, r)) / r.size, r * (2.0 / r.size)
+
+
+class _MeanBinaryLogLoss:
+    """``mean(log(1 + e^x) − t x)`` over the logits ``x = out[:, 0]``."""
+
+    def __call__(self, out, t):
+        return F.binary_cross_entropy_with_logits(out[:, 0], t)
+
+    @staticmethod
+    def gradient(out: np.ndarray, t: torch.Tensor):
+        """``(loss, (σ(x) − t) / B)`` in the first column, computed without overflow."""
+        x, t = out[:, 0], t.numpy()
+        e = np.exp(-np.abs(x))
+        loss = np.maximum(x, 0.0) - x * t + np.log1p(e)
+        sigma = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        g = np.zeros_like(out)
+        g[:, 0] = (sigma - t) / len(x)
+        return float(loss.mean()), g
+
+
+class _MeanLogLoss:
+    """``mean(logsumexp(out) − out[t])`` (softmax cross-entropy over the class logits)."""
+
+    def __call__(self, out, t):
+        return F.cross_entropy(out, t)
+
+    @staticmethod
+    def gradient(out: np.ndarray, t: torch.Tensor):
+        """``(loss, (softmax(out) − onehot(t)) / B)``."""
+        rows = np.arange(len(out))
+        shifted = out - out.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        total = e.sum(axis=1, keepdims=True)
+        codes = t.numpy()
+        loss = np.log(total[:, 0]) - shifted[rows, codes]
+        g = e / total
+        g[rows, codes] -= 1.0
+        return float(loss.mean()), g / len(out)
+
+
+_MEAN_LOSSES = {"squared_error": _MeanSquaredError, "binary_log_loss": _MeanBinaryLogLoss,
+                "log_loss": _MeanLogLoss}
 
 
 _LOSSES = {

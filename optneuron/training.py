@@ -99,10 +99,18 @@ class TrainingHistory:
 
 
 def make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
-    """``torch.optim.Adam`` over ``model``'s parameters with the config's rate and decay."""
-    return torch.optim.Adam(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    """``torch.optim.Adam`` over ``model``'s parameters with the config's rate and decay.
+
+    torch's fused implementation where it applies (floating-point parameters on CPU or
+    CUDA): the same update, in one call for all parameters instead of ~12 tensor operations
+    per parameter, which at the estimators' sizes cost more than their whole forward pass
+    (``benchmarks/real_machine.py``, estimator epoch).
+    """
+    params = list(model.parameters())
+    fused = bool(params) and all(
+        p.dtype.is_floating_point and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay,
+                            fused=fused or None)
 
 
 def train(
@@ -178,30 +186,99 @@ class _Step:
     """One optimizer step on one batch: forward, loss (+ penalty), backward, step, hook.
 
     The one place a faster step would replace; the learning-rate schedule advances here.
+    A model with a ``fast_gradients(z, loss_gradient)`` method (the estimators' default
+    network, ``optneuron/fused.py``) and a loss with a numpy ``gradient(out, t)`` (value and
+    ``∂loss/∂out``) compute the step's loss and gradients without autograd's bookkeeping,
+    which at batch 64 cost more than the arithmetic; only without sample weights or penalty,
+    and the model answers ``None`` where its fast path does not apply.
     """
 
     def __init__(self, model, loss_fn, optimizer, config, after_step, n_batches):
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
         self.penalty, self.after_step = config.penalty, after_step
+        self.params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.fast = getattr(model, "fast_gradients", None) if not config.penalty else None
+        self.loss_gradient = getattr(loss_fn, "gradient", None)
         self.scheduler = None
         if config.schedule == "one_cycle":
             self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
                 optimizer, max_lr=config.learning_rate,
                 total_steps=config.max_epochs * n_batches, cycle_momentum=False)
+        # looked up per call: a scheduler wraps optimizer.step to check the call order
+        self.update = _AdamUpdate(optimizer) if _plain_fused_adam(optimizer) else \
+            (lambda: optimizer.step())
 
-    def __call__(self, z, t, w) -> torch.Tensor:
-        loss = self.loss_fn(self.model(z), t)
-        if w is not None:
-            loss = (loss * w).mean()
-        objective = loss + self.penalty * spectral_penalty(self.model) if self.penalty else loss
-        self.optimizer.zero_grad(set_to_none=True)
-        objective.backward()
-        self.optimizer.step()
+    def __call__(self, z, t, w) -> float:
+        """The batch's (unpenalized) loss."""
+        loss = None
+        if self.fast is not None and self.loss_gradient is not None and w is None:
+            loss = self.fast(z, lambda out: self.loss_gradient(out, t))
+        if loss is None:
+            loss = self.loss_fn(self.model(z), t)
+            if w is not None:
+                loss = (loss * w).mean()
+            objective = loss + self.penalty * spectral_penalty(self.model) if self.penalty \
+                else loss
+            for p in self.params:  # zero_grad(set_to_none=True) without its profiler hooks
+                p.grad = None
+            objective.backward()
+            loss = loss.item()
+        self.update()
         if self.scheduler is not None:
             self.scheduler.step()
         if self.after_step is not None:
             self.after_step(self.model)
-        return loss.detach()
+        return loss
+
+
+def _plain_fused_adam(optimizer) -> bool:
+    """Whether ``optimizer`` is a ``torch.optim.Adam(fused=True)`` with one group of CPU
+    tensors, plain options and no step hooks: then ``_AdamUpdate`` may run its step."""
+    from torch.optim import optimizer as base
+
+    if type(optimizer) is not torch.optim.Adam or len(optimizer.param_groups) != 1:
+        return False
+    group = optimizer.param_groups[0]
+    plain = group.get("fused") and not any(group.get(k) for k in (
+        "amsgrad", "maximize", "capturable", "differentiable", "decoupled_weight_decay"))
+    hooks = (optimizer._optimizer_step_pre_hooks, optimizer._optimizer_step_post_hooks,
+             base._global_optimizer_pre_hooks, base._global_optimizer_post_hooks)
+    params = group["params"]
+    return bool(plain and params and not any(hooks) and isinstance(group["lr"], float)
+                and len({(p.device.type, p.dtype) for p in params}) == 1
+                and params[0].device.type == "cpu" and hasattr(torch, "_fused_adam_"))
+
+
+class _AdamUpdate:
+    """``optimizer.step()`` of a plain fused Adam (``_plain_fused_adam``) as the two calls it
+    makes (count the step, ``torch._fused_adam_``), without its per-call wrappers (profiler
+    record, grad mode, compile guards, grouping by device), which cost more than the update
+    itself for the estimators' few small tensors. The first step, and any step where a
+    parameter has no gradient, go through ``optimizer.step()``; same arithmetic, same bits
+    (tests/test_training.py)."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.state = None
+
+    def __call__(self):
+        opt = self.optimizer
+        group = opt.param_groups[0]
+        params = group["params"]
+        grads = [p.grad for p in params]
+        if self.state is None or any(g is None for g in grads):
+            opt.step()
+            if all(p in opt.state for p in params):
+                self.state = [[opt.state[p][k] for p in params]
+                              for k in ("exp_avg", "exp_avg_sq", "step")]
+            return
+        exp_avgs, exp_avg_sqs, steps = self.state
+        beta1, beta2 = group["betas"]
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False,
+                           lr=group["lr"], beta1=beta1, beta2=beta2,
+                           weight_decay=group["weight_decay"], eps=group["eps"],
+                           maximize=False, grad_scale=None, found_inf=None)
 
 
 def _epoch(step, Z, T, weight, config, generator) -> float:
@@ -213,7 +290,7 @@ def _epoch(step, Z, T, weight, config, generator) -> float:
     for start in range(0, n, batch_size):
         idx = order[start:start + batch_size]
         loss = step(Z[idx], T[idx], None if weight is None else weight[idx])
-        total += loss.item() * idx.shape[0]
+        total += loss * idx.shape[0]
     return total / n
 
 

@@ -28,7 +28,7 @@ LAYERS = [
     {"backends"},
     {"layer", "pencils"},
     {"export"},
-    {"nn", "nn_trust_region", "categorical"},
+    {"nn", "nn_trust_region", "categorical", "fused"},
     {"verify_references"},
     {"certify", "verify", "plot", "diagnostics"},
     {"decisions"},

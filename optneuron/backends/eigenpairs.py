@@ -98,7 +98,9 @@ def _kernel_eigenpairs(A, lo: int, hi: int, vectors: bool, derivatives: bool):
         )
         derivs = tuple(torch.from_numpy(x) for x in derivs) if derivatives else None
     else:
-        values, Q, suspect = kernels.dense_eigenpairs(
+        # n <= 8: Jacobi over lanes of matrices (kernels/tiny.py): no tridiagonal reduction
+        tiny = A.shape[-1] <= kernels.TINY_MAX_N and kernel_ready("tiny", A.dtype)
+        values, Q, suspect = (kernels.tiny_eigenpairs if tiny else kernels.dense_eigenpairs)(
             A.detach().contiguous().numpy(), lo, hi, vectors, max_threads=torch.get_num_threads()
         )
     values = torch.from_numpy(values)

@@ -36,6 +36,13 @@ scalings 1e+-150): |lam error| <= 2.5 n eps ||A||, residual <= 1.2 n eps ||A||.
 For float32 input the float64 result (same bounds against the float64 eigh of the float32
 matrix) is rounded to float32 at the end.
 
+Tiny dense matrices (n <= TINY_MAX_N = 8): ``tiny_eigenpairs(A, lo, hi, vectors=True)`` has
+the outputs, contract and suspect rule of ``dense_eigenpairs`` by cyclic Jacobi with the
+rotations vectorized across 16 matrices at once (kernels/_tiny.py; tests/kernels/test_tiny.py
+checks the contract above against LAPACK), and
+``pencil_eigenvalue(C, index, scale, n, k)`` solves matrices given by packed coordinates and
+returns ``lam_k`` with its gradient in those coordinates (the estimators' fused step).
+
 Full spectrum, for mixtures phi = <w, lam> = sum_k w_k lam_k: ``tridiagonal_spectrum(diag, off,
 weights=None)`` returns ``(values (B, n), grad_diag (B, n), grad_off (B, n-1), suspect)`` with
 grad_diag_i = sum_k w_k q_ik^2 and grad_off_i = 2 sum_k w_k q_ik q_{i+1,k} (None without
@@ -70,10 +77,14 @@ from .eigenvector_adjoint import (
 from .readiness import ensure_ready, is_ready, wait_until_ready, warm_up
 from .spectrum import dense_spectrum, tridiagonal_spectrum
 from .threads import get_num_threads, set_num_threads
+from .tiny import TINY_MAX_N, pencil_eigenvalue, tiny_eigenpairs
 from .tridiagonal import tridiagonal_eigenpairs
 
 __all__ = [
     "dense_eigenpairs",
+    "tiny_eigenpairs",
+    "pencil_eigenvalue",
+    "TINY_MAX_N",
     "tridiagonal_eigenpairs",
     "dense_spectrum",
     "tridiagonal_spectrum",

@@ -28,10 +28,10 @@ import numpy as np
 __all__ = ["ensure_ready", "is_ready", "wait_until_ready", "warm_up", "KINDS"]
 
 KINDS = ("tridiagonal", "dense", "tridiagonal_spectrum", "dense_spectrum", "trust_region",
-         "eigenvector_adjoint")
+         "eigenvector_adjoint", "tiny", "tiny_pencil")
 _DTYPES = (np.float32, np.float64)
 #: kinds whose kernels compute in float64 only (other input is converted around them)
-_FLOAT64_ONLY = {"tridiagonal_spectrum", "dense_spectrum", "trust_region"}
+_FLOAT64_ONLY = {"tridiagonal_spectrum", "dense_spectrum", "trust_region", "tiny_pencil"}
 
 _ready: set[tuple[str, type]] = set()
 _compile_lock = threading.Lock()  # one compilation at a time (numba serializes them anyway)
@@ -58,6 +58,7 @@ def _run_once(kind: str, dtype) -> None:
         tridiagonal_eigenvector_adjoint,
     )
     from .spectrum import dense_spectrum, tridiagonal_spectrum
+    from .tiny import pencil_eigenvalue, tiny_eigenpairs
     from .tridiagonal import tridiagonal_eigenpairs
     from .trust_region import dense_back_transform, dense_reduction, tridiagonal_trust_region
 
@@ -79,6 +80,10 @@ def _run_once(kind: str, dtype) -> None:
         tridiagonal_eigenvector_adjoint(diag, off, 1, q[:, :, 0], r)
         _, q, _, reflectors = dense_eigenvector(A, 1)
         dense_eigenvector_adjoint(reflectors, 1, q[:, :, 0], r)
+    elif kind == "tiny":
+        tiny_eigenpairs(A, 1, 3, vectors=True)
+    elif kind == "tiny_pencil":
+        pencil_eigenvalue(np.array([[2.0, 1.0, 0.5]]), np.array([0, 2, 2, 1]), np.ones(3), 2, 1)
     else:
         b = np.array([[1.0, 0.0, -1.0]])
         lam, q, _ = tridiagonal_eigenpairs(diag, off, 0, 1, True)
@@ -89,7 +94,7 @@ def _run_once(kind: str, dtype) -> None:
 
 def _dispatchers(kind: str):
     """The compiled batch functions of ``kind`` whose disk cache says whether it is compiled."""
-    from . import _compiled, _spectrum
+    from . import _compiled, _spectrum, _tiny
 
     return {
         "tridiagonal": (_compiled._tri_batch,),
@@ -99,6 +104,8 @@ def _dispatchers(kind: str):
         "trust_region": (_compiled.tr_batch, _compiled.tr_reduce, _compiled.tr_back),
         "eigenvector_adjoint": (_compiled._tri_adjoint_batch, _compiled._dense_solution_batch,
                                 _compiled._dense_adjoint_batch),
+        "tiny": (_tiny._tiny_batch,),
+        "tiny_pencil": (_tiny._pencil_batch,),
     }[kind]
 
 

@@ -1,0 +1,101 @@
+"""Batch eigenpairs of tiny dense symmetric matrices, n <= TINY_MAX_N (Python front end).
+
+Cyclic Jacobi over lanes of matrices (``_tiny.py``): for n <= 8 it needs no reduction to
+tridiagonal form, and its rotations vectorize across the matrices of a block. Same outputs,
+accuracy contract and ``suspect`` rule as ``dense_eigenpairs`` (package docstring), plus
+``pencil_eigenvalue``: one eigenvalue and its gradient straight from packed coordinates.
+"""
+
+import numpy as np
+
+from ._tiny import TINY_MAX_N, _pencil_batch, _tiny_batch
+from .threads import plan_threads, run_chunks
+from .tridiagonal import _check_range
+
+__all__ = ["TINY_MAX_N", "tiny_eigenpairs", "pencil_eigenvalue", "pencil_eigenvalue_unchecked",
+           "tiny_work"]
+
+
+def tiny_work(batch: int, n: int) -> float:
+    """Estimated serial cost (``threads.plan_threads`` units, ~ns) of ``batch`` Jacobi solves:
+    ~6 sweeps of n(n-1)/2 rotations of ~6n flops each, over vector lanes."""
+    return batch * 2.0 * n**3
+
+
+def tiny_eigenpairs(A, lo, hi, vectors=True, max_threads=None):
+    """Eigenvalues lo..hi-1 (0-based, ascending) of each dense symmetric ``A[b]``, n <= 8.
+
+    As ``dense_eigenpairs``: A (B, n, n) float32/float64, assumed exactly symmetric; returns
+    ``(values (B, hi-lo), vecs (B, n, hi-lo) or None, suspect (B,))`` in A's dtype (arithmetic
+    in float64), vectors sign-fixed (largest-magnitude component positive).
+    """
+    A = np.asarray(A)
+    if A.dtype not in (np.float32, np.float64):
+        raise TypeError(f"A must be float32 or float64, got {A.dtype}")
+    if A.ndim != 3 or A.shape[1] != A.shape[2]:
+        raise ValueError(f"A must have shape (B, n, n), got {A.shape}")
+    B, n, _ = A.shape
+    if not 1 <= n <= TINY_MAX_N:
+        raise ValueError(f"A must have 1 <= n <= {TINY_MAX_N}, got n={n}")
+    lo, hi = _check_range(n, lo, hi)
+    m = hi - lo
+    dt = A.dtype
+    vals = np.empty((B, m), dtype=dt)
+    vecs = np.empty((B, n, m), dtype=dt) if vectors else None
+    suspect = np.zeros(B, dtype=np.bool_)
+    if B == 0 or m == 0:
+        return vals, vecs, suspect
+    A = np.ascontiguousarray(A)
+    out = vecs if vectors else np.empty((0, 0, 0), dtype=dt)
+    vectors = bool(vectors)
+
+    def kernel(c0, c1, nchunks):
+        _tiny_batch(A, lo, hi, vectors, c0, c1, nchunks, vals, out, suspect)
+
+    run_chunks(kernel, B, plan_threads(tiny_work(B, n), B, max_threads))
+    return vals, vecs, suspect
+
+
+def pencil_eigenvalue(C, index, scale, n, k, max_threads=None):
+    """``lam_k`` of the symmetric matrices held by their coordinates, and its gradient.
+
+    ``C (B, size)`` float64 coordinates; entry ``(i, j)`` of matrix ``b`` is
+    ``C[b, index[i*n + j]] * scale[index[i*n + j]]``, and 0 where ``index == size``
+    (``pencils._Pattern.symmetric_index`` and ``.scale``). Returns ``(values (B,), grads
+    (B, size), suspect (B,))`` with ``grads[b] = ∂λ_k/∂C[b]``: ``Σ scale · q_i q_j`` over the
+    entries of each coordinate, ``q`` the unit eigenvector (the gradient ``q qᵀ`` read in
+    coordinates). ``suspect`` as in ``tiny_eigenpairs``.
+    """
+    C = np.ascontiguousarray(C, dtype=np.float64)
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    scale = np.ascontiguousarray(scale, dtype=np.float64)
+    if C.ndim != 2:
+        raise ValueError(f"C must have shape (B, size), got {C.shape}")
+    B, size = C.shape
+    if not 1 <= n <= TINY_MAX_N:
+        raise ValueError(f"n must satisfy 1 <= n <= {TINY_MAX_N}, got {n}")
+    if index.shape != (n * n,) or index.min(initial=0) < 0 or index.max(initial=0) > size:
+        raise ValueError(f"index must have shape ({n * n},) with entries in 0..{size}")
+    if scale.shape != (size,):
+        raise ValueError(f"scale must have shape ({size},), got {scale.shape}")
+    k = int(k)
+    if not 0 <= k < n:
+        raise ValueError(f"k must satisfy 0 <= k < n={n}, got {k}")
+    return pencil_eigenvalue_unchecked(C, index, scale, n, k, max_threads)
+
+
+def pencil_eigenvalue_unchecked(C, index, scale, n, k, max_threads=None):
+    """``pencil_eigenvalue`` for arguments already checked (contiguous float64 ``C``, int64
+    ``index``, float64 ``scale``): a training step calls it with the same layout every time."""
+    B, size = C.shape
+    vals = np.empty(B)
+    grads = np.empty((B, size))
+    suspect = np.zeros(B, dtype=np.bool_)
+    if B == 0:
+        return vals, grads, suspect
+
+    def kernel(c0, c1, nchunks):
+        _pencil_batch(C, index, scale, n, k, c0, c1, nchunks, vals, grads, suspect)
+
+    run_chunks(kernel, B, plan_threads(tiny_work(B, n), B, max_threads))
+    return vals, grads, suspect
