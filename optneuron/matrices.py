@@ -63,6 +63,16 @@ class SymTridiagonal:
         self.diag = diag
         self.off = off
 
+    @classmethod
+    def trusted(cls, diag: torch.Tensor, off: torch.Tensor) -> SymTridiagonal:
+        """The batch of ``(diag, off)`` without the argument checks, for tensors taken from a
+        ``SymTridiagonal`` that was already checked (a backend's hot path; ``diag (..., n)``
+        and ``off (..., n-1)`` float tensors of one dtype and device, not verified here)."""
+        T = cls.__new__(cls)
+        T.diag = diag
+        T.off = off
+        return T
+
     @property
     def shape(self) -> torch.Size:
         n = self.diag.shape[-1]
