@@ -164,9 +164,10 @@ def _gap_function(problem, flat, method, batch):
 @EIGEN.solves(SphereQP, KyFan)
 def solve_spectral(backend, problem, A) -> Solution:
     """A spectral problem (value ``Σ_j w_j μ_j``, module docstring) for a batch ``A``."""
-    n = A.shape[-1]
-    batch = A.shape[:-2]
-    flat = flatten(A)
+    shape = A.shape  # a property that builds a Size for a SymTridiagonal: read it once
+    n = shape[-1]
+    batch = shape[:-2]
+    flat = A if len(shape) == 3 else flatten(A)
     gap = _gap_function(problem, flat, backend.method, batch)
     needs_grad = torch.is_grad_enabled() and A.requires_grad
     if needs_grad:

@@ -151,7 +151,7 @@ def tridiagonal_sum(T: SymTridiagonal, lo: int, hi: int, method: str):
     eigenvalue they are reshaped as numpy arrays), because a view returned from or saved by an
     autograd Function costs autograd's view bookkeeping on every step.
     """
-    if T.shape[0] > 0 and _choose(T, method) == "kernel":
+    if T.diag.shape[0] > 0 and _choose(T, method) == "kernel":
         values, _, (dd, de) = _kernel_arrays(T, lo, hi, True, True)
         if hi - lo == 1:
             B, n = dd.shape[:2]
