@@ -99,3 +99,40 @@ def test_layer_gradient_is_the_same_with_and_without_autocast(structure):
     for a, b in zip(*grads):
         assert torch.equal(a, b)
     assert _autocast_enabled("meta") is False  # a device type autocast does not know
+
+
+def test_serial_slices_cover_the_batch_below_the_grain():
+    from optneuron.matrices import TORCH_GRAIN, serial_slices
+
+    for batch, per_item in [(4096, 256), (5, 100_000), (1, 1), (0, 7), (1000, 33)]:
+        slices = serial_slices(batch, per_item)
+        covered = [i for s in slices for i in range(batch)[s]]
+        assert covered == list(range(batch))
+        assert all((s.stop - s.start) * per_item <= TORCH_GRAIN or s.stop - s.start == 1
+                   for s in slices)
+
+
+@pytest.mark.parametrize("B", [3, 4096])
+def test_large_batches_symmetrize_and_differentiate_with_the_same_bits(B):
+    """Above torch's grain the symmetry test and g q qᵀ run on batch slices: same results as
+    the whole-batch torch expressions, and as torch.linalg.eigh's gradient."""
+    from optneuron.matrices import as_symmetric
+
+    g = torch.Generator().manual_seed(11)
+    M = torch.randn(B, 16, 16, generator=g, dtype=torch.float64)
+    S = (M + M.mT) / 2
+    assert as_symmetric(S) is S  # symmetric: returned as is
+    M[-1, 0, 1] += 1.0  # one asymmetric matrix, in the last slice
+    torch.testing.assert_close(as_symmetric(M), M / 2 + M.mT / 2, rtol=0, atol=0)
+    A = S.detach().requires_grad_(True)
+    w = torch.randn(B, generator=g, dtype=torch.float64)
+    (OptLayer(SphereQP(5))(A).value * w).sum().backward()
+    _, Q = torch.linalg.eigh(S)
+    q = Q[..., 5]
+    reference = (w.unsqueeze(-1) * q).unsqueeze(-1) * q.unsqueeze(-2)
+    torch.testing.assert_close(A.grad, reference, atol=1e-9, rtol=1e-9)
+    B_ = torch.randn(B, 16, generator=g, dtype=torch.float64)
+    from optneuron.backends.eigen import _scaled_outer
+
+    expected = (w.unsqueeze(-1) * B_).unsqueeze(-1) * B_.unsqueeze(-2)
+    assert torch.equal(_scaled_outer(w, B_), expected)

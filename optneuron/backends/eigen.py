@@ -31,7 +31,7 @@ import dataclasses
 
 import torch
 
-from ..matrices import SymTridiagonal
+from ..matrices import TORCH_GRAIN, SymTridiagonal, serial_slices
 from ..problems import KyFan, SphereQP
 from ..solution import Solution
 from . import eigen_generalized, eigen_mixture, eigen_trust_region  # noqa: F401  (their @solves register)
@@ -58,6 +58,18 @@ def _lift(problem, Q: torch.Tensor, w: torch.Tensor | None):
     return X, (Q[..., 0] if isinstance(problem, SphereQP) else Q)
 
 
+def _scaled_outer(g: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """``g_b q_b q_bᵀ`` ``(B, n, n)`` for ``g (B,)``, ``q (B, n)``: a broadcast product (a k=1
+    bmm is the slow way), on batch slices that torch runs serially (``serial_slices``)."""
+    B, n = q.shape
+    if B * n * n <= TORCH_GRAIN or torch.is_grad_enabled():  # create_graph: no out= ops
+        return (g.unsqueeze(-1) * q).unsqueeze(-1) * q.unsqueeze(-2)
+    out = q.new_empty(B, n, n)
+    for s in serial_slices(B, n * n):
+        torch.mul((g[s].unsqueeze(-1) * q[s]).unsqueeze(-1), q[s].unsqueeze(-2), out=out[s])
+    return out
+
+
 class _DenseValue(torch.autograd.Function):
     """value(A) with ``∂value/∂A = Q diag(w) Qᵀ``."""
 
@@ -77,9 +89,8 @@ class _DenseValue(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_value):
         Q, w = ctx.saved_tensors
-        if Q.ndim == 2:  # g q qᵀ as a broadcast product: a k=1 bmm is the slow way
-            gq = grad_value.unsqueeze(-1) * Q
-            return gq.unsqueeze(-1) * Q.unsqueeze(-2), None, None
+        if Q.ndim == 2:
+            return _scaled_outer(grad_value, Q), None, None
         gw = grad_value.unsqueeze(-1) if w is None else grad_value.unsqueeze(-1) * w  # (B, r)
         return (Q * gw.unsqueeze(-2)) @ Q.mT, None, None
 
