@@ -171,8 +171,8 @@ def as_symmetric(A, name: str = "A", check_finite: bool = True) -> torch.Tensor 
 
 def _is_symmetric(A: torch.Tensor) -> bool:
     """``torch.equal(A, A.mT)``, on slices of the batch below torch's parallel grain."""
-    if A.numel() <= TORCH_GRAIN or A.ndim == 2:
-        return torch.equal(A, A.mT)
+    if A.numel() <= TORCH_GRAIN or A.ndim == 2 or not A.is_contiguous():
+        return torch.equal(A, A.mT)  # (a non-contiguous batch would be copied to be sliced)
     flat = A.reshape(-1, *A.shape[-2:])
     return all(torch.equal(flat[s], flat[s].mT)
                for s in serial_slices(flat.shape[0], A.shape[-1] ** 2))
