@@ -3,7 +3,9 @@
 Shared by every eigen-backend solve: ``eigenpairs`` returns the eigenvalues ``lo..hi-1``
 (ascending), their unit eigenvectors, and, for a ``SymTridiagonal``, the per-eigenvalue
 derivatives w.r.t. the diagonals; ``spectral_weights`` turns a spectral problem's
-eigenvalues into its value and weights ``w`` (``∂value/∂μ_j``).
+eigenvalues into its value and weights ``w`` (``∂value/∂μ_j``). ``tridiagonal_sum`` and
+``dense_eigenpair`` are the exact value Functions' training-step path: the same numbers, as
+tensors that are not torch views.
 """
 
 from __future__ import annotations
