@@ -14,7 +14,9 @@ Tables:
   one and two threads, for a batch-64 training epoch (tridiagonal dim 45) and for dense
   forward+backward at n = 16, B = 4096;
 * **loaded**: the batch-64 training epochs (tridiagonal dim 45, dense dim 16), quiet and under
-  one competing process, default settings; a fair share of two cores is 2× the quiet time;
+  one competing process, with torch at its default threads and at one (the kernels at their
+  automatic choice), each beside the same loop without the solve (``bench.NO_SOLVE``), whose
+  slowdown is torch's own; a fair share of two cores is 2× the quiet time;
 * **cold cache**: a fresh process with an empty ``NUMBA_CACHE_DIR``: seconds to the first
   tridiagonal forward+backward (import included), and to the first ``SpectralRegressor().fit``
   on 600 rows;
@@ -37,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.bench import _random_dense, interleaved_medians, training_case
+from benchmarks.bench import NO_SOLVE, _random_dense, interleaved_medians, training_case
 from optneuron import OptLayer, SphereQP, kernels
 
 REPORT = "REAL_MACHINE" + ".md"  # written by main(); named in two parts until it exists
@@ -90,28 +92,44 @@ def thread_choice(repeats: int, rows: int) -> list[dict]:
     return out
 
 
-def _epoch_ours(structure: str, dim: int, rows: int) -> float:
-    """Seconds of one batch-64 Adam epoch of our neuron (``bench.training_case``)."""
-    return training_case(structure, dim, 64, rows=rows, repeats=1, only=("ours",))["epoch"]["ours"]
+def _epoch_ours(structure: str, dim: int, rows: int, approach: str = "ours") -> float:
+    """Seconds of one batch-64 Adam epoch of our neuron (``bench.training_case``), or of the
+    same loop with another ``approach`` (``bench.NO_SOLVE``: the eigenvalue replaced by a sum)."""
+    return training_case(structure, dim, 64, rows=rows, repeats=1,
+                         only=(approach,))["epoch"][approach]
 
 
 def _timed(fn, repeats: int) -> float:
     return interleaved_medians({"t": fn}, repeats)["t"]
 
 
+#: torch's intra-op threads in the loaded table: its default (all cores) and one, as the README
+#: recommends for small-batch training; the kernels keep their automatic choice in both
+TORCH_THREADS = {"default": None, "1": 1}
+
+
 def loaded(repeats: int, rows: int) -> list[dict]:
-    """Batch-64 epochs, default settings, quiet and under one competing process."""
+    """Batch-64 epochs quiet and under one competing process, with torch at its default threads
+    and at one thread; each with our neuron and with the same loop without the solve
+    (``NO_SOLVE``), whose slowdown is torch's own, independent of optneuron."""
+    cases = [(structure, dim, approach, label)
+             for structure, dim in [("tridiagonal", 45), ("dense", 16)]
+             for approach in ("ours", NO_SOLVE) for label in TORCH_THREADS]
+    quiet = {case: [] for case in cases}
+    busy = {case: [] for case in cases}
+    for _ in range(repeats):
+        for times, load in ((quiet, contextlib.nullcontext()), (busy, competing_process())):
+            with load:
+                for case in cases:
+                    structure, dim, approach, label = case
+                    _threads(None)
+                    torch.set_num_threads(TORCH_THREADS[label] or os.cpu_count())
+                    times[case].append(_epoch_ours(structure, dim, rows, approach))
     _threads(None)
-    out = []
-    for structure, dim in [("tridiagonal", 45), ("dense", 16)]:
-        quiet, busy = [], []
-        for _ in range(repeats):
-            quiet.append(_epoch_ours(structure, dim, rows))
-            with competing_process():
-                busy.append(_epoch_ours(structure, dim, rows))
-        out.append({"case": f"{structure} dim={dim} epoch, batch 64",
-                    "quiet": float(np.median(quiet)), "loaded": float(np.median(busy))})
-    return out
+    return [{"case": f"{case[0]} dim={case[1]} epoch, batch 64"
+                     + ("" if case[2] == "ours" else f" ({case[2]})"),
+             "torch threads": case[3], "quiet": float(np.median(quiet[case])),
+             "loaded": float(np.median(busy[case]))} for case in cases]
 
 
 _FIRST_SOLVE = """
@@ -181,11 +199,14 @@ def markdown(results: dict) -> str:
     for r in results["threads"]:
         lines.append(f"| {r['case']} | {r['automatic'] * 1e3:.1f} | {r['1 thread'] * 1e3:.1f} | "
                      f"{r['2 threads'] * 1e3:.1f} |")
-    lines += ["", "## One competing CPU-bound process (ms, default settings)", "",
-              "| case | quiet | loaded | loaded / quiet |", "|---|---|---|---|"]
+    lines += ["", "## One competing CPU-bound process (ms)", "",
+              "Kernels at their automatic thread choice; torch at its default intra-op threads "
+              f"and at one. `{NO_SOLVE}`: the eigenvalue replaced by a sum, so its slowdown is "
+              "torch's alone.", "",
+              "| case | torch threads | quiet | loaded | loaded / quiet |", "|---|---|---|---|---|"]
     for r in results["loaded"]:
-        lines.append(f"| {r['case']} | {r['quiet'] * 1e3:.0f} | {r['loaded'] * 1e3:.0f} | "
-                     f"{r['loaded'] / r['quiet']:.2f}× |")
+        lines.append(f"| {r['case']} | {r['torch threads']} | {r['quiet'] * 1e3:.0f} | "
+                     f"{r['loaded'] * 1e3:.0f} | {r['loaded'] / r['quiet']:.2f}× |")
     lines += ["", "## Cold cache (fresh process, empty NUMBA_CACHE_DIR)", "",
               "| what | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} |" for k, v in results["cold"].items()]

@@ -20,6 +20,18 @@ def full_precision(datum):
     return datum
 
 
+_CPU = torch.device("cpu")
+
+
+def _autocast_enabled(device: str) -> bool:
+    """Whether an autocast region is active for the device type (False for types autocast
+    does not know, for which there is nothing to turn off)."""
+    try:
+        return torch.is_autocast_enabled(device)
+    except RuntimeError:
+        return False
+
+
 class OptLayer(torch.nn.Module):
     """Solve ``problem`` for a batch of data with the backend ``backend``.
 
@@ -48,13 +60,17 @@ class OptLayer(torch.nn.Module):
         self.backend = get_backend(backend, **options)
 
     def forward(self, *data) -> Solution:
-        data = tuple(full_precision(datum) for datum in data)
         data = self.problem.validate(
-            *data, check_finite=not getattr(self.backend, "checks_finite", False)
+            *map(full_precision, data),
+            check_finite=not getattr(self.backend, "checks_finite", False),
         )
-        device = getattr(data[0], "device", torch.device("cpu")).type
-        with torch.autocast(device, enabled=False):
-            return self.backend.solve(self.problem, *data)
+        device = getattr(data[0], "device", _CPU).type
+        if _autocast_enabled(device):
+            with torch.autocast(device, enabled=False):
+                return self.backend.solve(self.problem, *data)
+        # no autocast region is active: entering a disabled one would change nothing, and a
+        # context manager per call is a visible share of a small training step
+        return self.backend.solve(self.problem, *data)
 
     def extra_repr(self) -> str:
         return f"problem={self.problem}, backend={self.backend!r}"

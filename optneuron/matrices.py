@@ -12,9 +12,28 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["SymTridiagonal", "as_symmetric", "matrix_size", "require_finite"]
+__all__ = ["SymTridiagonal", "as_symmetric", "matrix_size", "require_finite", "serial_slices",
+           "TORCH_GRAIN"]
 
 _FLOATS = (torch.float32, torch.float64)
+
+#: elements above which a torch CPU op runs on torch's OpenMP pool (``at::internal::GRAIN_SIZE``)
+TORCH_GRAIN = 32768
+
+
+def serial_slices(batch: int, per_item: int) -> list[slice]:
+    """Slices covering ``range(batch)`` whose ops touch at most ``TORCH_GRAIN`` elements
+    (``per_item`` per batch entry; at least one entry per slice), so that torch runs each on
+    the calling thread.
+
+    Why: an OpenMP region's workers spin after it ends, and on a busy machine its barrier waits
+    for a descheduled thread; a layer's own large elementwise ops (the symmetry test, the
+    gradient ``g q qᵀ``) then ran many times slower at torch's default two threads than at one
+    (``python -m benchmarks.real_machine``). Sliced, they run serially beside the kernels' own
+    non-spinning pool, with the same bits.
+    """
+    step = max(1, TORCH_GRAIN // max(per_item, 1))
+    return [slice(i, min(i + step, batch)) for i in range(0, batch, step)]
 
 
 def _as_float_tensor(name: str, value) -> torch.Tensor:
@@ -62,6 +81,16 @@ class SymTridiagonal:
             )
         self.diag = diag
         self.off = off
+
+    @classmethod
+    def trusted(cls, diag: torch.Tensor, off: torch.Tensor) -> SymTridiagonal:
+        """The batch of ``(diag, off)`` without the argument checks, for tensors taken from a
+        ``SymTridiagonal`` that was already checked (a backend's hot path; ``diag (..., n)``
+        and ``off (..., n-1)`` float tensors of one dtype and device, not verified here)."""
+        T = cls.__new__(cls)
+        T.diag = diag
+        T.off = off
+        return T
 
     @property
     def shape(self) -> torch.Size:
@@ -132,12 +161,21 @@ def as_symmetric(A, name: str = "A", check_finite: bool = True) -> torch.Tensor 
         raise ValueError(f"{name} has an empty matrix dimension: matrices must be at least 1x1")
     if check_finite:
         require_finite(A, name)
-    if torch.equal(A, A.mT):
+    if _is_symmetric(A):
         # Already symmetric (a pencil's output, most user input): (A + Aᵀ)/2 = A, and
         # skipping it keeps a full-size node out of the autograd graph. The gradient is
         # unchanged because every backend's gradient is symmetric.
         return A
     return A / 2 + A.mT / 2
+
+
+def _is_symmetric(A: torch.Tensor) -> bool:
+    """``torch.equal(A, A.mT)``, on slices of the batch below torch's parallel grain."""
+    if A.numel() <= TORCH_GRAIN or A.ndim == 2 or not A.is_contiguous():
+        return torch.equal(A, A.mT)  # (a non-contiguous batch would be copied to be sliced)
+    flat = A.reshape(-1, *A.shape[-2:])
+    return all(torch.equal(flat[s], flat[s].mT)
+               for s in serial_slices(flat.shape[0], A.shape[-1] ** 2))
 
 
 def matrix_size(A: torch.Tensor | SymTridiagonal) -> int:

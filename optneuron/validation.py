@@ -20,9 +20,10 @@ def check_int(name: str, value, *, low: int | None = None, high: int | None = No
     ``TypeError`` if ``value`` is not integral; ``ValueError`` naming ``name`` and the valid
     range if it is outside ``[low, high]`` (either bound may be ``None``: unbounded).
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    value = int(value)
+    if type(value) is not int:  # a plain int skips the ABC check (every layer call runs this)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+        value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
         raise ValueError(f"{name} must be {_range_text(low, high)}, got {value}")
     return value

@@ -31,13 +31,21 @@ import dataclasses
 
 import torch
 
-from ..matrices import SymTridiagonal
+from ..matrices import TORCH_GRAIN, SymTridiagonal, serial_slices
 from ..problems import KyFan, SphereQP
 from ..solution import Solution
 from . import eigen_generalized, eigen_mixture, eigen_trust_region  # noqa: F401  (their @solves register)
 from .dispatch import EIGEN
 from .eigen_solution import solution_function, spectral_gap
-from .eigenpairs import METHODS, eigenpairs, flatten, spectral_weights, unflatten
+from .eigenpairs import (
+    METHODS,
+    dense_eigenpair,
+    eigenpairs,
+    flatten,
+    spectral_weights,
+    tridiagonal_sum,
+    unflatten,
+)
 
 __all__ = ["EigenBackend", "solve_spectral"]
 
@@ -50,36 +58,41 @@ def _lift(problem, Q: torch.Tensor, w: torch.Tensor | None):
     return X, (Q[..., 0] if isinstance(problem, SphereQP) else Q)
 
 
+def _scaled_outer(g: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """``g_b q_b q_bᵀ`` ``(B, n, n)`` for ``g (B,)``, ``q (B, n)``: a broadcast product (a k=1
+    bmm is the slow way), on batch slices that torch runs serially (``serial_slices``)."""
+    B, n = q.shape
+    if B * n * n <= TORCH_GRAIN or torch.is_grad_enabled():  # create_graph: no out= ops
+        return (g.unsqueeze(-1) * q).unsqueeze(-1) * q.unsqueeze(-2)
+    out = q.new_empty(B, n, n)
+    for s in serial_slices(B, n * n):
+        torch.mul((g[s].unsqueeze(-1) * q[s]).unsqueeze(-1), q[s].unsqueeze(-2), out=out[s])
+    return out
+
+
 class _DenseValue(torch.autograd.Function):
     """value(A) with ``∂value/∂A = Q diag(w) Qᵀ``."""
 
     @staticmethod
     def forward(ctx, A, problem, method):
-        lo, hi = problem.eigen_range(A.shape[-1])
+        n = A.shape[-1]
+        lo, hi = problem.eigen_range(n)
+        if problem.smoothing is None and hi - lo == 1:  # one eigenvalue: save q_k alone (B, n)
+            value, q = dense_eigenpair(A, lo, method)
+            ctx.save_for_backward(q, None)
+            return value
         values, Q, _ = eigenpairs(A, lo, hi, True, method)
-        value, w = spectral_weights(problem, values, A.shape[-1])
+        value, w = spectral_weights(problem, values, n)
         ctx.save_for_backward(Q, w)
         return value
 
     @staticmethod
     def backward(ctx, grad_value):
         Q, w = ctx.saved_tensors
+        if Q.ndim == 2:
+            return _scaled_outer(grad_value, Q), None, None
         gw = grad_value.unsqueeze(-1) if w is None else grad_value.unsqueeze(-1) * w  # (B, r)
-        if Q.shape[-1] == 1:  # q qᵀ as a broadcast product: a k=1 bmm is the slow way
-            gq = gw * Q[..., 0]
-            return gq.unsqueeze(-1) * Q[..., 0].unsqueeze(-2), None, None
         return (Q * gw.unsqueeze(-2)) @ Q.mT, None, None
-
-
-def _tridiagonal_gradient(dd: torch.Tensor, de: torch.Tensor, w: torch.Tensor | None):
-    """``∂value/∂d = Σ_j w_j ∂λ_j/∂d`` and ``∂value/∂e = Σ_j w_j ∂λ_j/∂e`` from the
-    per-eigenvalue derivatives ``(B, ·, r)``; ``w=None`` means unit weights."""
-    if w is None and dd.shape[-1] == 1:  # one exact eigenvalue (the common neuron): views
-        return dd[..., 0], de[..., 0]
-    if w is None:
-        return dd.sum(-1), de.sum(-1)
-    w = w.unsqueeze(-2)
-    return (dd * w).sum(-1), (de * w).sum(-1)
 
 
 class _TridiagonalValue(torch.autograd.Function):
@@ -93,10 +106,15 @@ class _TridiagonalValue(torch.autograd.Function):
     def forward(ctx, diag, off, problem, method):
         n = diag.shape[-1]
         lo, hi = problem.eigen_range(n)
-        values, _, (dd, de) = eigenpairs(SymTridiagonal(diag, off), lo, hi, True, method,
-                                          derivatives=True)
-        value, w = spectral_weights(problem, values, n)
-        ctx.save_for_backward(*_tridiagonal_gradient(dd, de, w))
+        T = SymTridiagonal.trusted(diag, off)
+        if problem.smoothing is None:
+            value, grad_diag, grad_off = tridiagonal_sum(T, lo, hi, method)
+        else:
+            values, _, (dd, de) = eigenpairs(T, lo, hi, True, method, derivatives=True)
+            value, w = spectral_weights(problem, values, n)
+            w = w.unsqueeze(-2)
+            grad_diag, grad_off = (dd * w).sum(-1), (de * w).sum(-1)
+        ctx.save_for_backward(grad_diag, grad_off)
         return value
 
     @staticmethod
@@ -157,9 +175,10 @@ def _gap_function(problem, flat, method, batch):
 @EIGEN.solves(SphereQP, KyFan)
 def solve_spectral(backend, problem, A) -> Solution:
     """A spectral problem (value ``Σ_j w_j μ_j``, module docstring) for a batch ``A``."""
-    n = A.shape[-1]
-    batch = A.shape[:-2]
-    flat = flatten(A)
+    shape = A.shape  # a property that builds a Size for a SymTridiagonal: read it once
+    n = shape[-1]
+    batch = shape[:-2]
+    flat = A if len(shape) == 3 else flatten(A)
     gap = _gap_function(problem, flat, backend.method, batch)
     needs_grad = torch.is_grad_enabled() and A.requires_grad
     if needs_grad:

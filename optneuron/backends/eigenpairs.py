@@ -3,7 +3,9 @@
 Shared by every eigen-backend solve: ``eigenpairs`` returns the eigenvalues ``lo..hi-1``
 (ascending), their unit eigenvectors, and, for a ``SymTridiagonal``, the per-eigenvalue
 derivatives w.r.t. the diagonals; ``spectral_weights`` turns a spectral problem's
-eigenvalues into its value and weights ``w`` (``∂value/∂μ_j``).
+eigenvalues into its value and weights ``w`` (``∂value/∂μ_j``). ``tridiagonal_sum`` and
+``dense_eigenpair`` are the exact value Functions' training-step path: the same numbers, as
+tensors that are not torch views.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import torch
 from ..matrices import SymTridiagonal, require_finite
 from ..smoothing import fantope_envelope
 
-__all__ = ["METHODS", "flatten", "unflatten", "eigenpairs", "spectral_weights",
+__all__ = ["METHODS", "flatten", "unflatten", "eigenpairs", "spectral_weights", "tridiagonal_sum",
+           "dense_eigenpair",
            "tridiagonal_derivatives", "kernel_ready", "fix_signs"]
 
 METHODS = ("auto", "kernel", "lapack")
@@ -84,8 +87,9 @@ def tridiagonal_derivatives(Q: torch.Tensor):
     return Q * Q, 2 * Q[:, :-1] * Q[:, 1:]
 
 
-def _kernel_eigenpairs(A, lo: int, hi: int, vectors: bool, derivatives: bool):
-    """The compiled kernels; rows they flag (clusters, no convergence) go to LAPACK."""
+def _kernel_arrays(A, lo: int, hi: int, vectors: bool, derivatives: bool):
+    """The compiled kernels' numpy outputs ``(values, Q or None, derivatives or None)``; rows
+    they flag (clusters, no convergence) are re-solved by LAPACK in place."""
     from .. import kernels
 
     if A.device.type != "cpu":
@@ -96,29 +100,34 @@ def _kernel_eigenpairs(A, lo: int, hi: int, vectors: bool, derivatives: bool):
             A.diag.detach().contiguous().numpy(), A.off.detach().contiguous().numpy(),
             lo, hi, vectors, derivatives, max_threads=torch.get_num_threads(),
         )
-        derivs = tuple(torch.from_numpy(x) for x in derivs) if derivatives else None
+        derivs = derivs if derivatives else None
     else:
         # n <= 8: Jacobi over lanes of matrices (kernels/tiny.py): no tridiagonal reduction
         tiny = A.shape[-1] <= kernels.TINY_MAX_N and kernel_ready("tiny", A.dtype)
         values, Q, suspect = (kernels.tiny_eigenpairs if tiny else kernels.dense_eigenpairs)(
             A.detach().contiguous().numpy(), lo, hi, vectors, max_threads=torch.get_num_threads()
         )
-    values = torch.from_numpy(values)
-    Q = torch.from_numpy(Q) if vectors else None
     if suspect.any():
         # non-finite input is among the rows the kernels flag: the check costs nothing unless
         # some row was flagged
         require_finite(A)
-        rows = torch.from_numpy(suspect)
         dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
-        fixed_values, fixed_Q = _lapack_eigenpairs(dense.detach()[rows], lo, hi, vectors)
-        values[rows] = fixed_values
+        fixed_values, fixed_Q = _lapack_eigenpairs(dense.detach()[torch.from_numpy(suspect)], lo,
+                                                   hi, vectors)
+        values[suspect] = fixed_values.numpy()
         if vectors:
-            Q[rows] = fixed_Q
+            Q[suspect] = fixed_Q.numpy()
         if derivs is not None:
             for full, fixed in zip(derivs, tridiagonal_derivatives(fixed_Q)):
-                full[rows] = fixed
+                full[suspect] = fixed.numpy()
     return values, Q, derivs
+
+
+def _kernel_eigenpairs(A, lo: int, hi: int, vectors: bool, derivatives: bool):
+    """``_kernel_arrays`` as tensors (sharing the arrays' memory)."""
+    values, Q, derivs = _kernel_arrays(A, lo, hi, vectors, derivatives)
+    derivs = tuple(map(torch.from_numpy, derivs)) if derivs is not None else None
+    return torch.from_numpy(values), (torch.from_numpy(Q) if vectors else None), derivs
 
 
 def eigenpairs(A, lo: int, hi: int, vectors: bool, method: str, derivatives: bool = False):
@@ -135,6 +144,38 @@ def eigenpairs(A, lo: int, hi: int, vectors: bool, method: str, derivatives: boo
         dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
         values, Q = _lapack_eigenpairs(dense.detach(), lo, hi, vectors)
     return values, Q, (tridiagonal_derivatives(Q) if derivatives else None)
+
+
+def tridiagonal_sum(T: SymTridiagonal, lo: int, hi: int, method: str):
+    """``(Σ_j λ_j, Σ_j ∂λ_j/∂d, Σ_j ∂λ_j/∂e)`` over ``j = lo..hi-1`` for a flat tridiagonal
+    batch: shapes ``(B,)``, ``(B, n)``, ``(B, n-1)`` — the value and gradient of an exact
+    ``SphereQP``/``KyFan`` (``∂λ_j/∂d_i = q_ij²``, ``∂λ_j/∂e_i = 2 q_ij q_{i+1,j}``).
+
+    A training step's hot path: none of the tensors returned is a torch view (for one
+    eigenvalue they are reshaped as numpy arrays), because a view returned from or saved by an
+    autograd Function costs autograd's view bookkeeping on every step.
+    """
+    if T.diag.shape[0] > 0 and _choose(T, method) == "kernel":
+        values, _, (dd, de) = _kernel_arrays(T, lo, hi, True, True)
+        if hi - lo == 1:
+            B, n = dd.shape[:2]
+            return tuple(map(torch.from_numpy, (values.reshape(B), dd.reshape(B, n),
+                                                de.reshape(B, n - 1))))
+        values, dd, de = map(torch.from_numpy, (values, dd, de))
+    else:
+        values, _, (dd, de) = eigenpairs(T, lo, hi, True, method, derivatives=True)
+    return values.sum(-1), dd.sum(-1), de.sum(-1)
+
+
+def dense_eigenpair(A: torch.Tensor, k: int, method: str):
+    """``(λ_k (B,), q_k (B, n))`` of a flat dense batch, neither a torch view (as in
+    ``tridiagonal_sum``): the value and the vector of ``∂λ_k/∂A = q_k q_kᵀ``."""
+    if A.shape[0] > 0 and _choose(A, method) == "kernel":
+        values, Q, _ = _kernel_arrays(A, k, k + 1, True, False)
+        B, n = Q.shape[:2]
+        return torch.from_numpy(values.reshape(B)), torch.from_numpy(Q.reshape(B, n))
+    values, Q, _ = eigenpairs(A, k, k + 1, True, method)
+    return values[:, 0].clone(), Q[..., 0].clone()
 
 
 def spectral_weights(problem, values: torch.Tensor, n: int):

@@ -49,6 +49,10 @@ def _key(kind: str, dtype) -> tuple[str, type]:
     return kind, (np.float64 if kind in _FLOAT64_ONLY else dtype)
 
 
+#: ``_key`` of each kind for the dtype names the eigen backend passes
+_KEYS = {(kind, name): _key(kind, name) for kind in KINDS for name in ("float32", "float64")}
+
+
 def _run_once(kind: str, dtype) -> None:
     """One tiny call: compiles the specialization or loads it from numba's cache."""
     from .dense import dense_eigenpairs
@@ -156,7 +160,7 @@ def ensure_ready(kind: str, dtype, block: bool = False) -> bool:
     """``True`` when the ``kind`` kernel for ``dtype`` can run now (loading it from disk if it is
     cached); else compile it now (``block=True``, announced on stderr) or in the background
     (``block=False``, returns ``False``). See the module docstring."""
-    key = _key(kind, dtype)
+    key = _KEYS.get((kind, dtype)) or _key(kind, dtype)  # the table: no np.dtype per call
     if key in _ready:
         return True
     if not block and _background is not None:

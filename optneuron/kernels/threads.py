@@ -75,9 +75,11 @@ def get_num_threads() -> int:
 
 
 def _omp_num_threads() -> int | None:
-    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    raw = os.environ.get("OMP_NUM_THREADS")
+    if not raw:  # unset, the common case: no parsing (this runs on every kernel call)
+        return None
     try:
-        n = int(value)
+        n = int(raw.split(",")[0].strip())
     except ValueError:
         return None
     return n if n >= 1 else None
