@@ -30,7 +30,16 @@ def _as_float_tensor(name: str, value) -> torch.Tensor:
 def _check_finite(name: str, value: torch.Tensor) -> None:
     # max |x| is nan or inf exactly when some entry is (amax propagates nan): one reduction,
     # where isfinite(x).all() allocates a mask and reduces it.
-    if value.numel() and not math.isfinite(value.detach().abs().amax().item()):
+    if not value.numel():
+        return
+    if value.device.type == "cpu" and value.dtype in (torch.float32, torch.float64):
+        # numpy, on the calling thread: torch's parallel reduction would leave its OpenMP
+        # workers spin-waiting beside the eigen kernels that follow (eigen_mixture._numpy_ok)
+        x = value.detach().numpy()
+        finite = math.isfinite(float(np.max(np.abs(x))))
+    else:
+        finite = math.isfinite(value.detach().abs().amax().item())
+    if not finite:
         raise ValueError(f"{name} has non-finite entries (nan or inf)")
 
 
