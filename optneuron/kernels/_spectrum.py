@@ -131,8 +131,12 @@ def _ql_implicit(d, e, n, vectors, Z):
 
 #: matrices whose QL sweeps run side by side, one per SIMD lane: a rotation is a chain of
 #: dependent divisions and square roots, and the same step of LANES independent chains is
-#: one vector instruction each (a runtime loop bound >= 16 lets LLVM vectorize it)
-LANES = 16
+#: one vector instruction each (a runtime loop bound >= 16 lets LLVM vectorize it). 32, not
+#: 16: a step's chain (a square root, then a division) is long and more lanes in flight hide
+#: it; beyond that the lanes' sweeps drift apart (one round costs its longest sweep)
+LANES = 32
+#: the dense kernel keeps each group's reflectors (GROUP_DENSE n x n) until its vectors
+GROUP_DENSE = 16
 #: rows of the lanes' state array (_ql_values_lanes)
 _NSTATE = 8
 
@@ -781,12 +785,12 @@ def _dense_spectrum_batch(A, weights, gradient, c0, c1, nchunks, vals, G, suspec
         DS, ES, Dm, Em, Dt, Et, pex, rows, ok, lw, St, Sm = _group_scratch(n)
         nn = max(n, 1)
         # each group's reflectors, for the back-transformation
-        W = np.zeros((LANES, nn, nn))
-        tau = np.zeros((LANES, nn))
+        W = np.zeros((GROUP_DENSE, nn, nn))
+        tau = np.zeros((GROUP_DENSE, nn))
         M = np.zeros((nn, nn))
-        for g0 in range(b0, b1, LANES):
+        for g0 in range(b0, b1, GROUP_DENSE):
             ng = 0
-            for b in range(g0, min(g0 + LANES, b1)):
+            for b in range(g0, min(g0 + GROUP_DENSE, b1)):
                 Ab = A[b]
                 amax = 0.0
                 chk = 0.0
