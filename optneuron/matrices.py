@@ -120,6 +120,17 @@ def require_finite(A: torch.Tensor | SymTridiagonal, name: str = "A") -> None:
         _check_finite(name, A)
 
 
+def _is_symmetric(A: torch.Tensor) -> bool:
+    """A == Aᵀ exactly. CPU tensors are compared in numpy, on the calling thread: torch's
+    parallel comparison left its OpenMP workers spinning beside the eigen kernels that
+    follow (eigen_mixture._numpy_ok), and it was the costliest torch op of a dense
+    ``OptLayer(EigenvalueMixture())`` call (``python -m benchmarks.spectrum``)."""
+    if A.device.type == "cpu" and A.dtype in (torch.float32, torch.float64):
+        x = A.detach().numpy()
+        return bool(np.array_equal(x, x.swapaxes(-1, -2)))
+    return torch.equal(A, A.mT)
+
+
 def as_symmetric(A, name: str = "A", check_finite: bool = True) -> torch.Tensor | SymTridiagonal:
     """Validate a batch of matrices; dense input comes back symmetrized, ``(A + Aᵀ)/2``.
 
@@ -141,7 +152,7 @@ def as_symmetric(A, name: str = "A", check_finite: bool = True) -> torch.Tensor 
         raise ValueError(f"{name} has an empty matrix dimension: matrices must be at least 1x1")
     if check_finite:
         require_finite(A, name)
-    if torch.equal(A, A.mT):
+    if _is_symmetric(A):
         # Already symmetric (a pencil's output, most user input): (A + Aᵀ)/2 = A, and
         # skipping it keeps a full-size node out of the autograd graph. The gradient is
         # unchanged because every backend's gradient is symmetric.

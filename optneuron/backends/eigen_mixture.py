@@ -134,10 +134,10 @@ def _numpy_ok(*tensors) -> bool:
     """Elementwise work of the autograd Functions below may go through numpy: CPU tensors of
     one dtype, nothing recorded. Why: torch's OpenMP workers spin-wait after each parallel
     elementwise op (those over more than ~32k elements), and beside the kernels' second thread
-    that spinning made a forward + backward of ``OptLayer(EigenvalueMixture())`` on a batch of
-    1024 tridiagonals of n = 45 take 2.2× the kernel's time on 2 cores, against 1.05× with
-    ``OMP_WAIT_POLICY=PASSIVE`` (``python -m benchmarks.spectrum``, the OptLayer rows).
-    numpy's elementwise ops run on the calling thread."""
+    that spinning made the tridiagonal n = 45, B = 1024 forward + backward through the layer
+    take 2.1× the kernel's time on 2 cores, 1.0–1.1× after this (``python -m
+    benchmarks.spectrum``, the OptLayer rows). numpy's elementwise ops run on the calling
+    thread."""
     return (not torch.is_grad_enabled() and all(t.device.type == "cpu" for t in tensors)
             and len({t.dtype for t in tensors}) == 1)
 
