@@ -49,7 +49,16 @@ def _as_float_tensor(name: str, value) -> torch.Tensor:
 def _check_finite(name: str, value: torch.Tensor) -> None:
     # max |x| is nan or inf exactly when some entry is (amax propagates nan): one reduction,
     # where isfinite(x).all() allocates a mask and reduces it.
-    if value.numel() and not math.isfinite(value.detach().abs().amax().item()):
+    if not value.numel():
+        return
+    if value.device.type == "cpu" and value.dtype in (torch.float32, torch.float64):
+        # numpy, on the calling thread: torch's parallel reduction would leave its OpenMP
+        # workers spin-waiting beside the eigen kernels that follow (eigen_mixture._numpy_ok)
+        x = value.detach().numpy()
+        finite = math.isfinite(float(np.max(np.abs(x))))
+    else:
+        finite = math.isfinite(value.detach().abs().amax().item())
+    if not finite:
         raise ValueError(f"{name} has non-finite entries (nan or inf)")
 
 
@@ -138,6 +147,17 @@ def require_finite(A: torch.Tensor | SymTridiagonal, name: str = "A") -> None:
         _check_finite(f"{name}.off", A.off)
     else:
         _check_finite(name, A)
+
+
+def _is_symmetric(A: torch.Tensor) -> bool:
+    """A == Aᵀ exactly. CPU tensors are compared in numpy, on the calling thread: torch's
+    parallel comparison left its OpenMP workers spinning beside the eigen kernels that
+    follow (eigen_mixture._numpy_ok), and it was the costliest torch op of a dense
+    ``OptLayer(EigenvalueMixture())`` call (``python -m benchmarks.spectrum``)."""
+    if A.device.type == "cpu" and A.dtype in (torch.float32, torch.float64):
+        x = A.detach().numpy()
+        return bool(np.array_equal(x, x.swapaxes(-1, -2)))
+    return torch.equal(A, A.mT)
 
 
 def as_symmetric(A, name: str = "A", check_finite: bool = True) -> torch.Tensor | SymTridiagonal:

@@ -11,6 +11,7 @@ Smoothed mixtures use ``eigenpairs`` (all vectors) and the envelopes of ``smooth
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..matrices import SymTridiagonal, require_finite
@@ -129,6 +130,33 @@ def mixture_pieces(problem, A, w: torch.Tensor, method: str, gradient: bool):
     return _smoothed_pieces(problem, A, w, method, gradient)
 
 
+def _numpy_ok(*tensors) -> bool:
+    """Elementwise work of the autograd Functions below may go through numpy: CPU tensors of
+    one dtype, nothing recorded. Why: torch's OpenMP workers spin-wait after each parallel
+    elementwise op (those over more than ~32k elements), and beside the kernels' second thread
+    that spinning made the tridiagonal n = 45, B = 1024 forward + backward through the layer
+    take 2.1× the kernel's time on 2 cores, 1.0–1.1× after this (``python -m
+    benchmarks.spectrum``, the OptLayer rows). numpy's elementwise ops run on the calling
+    thread."""
+    return (not torch.is_grad_enabled() and all(t.device.type == "cpu" for t in tensors)
+            and len({t.dtype for t in tensors}) == 1)
+
+
+def _dot_rows(ell: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``Σ_k ell[b, k] w[b, k]`` for each row ``b``."""
+    if _numpy_ok(ell, w):
+        return torch.from_numpy(np.einsum("bk,bk->b", ell.numpy(), w.numpy()))
+    return (ell * w).sum(-1)
+
+
+def _scale_rows(g: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """``g[b] X[b]`` for each row ``b`` of ``X`` (B, ...)."""
+    g = g.reshape((-1,) + (1,) * (X.dim() - 1))
+    if _numpy_ok(g, X):
+        return torch.from_numpy(g.numpy() * X.numpy())
+    return g * X
+
+
 class _DenseMixture(torch.autograd.Function):
     """``φ(A, w)`` with ``∂φ/∂A = Q diag(w) Qᵀ`` (formed in forward), ``∂φ/∂w = ℓ``."""
 
@@ -136,14 +164,14 @@ class _DenseMixture(torch.autograd.Function):
     def forward(ctx, A, w, problem, method):
         ell, G = mixture_pieces(problem, A, w, method, gradient=ctx.needs_input_grad[0])
         ctx.save_for_backward(ell, G)
-        return (ell * w).sum(-1)
+        return _dot_rows(ell, w)
 
     @staticmethod
     def backward(ctx, grad_value):
         ell, G = ctx.saved_tensors
-        g = grad_value.unsqueeze(-1)
-        grad_A = g.unsqueeze(-1) * G if ctx.needs_input_grad[0] else None
-        return grad_A, (g * ell if ctx.needs_input_grad[1] else None), None, None
+        grad_A = _scale_rows(grad_value, G) if ctx.needs_input_grad[0] else None
+        return grad_A, (_scale_rows(grad_value, ell) if ctx.needs_input_grad[1] else None), \
+            None, None
 
 
 class _TridiagonalMixture(torch.autograd.Function):
@@ -154,15 +182,15 @@ class _TridiagonalMixture(torch.autograd.Function):
         needs_A = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
         ell, grad = mixture_pieces(problem, SymTridiagonal(diag, off), w, method, needs_A)
         ctx.save_for_backward(ell, *(grad if needs_A else (None, None)))
-        return (ell * w).sum(-1)
+        return _dot_rows(ell, w)
 
     @staticmethod
     def backward(ctx, grad_value):
         ell, grad_diag, grad_off = ctx.saved_tensors
-        g = grad_value.unsqueeze(-1)
-        gd = g * grad_diag if ctx.needs_input_grad[0] else None
-        ge = g * grad_off if ctx.needs_input_grad[1] else None
-        return gd, ge, (g * ell if ctx.needs_input_grad[2] else None), None, None
+        gd = _scale_rows(grad_value, grad_diag) if ctx.needs_input_grad[0] else None
+        ge = _scale_rows(grad_value, grad_off) if ctx.needs_input_grad[1] else None
+        gw = _scale_rows(grad_value, ell) if ctx.needs_input_grad[2] else None
+        return gd, ge, gw, None, None
 
 
 @EIGEN.solves(EigenvalueMixture)

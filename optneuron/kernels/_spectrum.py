@@ -5,6 +5,8 @@ function only (see _compiled.py), so nothing here calls a jitted function of ano
 
 Per matrix (scaled by a power of two to ||T|| ~ 1):
   * eigenvalues by implicit QL with Wilkinson's shift (EISPACK tql1/tql2), sorted ascending;
+    LANES matrices at a time, their sweeps side by side in SIMD lanes (_ql_values_lanes: the
+    same operations as the scalar _ql_implicit, so the same values bit for bit);
   * for the gradient: one twisted factorization per eigenvalue, all n eigenvalues of the matrix
     advanced together (the recurrences run over i, the eigenvalues are the vectorized inner
     loop), giving unnormalized eigenvectors y_k with (T - lam_k) y_k = gamma_r e_r; each is
@@ -25,6 +27,10 @@ import numpy as np
 from numba import njit
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
+#: for the reductions (sums of n products: the weighted gradient, the Householder reduction's
+#: and the back-transformation's dot products): reassociation lets them vectorize; the order
+#: is still fixed by the code, so a matrix's result never depends on the batch or the threads
+_JIT_SUM = dict(_JIT, fastmath={"reassoc", "contract"})
 
 EPS = 2.220446049250313e-16
 #: a pivot of a twisted factorization smaller than this (||T|| ~ 1) is replaced by -PIVMIN
@@ -50,6 +56,16 @@ def _scale_exponent(amax):
 
 
 @njit(**_JIT)
+def _wilkinson_g(dl, dl1, dm, el):
+    """The start g of an implicit QL sweep with Wilkinson's shift (EISPACK tql1), hypot(g, 1)
+    written as a select so that it vectorizes: for |g| >= 1e150, g^2 + 1 rounds to g^2."""
+    g = (dl1 - dl) / (2.0 * el)
+    ag = abs(g)
+    r = math.sqrt(g * g + 1.0) if ag < 1e150 else ag
+    return dm - dl + el / (g + math.copysign(r, g))
+
+
+@njit(**_JIT)
 def _ql_implicit(d, e, n, vectors, Z):
     """Eigenvalues of the tridiagonal (d, e) into d, by implicit QL with Wilkinson's shift.
 
@@ -71,9 +87,7 @@ def _ql_implicit(d, e, n, vectors, Z):
             if it == MAXQL:
                 return False
             it += 1
-            g = (d[l + 1] - d[l]) / (2.0 * e[l])
-            r = math.hypot(g, 1.0)
-            g = d[m] - d[l] + e[l] / (g + math.copysign(r, g))
+            g = _wilkinson_g(d[l], d[l + 1], d[m], e[l])
             s = 1.0
             c = 1.0
             p = 0.0
@@ -115,99 +129,165 @@ def _ql_implicit(d, e, n, vectors, Z):
     return True
 
 
-#: matrices whose QL iterations are interleaved: each rotation is a chain of dependent
-#: divisions and square roots, and independent chains side by side keep the core busy
-GROUP = 8
-_FIND = 0
-_SWEEP = 1
-_DONE = 2
+#: matrices whose QL sweeps run side by side, one per SIMD lane: a rotation is a chain of
+#: dependent divisions and square roots, and the same step of LANES independent chains is
+#: one vector instruction each (a runtime loop bound >= 16 lets LLVM vectorize it). 32, not
+#: 16: a step's chain (a square root, then a division) is long and more lanes in flight hide
+#: it; beyond that the lanes' sweeps drift apart (one round costs its longest sweep)
+LANES = 32
+#: the dense kernel keeps each group's reflectors (GROUP_DENSE n x n) until its vectors
+GROUP_DENSE = 16
+#: rows of the lanes' state array (_ql_values_lanes)
+_NSTATE = 8
 
 
 @njit(**_JIT)
-def _ql_values_group(Dm, Em, ng, n, ok, st_i, st_f):
-    """_ql_implicit(Dm[j], Em[j], n, False) for j < ng, one rotation of each matrix in turn.
-
-    Each matrix sees exactly the operations of _ql_implicit (same results, bit for bit); only
-    their order across matrices changes. ok[j] is False where MAXQL sweeps did not suffice.
-    st_i (ng, 4) and st_f (ng, 4) hold each matrix's state: l, m, i, sweep count; s, c, p, g.
-    """
-    active = ng
+def _ql_deflate_lanes(Dt, Et, ng, n, bot, Sm, lcur, M2):
+    """For each lane j: l' = the first index >= lcur[j] whose e is not negligible (n - 1 if
+    none) into lcur, and m = the first index >= l' whose e is (n - 1 if none) into M2[0], as
+    _ql_implicit's search finds them: two vectorized passes over i = n-1 .. bot, Sm[i] holding
+    the tests. A lane's running value alternates between M2[0] and M2[1] (i even / odd): a
+    value stored only on some lanes (a masked store) would not be forwarded to the next load."""
     for j in range(ng):
-        ok[j] = True
-        st_i[j, 0] = 0
-        st_i[j, 3] = 0
-    ph = np.full(ng, _FIND, dtype=np.int64)
-    while active > 0:
+        Sm[n - 1, j] = 1.0
+        M2[(n - 1) & 1, j] = n - 1
+    for i in range(n - 2, bot - 1, -1):
+        di = Dt[i]
+        dn = Dt[i + 1]
+        ei = Et[i]
+        si = Sm[i]
+        mo = M2[(i + 1) & 1]
+        mi = M2[i & 1]
+        x = float(i)
         for j in range(ng):
-            if ph[j] == _DONE:
-                continue
-            d = Dm[j]
-            e = Em[j]
-            l = st_i[j, 0]
-            if ph[j] == _FIND:
-                m = l
-                while m < n - 1:
-                    dd = abs(d[m]) + abs(d[m + 1])
-                    if abs(e[m]) <= EPS * dd or abs(e[m]) < SAFMIN:
-                        break
-                    m += 1
-                if m == l:
-                    st_i[j, 0] = l + 1
-                    st_i[j, 3] = 0
-                    if l + 1 >= n:
-                        ph[j] = _DONE
-                        active -= 1
-                    continue
-                if st_i[j, 3] == MAXQL:
-                    ok[j] = False
-                    ph[j] = _DONE
-                    active -= 1
-                    continue
-                st_i[j, 3] += 1
-                g = (d[l + 1] - d[l]) / (2.0 * e[l])
-                r = math.hypot(g, 1.0)
-                st_f[j, 3] = d[m] - d[l] + e[l] / (g + math.copysign(r, g))
-                st_f[j, 0] = 1.0
-                st_f[j, 1] = 1.0
-                st_f[j, 2] = 0.0
-                st_i[j, 1] = m
-                st_i[j, 2] = m - 1
-                ph[j] = _SWEEP
-                continue
-            i = st_i[j, 2]
-            m = st_i[j, 1]
-            s = st_f[j, 0]
-            c = st_f[j, 1]
-            p = st_f[j, 2]
-            g = st_f[j, 3]
-            f = s * e[i]
-            b = c * e[i]
+            ae = abs(ei[j])
+            small = (ae <= EPS * (abs(di[j]) + abs(dn[j]))) | (ae < SAFMIN)
+            si[j] = 1.0 if small else 0.0
+            mi[j] = x if ((x >= lcur[j]) & (not small)) else mo[j]
+    for j in range(ng):
+        lcur[j] = M2[bot & 1, j]  # l'
+        M2[(n - 1) & 1, j] = n - 1
+    for i in range(n - 2, bot - 1, -1):
+        si = Sm[i]
+        mo = M2[(i + 1) & 1]
+        mi = M2[i & 1]
+        x = float(i)
+        for j in range(ng):
+            mi[j] = x if ((x >= lcur[j]) & (si[j] != 0.0)) else mo[j]
+    if bot & 1:
+        for j in range(ng):
+            M2[0, j] = M2[1, j]
+
+
+@njit(**_JIT)
+def _ql_sweep_lanes(Dt, Et, ng, top, bot, lo, hi, St):
+    """One implicit QL sweep per lane, i = hi[j]-1 down to lo[j], all lanes at once (a lane
+    outside its range carries its values through a select). The lanes' state s, c, p, g and a
+    flag (r^2 <= 1e-280 met) is read from St[(i+1) & 1] and written to St[i & 1] whole (see
+    _ql_deflate_lanes): the caller sets both rows before the sweep; it ends in St[bot & 1]."""
+    for i in range(top, bot - 1, -1):
+        di = Dt[i]
+        dn = Dt[i + 1]
+        ei = Et[i]
+        en = Et[i + 1]
+        So, Co, Po, Go, Bo = St[(i + 1) & 1, 0], St[(i + 1) & 1, 1], St[(i + 1) & 1, 2], \
+            St[(i + 1) & 1, 3], St[(i + 1) & 1, 4]
+        Sn, Cn, Pn, Gn, Bn = St[i & 1, 0], St[i & 1, 1], St[i & 1, 2], St[i & 1, 3], St[i & 1, 4]
+        x = float(i)
+        for j in range(ng):
+            a = (x >= lo[j]) & (x < hi[j])
+            g = Go[j]
+            f = So[j] * ei[j]
+            b = Co[j] * ei[j]
             r2 = f * f + g * g
-            r = math.sqrt(r2) if r2 > 1e-280 else math.hypot(f, g)
-            e[i + 1] = r
-            if r == 0.0:
-                d[i + 1] -= p
-                e[m] = 0.0
-                ph[j] = _FIND
-                continue
+            r = math.sqrt(r2)
             s = f / r
             c = g / r
-            g = d[i + 1] - p
-            r = (d[i] - g) * s + 2.0 * c * b
-            p = s * r
-            d[i + 1] = g + p
-            g = c * r - b
-            if i - 1 < l:
-                d[l] -= p
-                e[l] = g
-                e[m] = 0.0
-                ph[j] = _FIND
-            else:
-                st_i[j, 2] = i - 1
-                st_f[j, 0] = s
-                st_f[j, 1] = c
-                st_f[j, 2] = p
-                st_f[j, 3] = g
+            g = dn[j] - Po[j]
+            rr = (di[j] - g) * s + 2.0 * c * b
+            p = s * rr
+            en[j] = r if a else en[j]
+            dn[j] = (g + p) if a else dn[j]
+            Sn[j] = s if a else So[j]
+            Cn[j] = c if a else Co[j]
+            Pn[j] = p if a else Po[j]
+            Gn[j] = (c * rr - b) if a else Go[j]
+            Bn[j] = 1.0 if (a & (r2 <= 1e-280)) else Bo[j]
+
+
+@njit(**_JIT)
+def _ql_values_lanes(Dt, Et, ng, n, ok, lw, St, Sm):
+    """_ql_implicit(Dt[:, j], Et[:, j], n, False) for the lanes j < ng, with their sweeps run
+    side by side: in each round every unfinished lane deflates, finds its m and starts one
+    sweep, then the rotation steps i = top .. bot run for all lanes at once, a lane taking
+    part where i lies in its own sweep (selects, not branches, so the lane loops vectorize).
+    Each lane sees exactly the operations of _ql_implicit, so the values are the same bit for
+    bit; a lane meeting a step that _ql_implicit treats apart (r^2 <= 1e-280: hypot, or an
+    exact zero rotation) is flagged, to be redone by _ql_implicit by the caller.
+    ok[j]: 1 converged, 0 MAXQL sweeps did not suffice, -1 redo. lw (_NSTATE, LANES), St (2, 5,
+    LANES) and Sm (n, LANES) hold the lanes' state and scratch.
+    """
+    lcur, M2, lo, hi, it, done, dl = lw[0], lw[1:3], lw[3], lw[4], lw[5], lw[6], lw[7]
+    for j in range(ng):
+        ok[j] = 1
+        lcur[j] = 0.0
+        it[j] = 0.0
+        done[j] = 0.0
+        for q in range(2):
+            St[q, 4, j] = 0.0
+    bot = 0
+    while True:
+        for j in range(ng):
+            dl[j] = lcur[j]
+        _ql_deflate_lanes(Dt, Et, ng, n, bot, Sm, lcur, M2)
+        top = -1
+        bot = n
+        for j in range(ng):
+            lo[j] = n
+            hi[j] = 0.0
+            if done[j] != 0.0:
+                lcur[j] = n - 1
+                continue
+            l = int(lcur[j])
+            m = int(M2[0, j])
+            if l != int(dl[j]):
+                it[j] = 0.0  # a new eigenvalue: its own MAXQL sweeps
+            if m == l:
+                done[j] = 1.0
+                continue
+            if it[j] == MAXQL:
+                ok[j] = 0
+                done[j] = 1.0
+                lcur[j] = n - 1
+                continue
+            it[j] += 1.0
+            g = _wilkinson_g(Dt[l, j], Dt[l + 1, j], Dt[m, j], Et[l, j])
+            for q in range(2):
+                St[q, 0, j] = 1.0
+                St[q, 1, j] = 1.0
+                St[q, 2, j] = 0.0
+                St[q, 3, j] = g
+            lo[j] = l
+            hi[j] = m
+            top = max(top, m - 1)
+            bot = min(bot, l)
+        if top < 0:
+            break
+        _ql_sweep_lanes(Dt, Et, ng, top, bot, lo, hi, St)
+        fin = St[bot & 1]
+        for j in range(ng):
+            if hi[j] <= lo[j]:
+                continue
+            if fin[4, j] != 0.0:
+                ok[j] = -1
+                done[j] = 1.0
+                lcur[j] = n - 1
+                continue
+            l = int(lo[j])
+            m = int(hi[j])
+            Dt[l, j] -= fin[2, j]
+            Et[l, j] = fin[3, j]
+            Et[m, j] = 0.0
 
 
 @njit(**_JIT)
@@ -243,19 +323,25 @@ def _separated(lam, n, tol):
 
 
 @njit(**_JIT)
-def _twisted_vectors(d, e, n, lam, Dpiv, Dinv, Rinv, gmin, twist, Y):
+def _twisted_vectors(d, e, n, m, lam, Dpiv, Dinv, Rinv, G2, T2, Y):
     """Y[:, k] = the twisted-factorization eigenvector of T for lam[k], for all k at once.
 
     T - lam I = L D L^T (top-down pivots D_i) = U R U^T (bottom-up pivots R_i); at the twist
     r = argmin_i |gamma_i|, gamma_i = D_i + R_i - (d_i - lam) = D_i - e_i^2 / R_{i+1}, the
     vector with y_r = 1, y_i = -(e_i / D_i) y_{i+1} above r and y_i = -(e_{i-1} / R_i) y_{i-1}
     below r solves (T - lam I) y = gamma_r e_r. Pivots below PIVMIN are raised to -PIVMIN (as in
-    a Sturm count). Inner loops run over k on rows indexed from 0, so that they vectorize.
+    a Sturm count). Inner loops run over k on rows indexed from 0, so that they vectorize, and
+    store whole rows: a row stored on some lanes only (a masked store) is not forwarded to the
+    next row's loads, which then wait for it to retire. So the running minimum of |gamma_i|
+    alternates between the rows of G2 (2, m) and T2 (2, m) (the twist, as a float). The k
+    loops run over m >= n columns (lam[n:m] any finite padding): with m a multiple of the
+    vector width no column is left to a scalar remainder, whose branches on the twist test
+    mispredict.
     """
     D0 = Dpiv[0]
     I0 = Dinv[0]
     d0 = d[0]
-    for k in range(n):
+    for k in range(m):
         q = d0 - lam[k]
         q = q if abs(q) >= PIVMIN else -PIVMIN
         D0[k] = q
@@ -266,7 +352,7 @@ def _twisted_vectors(d, e, n, lam, Dpiv, Dinv, Rinv, gmin, twist, Y):
         Ip = Dinv[i - 1]
         Dc = Dpiv[i]
         Ic = Dinv[i]
-        for k in range(n):
+        for k in range(m):
             q = (di - lam[k]) - e2 * Ip[k]
             q = q if abs(q) >= PIVMIN else -PIVMIN
             Dc[k] = q
@@ -274,47 +360,59 @@ def _twisted_vectors(d, e, n, lam, Dpiv, Dinv, Rinv, gmin, twist, Y):
     dl = d[n - 1]
     Rl = Rinv[n - 1]
     Dl = Dpiv[n - 1]
-    for k in range(n):
+    Gl = G2[(n - 1) & 1]
+    Tl = T2[(n - 1) & 1]
+    xl = float(n - 1)
+    for k in range(m):
         q = dl - lam[k]
         q = q if abs(q) >= PIVMIN else -PIVMIN
         Rl[k] = 1.0 / q
-        gmin[k] = abs(Dl[k])  # gamma_{n-1} = D_{n-1}
-        twist[k] = n - 1
+        Gl[k] = abs(Dl[k])  # gamma_{n-1} = D_{n-1}
+        Tl[k] = xl
     for i in range(n - 2, -1, -1):
         e2 = e[i] * e[i]
         di = d[i]
         Rn = Rinv[i + 1]
         Rc = Rinv[i]
         Dc = Dpiv[i]
-        for k in range(n):
+        Go = G2[(i + 1) & 1]
+        To = T2[(i + 1) & 1]
+        Gn = G2[i & 1]
+        Tn = T2[i & 1]
+        x = float(i)
+        for k in range(m):
             t = e2 * Rn[k]
             q = (di - lam[k]) - t
             q = q if abs(q) >= PIVMIN else -PIVMIN
             Rc[k] = 1.0 / q
             gam = abs(Dc[k] - t)
-            better = gam < gmin[k]
-            gmin[k] = gam if better else gmin[k]
-            twist[k] = i if better else twist[k]
+            better = gam < Go[k]
+            Gn[k] = gam if better else Go[k]
+            Tn[k] = x if better else To[k]
+    twist = T2[0]
     Yl = Y[n - 1]
-    for k in range(n):
-        Yl[k] = 1.0 if twist[k] == n - 1 else 0.0
+    for k in range(m):
+        Yl[k] = 1.0 if twist[k] == xl else 0.0
     for i in range(n - 2, -1, -1):
         ei = e[i]
         Ic = Dinv[i]
         Yn = Y[i + 1]
         Yc = Y[i]
-        for k in range(n):
+        x = float(i)
+        for k in range(m):
             r = twist[k]
             y = -ei * Ic[k] * Yn[k]
-            Yc[k] = 1.0 if i == r else (y if i < r else 0.0)
+            Yc[k] = 1.0 if x == r else (y if x < r else 0.0)
     for i in range(1, n):
         em = e[i - 1]
         Rc = Rinv[i]
         Yp = Y[i - 1]
         Yc = Y[i]
-        for k in range(n):
+        x = float(i)
+        for k in range(m):
             y = -em * Rc[k] * Yp[k]
-            Yc[k] = y if i > twist[k] else Yc[k]
+            # Yc[k] is 0 below the twist: adding keeps the store whole (see above)
+            Yc[k] = Yc[k] + (y if x > twist[k] else 0.0)
 
 
 @njit(**_JIT)
@@ -383,7 +481,7 @@ def _orthonormalize_groups(Y, c, lam, n, tol):
 
 
 @njit(**_JIT)
-def _tri_vectors(dS, eS, n, lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, twist, tmp):
+def _tri_vectors(dS, eS, n, lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, G2, tmp, lp):
     """Eigenvectors of the scaled tridiagonal (dS, eS) for its eigenvalues lam (ascending, from
     _ql_values_group) as the columns of Y, with c[k] = 1 / ||Y[:, k]||^2. Returns OK or FAILED.
     On the cluster path lam is recomputed by the same QL (the same values, bit for bit)."""
@@ -396,7 +494,13 @@ def _tri_vectors(dS, eS, n, lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, twist, tmp
             r += abs(eS[i])
         tnorm = max(tnorm, r)
     rmax = RESID_C * n * EPS * tnorm
-    _twisted_vectors(dS, eS, n, lam, Dpiv, Dinv, Rinv, gmin, twist, Y)
+    # the padding columns: a shift outside the spectrum, so their pivots stay away from 0
+    m = min(Y.shape[1], (n + 7) // 8 * 8)
+    for k in range(n):
+        lp[k] = lam[k]
+    for k in range(n, m):
+        lp[k] = 2.0 * tnorm + 1.0
+    _twisted_vectors(dS, eS, n, m, lp, Dpiv, Dinv, Rinv, G2[0:2], G2[2:4], Y)
     if _column_scales(dS, eS, n, lam, Y, c, gmin, rmax):
         if _separated(lam, n, ORTHO_RTOL * tnorm):
             return OK
@@ -430,10 +534,12 @@ def _chunk_bounds(c, nchunks, B):
 
 @njit(**_JIT)
 def _scratch(n):
+    """Per-matrix arrays; those of the twisted vectors padded to a multiple of 8 columns."""
     nn = max(n, 1)
-    return (np.zeros(nn), np.zeros(nn), np.zeros((nn, nn)), np.zeros((nn, nn)), np.zeros(nn),
-            np.zeros((nn, nn)), np.zeros((nn, nn)), np.zeros((nn, nn)), np.zeros(nn),
-            np.zeros(nn, dtype=np.int64), np.zeros(nn))
+    npad = (nn + 7) // 8 * 8
+    return (np.zeros(nn), np.zeros(nn), np.zeros((nn, nn)), np.zeros((nn, npad)), np.zeros(nn),
+            np.zeros((nn, npad)), np.zeros((nn, npad)), np.zeros((nn, npad)), np.zeros(nn),
+            np.zeros((4, npad)), np.zeros(nn), np.zeros(npad))
 
 
 @njit(**_JIT)
@@ -448,24 +554,35 @@ def _scan(row, n, amax, chk):
 
 @njit(**_JIT)
 def _group_scratch(n):
-    """Per-group arrays: the scaled rows (kept), their QL copies, exponents, batch rows, flags."""
+    """Per-group arrays: the scaled rows (kept), their eigenvalues, a sort buffer, the lanes'
+    transposed copies, exponents, batch rows, flags, the lanes' state and scratch."""
     nn = max(n, 1)
-    return (np.zeros((GROUP, nn)), np.zeros((GROUP, nn)), np.zeros((GROUP, nn)),
-            np.zeros((GROUP, nn)), np.zeros(GROUP, dtype=np.int64),
-            np.zeros(GROUP, dtype=np.int64), np.zeros(GROUP, dtype=np.bool_),
-            np.zeros((GROUP, 4), dtype=np.int64), np.zeros((GROUP, 4)))
+    return (np.zeros((LANES, nn)), np.zeros((LANES, nn)), np.zeros((LANES, nn)), np.zeros(nn),
+            np.zeros((nn, LANES)), np.zeros((nn, LANES)), np.zeros(LANES, dtype=np.int64),
+            np.zeros(LANES, dtype=np.int64), np.zeros(LANES, dtype=np.int64),
+            np.zeros((_NSTATE, LANES)), np.zeros((2, 5, LANES)), np.zeros((nn, LANES)))
 
 
 @njit(**_JIT)
-def _group_values(DS, ES, Dm, Em, ng, n, ok, st_i, st_f):
-    """Eigenvalues (ascending) of the group's scaled tridiagonals (DS[j], ES[j]) into Dm[j]."""
+def _group_values(DS, ES, Dm, Em, Dt, Et, ng, n, ok, lw, St, Sm, Z):
+    """Eigenvalues (ascending) of the group's scaled tridiagonals (DS[j], ES[j]) into Dm[j];
+    ok[j] False where QL did not converge. Z (n, n) is scratch."""
+    for i in range(n):
+        for j in range(ng):
+            Dt[i, j] = DS[j, i]
+            Et[i, j] = ES[j, i] if i < n - 1 else 0.0
+    _ql_values_lanes(Dt, Et, ng, n, ok, lw, St, Sm)
     for j in range(ng):
-        for i in range(n):
-            Dm[j, i] = DS[j, i]
-            Em[j, i] = ES[j, i] if i < n - 1 else 0.0
-    _ql_values_group(Dm, Em, ng, n, ok, st_i, st_f)
-    for j in range(ng):
-        _sort_ascending(Dm[j], n, False, Dm, Em[j])
+        lam = Dm[j]
+        if ok[j] == -1:
+            for i in range(n):
+                lam[i] = DS[j, i]
+                Em[i] = ES[j, i] if i < n - 1 else 0.0
+            ok[j] = 1 if _ql_implicit(lam, Em, n, False, Z) else 0
+        else:
+            for i in range(n):
+                lam[i] = Dt[i, j]
+        _sort_ascending(lam, n, False, Z, Em)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -474,11 +591,11 @@ def _tri_spectrum_batch(diag, off, weights, gradient, c0, c1, nchunks, vals, gd,
     wrow = weights.shape[0] > 1
     for ch in range(c0, c1):
         b0, b1 = _chunk_bounds(ch, nchunks, B)
-        lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, twist, tmp = _scratch(n)
-        DS, ES, Dm, Em, pex, rows, ok, st_i, st_f = _group_scratch(n)
-        for g0 in range(b0, b1, GROUP):
+        lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, G2, tmp, lp = _scratch(n)
+        DS, ES, Dm, Em, Dt, Et, pex, rows, ok, lw, St, Sm = _group_scratch(n)
+        for g0 in range(b0, b1, LANES):
             ng = 0
-            for b in range(g0, min(g0 + GROUP, b1)):
+            for b in range(g0, min(g0 + LANES, b1)):
                 amax, chk = _scan(diag[b], n, 0.0, 0.0)
                 amax, chk = _scan(off[b], n - 1, amax, chk)
                 w = weights[b] if wrow else weights[0]
@@ -510,14 +627,14 @@ def _tri_spectrum_batch(diag, off, weights, gradient, c0, c1, nchunks, vals, gd,
                 pex[ng] = p
                 rows[ng] = b
                 ng += 1
-            _group_values(DS, ES, Dm, Em, ng, n, ok, st_i, st_f)
+            _group_values(DS, ES, Dm, Em, Dt, Et, ng, n, ok, lw, St, Sm, Z)
             for j in range(ng):
                 b = rows[j]
                 lam = Dm[j]
                 st = OK if ok[j] else FAILED
                 if gradient and ok[j]:
                     st = _tri_vectors(DS[j], ES[j], n, lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin,
-                                      twist, tmp)
+                                      G2, tmp, lp)
                 suspect[b] = st != OK
                 for i in range(n):
                     vals[b, i] = math.ldexp(lam[i], pex[j])
@@ -532,7 +649,7 @@ def _tri_spectrum_batch(diag, off, weights, gradient, c0, c1, nchunks, vals, gd,
                                 ge[b, i] = math.nan
 
 
-@njit(**_JIT)
+@njit(**_JIT_SUM)
 def _weighted_tridiagonal(Y, c, w, n, cw, gd, ge):
     """gd_i = sum_k w_k q_ik^2, ge_i = 2 sum_k w_k q_ik q_{i+1,k} with q_k = Y[:, k] sqrt(c_k)."""
     for k in range(n):
@@ -554,7 +671,7 @@ def _weighted_tridiagonal(Y, c, w, n, cw, gd, ge):
 # --- dense: Householder reduction, the tridiagonal spectrum, a two-sided back-transformation ---
 
 
-@njit(**_JIT)
+@njit(**_JIT_SUM)
 def _householder(W, n, d, e, tau, p):
     """Reduce symmetric W (n, n) in place to T = H^T W H, H = H_0 ... H_{n-3}.
 
@@ -606,7 +723,7 @@ def _householder(W, n, d, e, tau, p):
     d[n - 1] = W[n - 1, n - 1]
 
 
-@njit(**_JIT)
+@njit(**_JIT_SUM)
 def _weighted_dense(Y, c, w, n, cw, M):
     """M = sum_k w_k c_k Y[:, k] Y[:, k]^T (the tridiagonal's Q diag(w) Q^T)."""
     for k in range(n):
@@ -622,7 +739,7 @@ def _weighted_dense(Y, c, w, n, cw, M):
             M[j, i] = s
 
 
-@njit(**_JIT)
+@njit(**_JIT_SUM)
 def _two_sided(W, n, tau, M, p):
     """M <- H M H^T with the reflectors stored by _householder (H_j M H_j for j descending)."""
     for j in range(n - 3, -1, -1):
@@ -664,16 +781,16 @@ def _dense_spectrum_batch(A, weights, gradient, c0, c1, nchunks, vals, G, suspec
     wrow = weights.shape[0] > 1
     for ch in range(c0, c1):
         b0, b1 = _chunk_bounds(ch, nchunks, B)
-        lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, twist, tmp = _scratch(n)
-        DS, ES, Dm, Em, pex, rows, ok, st_i, st_f = _group_scratch(n)
+        lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, G2, tmp, lp = _scratch(n)
+        DS, ES, Dm, Em, Dt, Et, pex, rows, ok, lw, St, Sm = _group_scratch(n)
         nn = max(n, 1)
         # each group's reflectors, for the back-transformation
-        W = np.zeros((GROUP, nn, nn))
-        tau = np.zeros((GROUP, nn))
+        W = np.zeros((GROUP_DENSE, nn, nn))
+        tau = np.zeros((GROUP_DENSE, nn))
         M = np.zeros((nn, nn))
-        for g0 in range(b0, b1, GROUP):
+        for g0 in range(b0, b1, GROUP_DENSE):
             ng = 0
-            for b in range(g0, min(g0 + GROUP, b1)):
+            for b in range(g0, min(g0 + GROUP_DENSE, b1)):
                 Ab = A[b]
                 amax = 0.0
                 chk = 0.0
@@ -706,14 +823,14 @@ def _dense_spectrum_batch(A, weights, gradient, c0, c1, nchunks, vals, G, suspec
                 pex[ng] = p
                 rows[ng] = b
                 ng += 1
-            _group_values(DS, ES, Dm, Em, ng, n, ok, st_i, st_f)
+            _group_values(DS, ES, Dm, Em, Dt, Et, ng, n, ok, lw, St, Sm, Z)
             for j in range(ng):
                 b = rows[j]
                 lam = Dm[j]
                 st = OK if ok[j] else FAILED
                 if gradient and ok[j]:
                     st = _tri_vectors(DS[j], ES[j], n, lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin,
-                                      twist, tmp)
+                                      G2, tmp, lp)
                 suspect[b] = st != OK
                 for i in range(n):
                     vals[b, i] = math.ldexp(lam[i], pex[j])
