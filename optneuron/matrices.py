@@ -189,15 +189,6 @@ def as_symmetric(A, name: str = "A", check_finite: bool = True) -> torch.Tensor 
     return A / 2 + A.mT / 2
 
 
-def _is_symmetric(A: torch.Tensor) -> bool:
-    """``torch.equal(A, A.mT)``, on slices of the batch below torch's parallel grain."""
-    if A.numel() <= TORCH_GRAIN or A.ndim == 2 or not A.is_contiguous():
-        return torch.equal(A, A.mT)  # (a non-contiguous batch would be copied to be sliced)
-    flat = A.reshape(-1, *A.shape[-2:])
-    return all(torch.equal(flat[s], flat[s].mT)
-               for s in serial_slices(flat.shape[0], A.shape[-1] ** 2))
-
-
 def matrix_size(A: torch.Tensor | SymTridiagonal) -> int:
     """``n`` for a batch of ``n × n`` matrices."""
     return A.shape[-1]
