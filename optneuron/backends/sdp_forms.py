@@ -114,7 +114,7 @@ def solve_trust_region_sdp(backend, problem: TrustRegion, A, b) -> Solution:
     with torch.no_grad():
         size = torch.maximum(torch.linalg.matrix_norm(A64, 2), b64.norm(dim=-1))
         scale = torch.where(size > 0, size, torch.ones_like(size))
-        _, reference = trust_region_minimizer(A64, b64, problem.ball, "lapack")
+        _, reference, _ = trust_region_minimizer(A64, b64, problem.ball, "lapack")
     Y = _run(_trust_region_layer(n, problem.ball),
              [A64 / scale[:, None, None], b64 / scale[:, None]], backend.solver_args,
              f"a TrustRegion problem (n={n})")
