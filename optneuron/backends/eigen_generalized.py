@@ -84,16 +84,16 @@ def differentiable_solution(problem, A, B, method: str):
     """
     L, C = _reduce(A, B)
     X_C, q = solution_function(problem.reduced, C, method)
+    X = torch.linalg.solve_triangular(L.mT, X_C, upper=True)
+    X = torch.linalg.solve_triangular(L.mT, X.mT, upper=True)
+    X = X / 2 + X.mT / 2
     if q is None:
-        X = torch.linalg.solve_triangular(L.mT, X_C, upper=True)
-        X = torch.linalg.solve_triangular(L.mT, X.mT, upper=True)
-        return X / 2 + X.mT / 2, None
+        return X, None
     x = torch.linalg.solve_triangular(L.mT, q.unsqueeze(-1), upper=True)
     with torch.no_grad():
         top = x.abs().argmax(dim=-2, keepdim=True)
         sign = torch.where(x.gather(-2, top) < 0, -1.0, 1.0).to(x.dtype)
-    x = (x * sign).squeeze(-1)
-    return x.unsqueeze(-1) * x.unsqueeze(-2), x
+    return X, (x * sign).squeeze(-1)
 
 
 @EIGEN.solves(GeneralizedSphereQP)
