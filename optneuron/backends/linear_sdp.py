@@ -48,6 +48,10 @@ __all__ = ["LinearSDPDerivative", "LinearSDPSolve", "solve_linear_sdp"]
 # 1e-12 tolerances put a truly singular K near 1e-12; a differentiable point with a gap δ
 # in its data has ~δ here)
 SINGULAR = 1e-9
+# An inequality whose slack and multiplier are both below this (the data being scaled to unit
+# size) is not strictly complementary: at the ball's kink the interior-point solver stops with
+# both near 1e-8 (seen: slack 2e-8, multiplier 8e-10), which leaves K far from singular
+COMPLEMENTARY = 1e-6
 
 
 class LinearSDPSolve(NamedTuple):
@@ -126,11 +130,13 @@ class LinearSDPDerivative(torch.autograd.Function):
         sigma = torch.where(equality, torch.zeros_like(slack), slack)
         K = kkt_matrix(Y, Z, None, Y.new_zeros(B), LinearRows(svec(M), rho, sigma))
         singular_values = torch.linalg.svdvals(K)
-        if bool((singular_values[:, -1] <= SINGULAR * singular_values[:, 0]).any()):
+        weak = ~equality & (torch.maximum(nu.abs(), slack.abs()) <= COMPLEMENTARY)
+        if bool((singular_values[:, -1] <= SINGULAR * singular_values[:, 0]).any() | weak.any()):
             raise ValueError(
                 f"Solution.X of {ctx.what} on the SDP backend is not differentiable here: the "
-                "SDP's KKT system is singular at the solver's point (no unique, strictly "
-                "complementary solution: the trust-region hard case or b = 0, a tied bottom "
+                "SDP's KKT system is singular at the solver's point, or an inequality has zero "
+                "slack and zero multiplier (no unique, strictly complementary solution: the "
+                "trust-region hard case or b = 0, a tied bottom "
                 "generalized eigenvalue, or the ball's kink); detach it, or use the eigen backend"
                 " (whose backward names the cause)"
             )
