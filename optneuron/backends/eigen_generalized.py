@@ -5,6 +5,9 @@ eigenpairs ``(μ_j, x_j = L⁻ᵀq_j)`` with ``x_jᵀBx_j = 1``. The value is th
 problem's (``problem.reduced``) on ``C``, ``Σ_j w_j μ_j`` (``∓(α/2)(‖w‖² − m)`` smoothed); its
 gradients (theory/generalized-courant-fischer.md) are ``∂/∂A = Σ_j w_j x_j x_jᵀ`` and
 ``∂/∂B = −Σ_j w_j μ_j x_j x_jᵀ``, formed in backward from ``x`` and the two weight vectors.
+``x``'s sign makes its own largest-magnitude component positive. With gradients on,
+``Solution.x``/``X`` are differentiable w.r.t. ``A`` and ``B`` (``differentiable_solution``),
+built only when read.
 """
 
 from __future__ import annotations

@@ -11,6 +11,11 @@ the tridiagonal eigen-kernel and O(n) secular steps; a tridiagonal ``A`` gets th
 ``x_i²`` (diagonal), ``2x_ix_{i+1}`` (off-diagonal). A batch with a row the eigen-kernel flags
 (a repeated bottom eigenvalue, non-finite input) goes the eigendecomposition way above, its
 tridiagonal gradient reaching ``diag``/``off`` through ``to_dense``.
+
+With gradients on, ``Solution.x`` (and ``X = x xᵀ``) is differentiable too: the minimizer and
+``λ_min`` found here go to ``trust_region_solution``'s Functions, whose backward is the
+implicit derivative of the KKT system (one Cholesky solve per dense matrix, O(n) per
+tridiagonal one; the hard case raises).
 """
 
 from __future__ import annotations

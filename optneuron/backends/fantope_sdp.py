@@ -31,6 +31,10 @@ and ``g = svec(∂L/∂X)``, ``∂L/∂S = −smat((K⁻ᵀ [g; 0; 0; 0])_dX-blo
 an eigendecomposition of ``S``: it is an independent check of the eigen backend's
 eigenvector / projector derivatives.
 
+``kkt_matrix`` takes the linear constraints as an argument (``LinearRows``; default the one
+row ``tr X = m``), which is how ``linear_sdp`` reuses it for the S-lemma lift and the
+``B``-spectraplex.
+
 Why not diffcp's derivative (what cvxpylayers calls): for PSD cones of size ≥ 4 solved by
 Clarabel, diffcp 1.1.9 maps the solver's ``y`` and ``s`` back to SCS's vectorization with
 the inverse of the permutation it should use, so its derivative is wrong (and its duals

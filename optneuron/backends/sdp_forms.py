@@ -7,6 +7,10 @@
   ``B``-Fantope terms, solved as the Fantope terms of ``C = L⁻¹AL⁻ᵀ`` (``B = LLᵀ``) in the
   variable ``Y = LᵀXL`` and mapped back, ``X = L⁻ᵀYL⁻¹``.
 
+``X`` (and ``TrustRegion``'s ``x``) is the solver's optimum from ``linear_sdp``, differentiable
+through the SDP's KKT system at the solver's primal–dual point (not through cvxpylayers, whose
+diffcp derivative is wrong for Clarabel and PSD blocks ≥ 4×4: docs/sdp-derivative.md).
+
 Values carry Danskin's gradients: ``⟨A, X⟩ + 2bᵀx`` at the detached optimum (``∂/∂A = X``,
 ``∂/∂b = 2x``) and, for the ``B``-constraint, ``⟨A, X⟩ − v(⟨B, X⟩ − 1)`` with the detached
 optimal value ``v`` as the constraint's multiplier (``∂/∂B = −vX``), which leaves the value
