@@ -126,16 +126,25 @@ def solve_trust_region(backend, problem: TrustRegion, A, b) -> Solution:
                      (flat_b.new_zeros(flat_b.shape), flat_b.new_zeros(0), flat_b.new_zeros(0)))
         flat = dense
     x, value, lam0 = found
-    if torch.is_grad_enabled() and (flat.requires_grad or flat_b.requires_grad):
+    needs_grad = torch.is_grad_enabled() and (flat.requires_grad or flat_b.requires_grad)
+    if needs_grad:
         if isinstance(flat, SymTridiagonal):
             value = _TridiagonalTrustRegionValue.apply(flat.diag, flat.off, flat_b, x, value)
-            x = TridiagonalTrustRegionSolution.apply(flat.diag, flat.off, flat_b, x, lam0,
-                                                     problem.ball)
         else:
             value = _TrustRegionValue.apply(flat, flat_b, x, value)
-            x = TrustRegionSolution.apply(flat, flat_b, x, lam0, problem.ball)
-    x = x.reshape(*batch, n)
-    return Solution(value.reshape(batch), lift=lambda: (x.unsqueeze(-1) * x.unsqueeze(-2), x))
+
+    def lift():
+        # built only when X or x is read, so value-only training adds no node to the graph
+        solution = x
+        if needs_grad and isinstance(flat, SymTridiagonal):
+            solution = TridiagonalTrustRegionSolution.apply(flat.diag, flat.off, flat_b, x, lam0,
+                                                            problem.ball)
+        elif needs_grad:
+            solution = TrustRegionSolution.apply(flat, flat_b, x, lam0, problem.ball)
+        solution = solution.reshape(*batch, n)
+        return solution.unsqueeze(-1) * solution.unsqueeze(-2), solution
+
+    return Solution(value.reshape(batch), lift=lift)
 
 
 def _use_kernels(A, method: str) -> bool:
