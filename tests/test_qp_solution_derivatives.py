@@ -244,3 +244,45 @@ def test_sdp_generalized_derivative_agrees_with_eigen(problem):
     sdp = _grads("sdp", problem, (A, B), C, None)
     for e, s in zip(eigen, sdp):
         assert _relative(s, e) <= 1e-4
+
+
+SCS = {"solve_method": "SCS", "eps_abs": 1e-10, "eps_rel": 1e-10, "max_iters": 100_000}
+
+
+@pytest.mark.parametrize("solver_args", [None, SCS], ids=["Clarabel", "SCS"])
+@pytest.mark.parametrize("ball", [False, True])
+def test_linear_sdp_returns_a_kkt_point(ball, solver_args):
+    """The solver's duals, mapped back from its own vectorization, satisfy the KKT conditions
+    (stationarity, complementarity, dual feasibility, ``ν_i s_i = 0``): what the derivative
+    linearizes must be a KKT point."""
+    from optneuron.backends.linear_sdp import solve_linear_sdp
+    from optneuron.backends.sdp import DEFAULT_SOLVER_ARGS
+    from optneuron.backends.sdp_forms import _trust_region_constraints
+
+    n = 4
+    A, b = _data(n, seed=40, ball=ball)
+    S = torch.zeros(2, n + 1, n + 1, dtype=F64)
+    S[:, :n, :n], S[:, :n, n], S[:, n, :n] = A, b, b
+    S = S / torch.linalg.matrix_norm(S, 2)[:, None, None]
+    M, c, p_eq = _trust_region_constraints(n, ball)
+    M = M.expand(2, -1, -1, -1)
+    solved = solve_linear_sdp(S, M, c, p_eq, solver_args or DEFAULT_SOLVER_ARGS)
+    stationarity = S - (solved.nu[..., None, None] * M).sum(1) - solved.Z
+    assert stationarity.abs().max() < 1e-8
+    assert (solved.Y @ solved.Z).abs().max() < 1e-5  # Clarabel stops at "AlmostSolved": ~1e-6
+    assert torch.linalg.eigvalsh(solved.Z).min() > -1e-8
+    assert (solved.nu * solved.slack).abs().max() < 1e-8
+    if ball:  # the interior row has slack, the boundary row a multiplier
+        assert solved.slack[0, 1] > 0.1 and solved.nu[1, 1] < -1e-3
+
+
+def test_sdp_derivative_with_scs_agrees_with_eigen():
+    n = 4
+    A, b = _data(n, seed=41)
+    C, c = random_symmetric(2, n, n, seed=42), torch.randn(2, n, dtype=F64)
+    eigen = _grads("eigen", TrustRegion(), (A, b), C, c)
+    leaves = [A.clone().requires_grad_(), b.clone().requires_grad_()]
+    sol = OptLayer(TrustRegion(), "sdp", solver_args=SCS, optimality_tol=1e-5)(*leaves)
+    ((C * sol.X).sum() + (c * sol.x).sum()).backward()
+    for e, leaf in zip(eigen, leaves):
+        assert _relative(leaf.grad, e) <= 1e-6

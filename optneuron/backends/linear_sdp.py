@@ -145,6 +145,8 @@ class LinearSDPDerivative(torch.autograd.Function):
         adjoint = torch.linalg.solve(K.mT, rhs)
         a_stat = smat(adjoint[:, :t], N)
         a_primal = adjoint[:, 2 * t:]
-        grad_M = (nu[..., None, None] * a_stat[:, None]
-                  - (rho * a_primal)[..., None, None] * Y[:, None])
+        grad_M = None
+        if ctx.needs_input_grad[1]:  # constraint matrices that are data (the B-spectraplex's B)
+            grad_M = (nu[..., None, None] * a_stat[:, None]
+                      - (rho * a_primal)[..., None, None] * Y[:, None])
         return -a_stat, grad_M, None, None, None
