@@ -95,16 +95,18 @@ class TrustRegionSolution(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, g):
         A, b, x, lam0 = ctx.saved_tensors
-        mu = ((x.unsqueeze(-2) @ A).squeeze(-2) * x).sum(-1) + (b * x).sum(-1)
+        mu = ((A @ x.unsqueeze(-1)).squeeze(-1) * x).sum(-1) + (b * x).sum(-1)
         interior = _classify(x, b, mu, lam0, _scale(torch.linalg.matrix_norm(A), b), ctx.ball)
         shift = torch.where(interior, torch.zeros_like(mu), mu)
-        M = A - shift[:, None, None] * torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
+        M = A.clone()
+        M.diagonal(dim1=-2, dim2=-1).sub_(shift.unsqueeze(-1))
         factor, info = torch.linalg.cholesky_ex(M)
         if bool((info != 0).any()):
             _raise("A − μI is not numerically positive definite (the hard case)")
         w = _adjoint(lambda R: torch.cholesky_solve(R, factor), x, mu, interior, g)
-        wx = w.unsqueeze(-1) * x.unsqueeze(-2)
-        return -(wx + wx.mT) / 2, -w, None, None, None
+        # −sym(w xᵀ) = −½ [w x] [x w]ᵀ: one batched product
+        grad_A = torch.stack([w, x], -1) @ torch.stack([x, w], -2)
+        return grad_A.mul_(-0.5), -w, None, None, None
 
 
 class TridiagonalTrustRegionSolution(torch.autograd.Function):
