@@ -87,6 +87,7 @@ def differentiable_solution(problem, A, B, method: str):
     """
     L, C = _reduce(A, B)
     X_C, q = solution_function(problem.reduced, C, method)
+    X_C = X_C() if callable(X_C) else X_C  # solution_function may defer X until it is asked for
     X = torch.linalg.solve_triangular(L.mT, X_C, upper=True)
     X = torch.linalg.solve_triangular(L.mT, X.mT, upper=True)
     X = X / 2 + X.mT / 2
