@@ -23,13 +23,17 @@ class Solution:
     first access (``lift`` returns ``(X, x)``; its ``X`` may itself be a zero-argument
     callable, called when ``X`` is first read). On the eigen backend ``X`` and ``x`` of
     ``SphereQP``/``KyFan`` are differentiable w.r.t. ``A`` (exact away from ties, smoothed
-    everywhere; theory/solution-derivatives.md); ``x``'s sign makes its largest-magnitude
-    component positive.
+    everywhere; theory/solution-derivatives.md), those of ``TrustRegion`` w.r.t. ``A`` and ``b``
+    (away from the hard case) and of ``GeneralizedSphereQP`` w.r.t. ``A`` and ``B``; ``x``'s
+    sign makes its largest-magnitude component positive (``TrustRegion``'s ``x`` has no sign
+    freedom outside the hard case). The SDP backend's ``X`` is differentiable too, through the
+    SDP's KKT system.
 
     ``gap`` (batch shape, or ``None`` where the backend does not provide it) is the distance
     from the selected eigenvalue(s) to the nearest eigenvalue outside the selection —
     ``min(λ_k − λ_{k−1}, λ_{k+1} − λ_k)`` for ``SphereQP(k)``, ``λ_m − λ_{m−1}`` for
-    ``KyFan(m)`` — of the exact problem (also for a smoothed one). ``‖dx‖ ≤ ‖dA‖/gap``: the
+    ``KyFan(m)``, of the reduced matrix ``L⁻¹AL⁻ᵀ`` for ``GeneralizedSphereQP`` — of the exact
+    problem (also for a smoothed one). ``‖dx‖ ≤ ‖dA‖/gap``: the
     solution's derivative scales as ``1/gap`` and does not exist at ``gap = 0``.
     """
 

@@ -28,6 +28,14 @@ For a batch of data, every backend is measured against an independent float64 re
   ``gap ≥ 1e-3·scale`` can fail (eigen beyond ``grad_tol``; SDP beyond 1e-2 where ``gap ≥ 0.1``,
   solver accuracy / gap).
 
+* **solution derivative** (``TrustRegion``, exact ``GeneralizedSphereQP``): each backend's
+  gradient of ``⟨C, X⟩`` w.r.t. all data against the numpy formulas of
+  theory/solution-derivatives.md (sections 5, 6) at the reference solvers' points
+  (``verify_references.qp_derivative_reference``), those against central differences of the
+  reference solvers, with the smallest conditioning of the batch (trust region: ``λ_min − μ``,
+  the ball's ``−μ`` or ``1 − ‖x‖``; generalized: the gap), the same pass rules as above; hard
+  cases and ties are left out (both backends raise there).
+
 Between backends the report also gives the largest value gap and, on rows whose solution is
 unique (no cluster, no trust-region hard case), the largest gradient gap relative to
 ``max(1, ‖G‖)``. ``sweep_cases`` lists the random and hard cases of the non-spectral problems
@@ -50,6 +58,7 @@ from .smoothing import fantope_envelope
 from .verify_references import (
     Reference,
     hard_trust_region_data,
+    qp_derivative_reference,
     reference_for,
     subdifferential_distance,
 )
@@ -86,6 +95,7 @@ class SolutionDerivativeCheck:
     finite_difference_error: float
     gap: float
     rows: int
+    reference: str = "eigh backward"
 
 
 @dataclass
@@ -132,8 +142,8 @@ class VerificationReport:
             )
         if self.solution_derivative is not None:
             d = self.solution_derivative
-            errs = ", ".join(f"{k} {v:.2e}" for k, v in d.errors.items())
-            lines.append(f"solution derivative d<C,X>/dA vs eigh backward: {errs}; finite "
+            errs = ", ".join(f"{k} {v:.2e}" for k, v in d.errors.items()) or "no rows"
+            lines.append(f"solution derivative d<C,X>/d(data) vs {d.reference}: {errs}; finite "
                          f"differences {d.finite_difference_error:.2e}; min gap {d.gap:.1e} "
                          f"({d.rows} differentiable rows)")
         lines.append(
@@ -170,7 +180,7 @@ def _check_backend(name, problem, flat, options, reference, tols, C=None) -> tup
                   .numpy() for leaf in leaves)
     X = solution.X.detach().cpu().double().numpy()
     x = None if solution.x is None else solution.x.detach().cpu().double().numpy()
-    dX = None if C is None else _solution_gradient(solution, leaves[0], C)
+    dX = None if C is None else _solution_gradient(solution, leaves, C)
     check = BackendCheck(
         backend=name,
         value_error=float((np.abs(value - reference.value) / reference.scale).max(initial=0.0)),
@@ -189,15 +199,21 @@ def _check_backend(name, problem, flat, options, reference, tols, C=None) -> tup
     return check, value, grads, failures, dX
 
 
-def _solution_gradient(solution, leaf, C):
-    """``∂⟨C, X⟩/∂A`` (numpy), or None where ``X`` is not differentiable (an exact tie)."""
+def _solution_gradient(solution, leaves, C):
+    """``∂⟨C, X⟩/∂(data)`` (numpy, one array per datum, symmetrized), or None where ``X`` is not
+    differentiable (an exact tie, the trust-region hard case)."""
     if not solution.X.requires_grad:
         return None
     try:
-        (grad,) = torch.autograd.grad((C * solution.X).sum(), leaf)
-    except ValueError:  # the eigen backend refuses an exact tie (Solution.gap = 0)
+        grads = torch.autograd.grad((C * solution.X).sum(), leaves, allow_unused=True)
+    except ValueError:  # both backends refuse a point with no derivative, naming why
         return None
-    return grad.cpu().double().numpy()
+    out = []
+    for leaf, grad in zip(leaves, grads):
+        grad = torch.zeros_like(leaf) if grad is None else grad
+        grad = (grad + grad.mT) / 2 if grad.ndim == 3 else grad
+        out.append(grad.cpu().double().numpy())
+    return tuple(out)
 
 
 def _eigh_solution(problem, A: torch.Tensor) -> torch.Tensor:
@@ -246,7 +262,7 @@ def _solution_derivative(problem, A, C, dXs: dict, grad_tol: float) -> tuple:
     for name, dX in dXs.items():
         if dX is None or not rows.any():
             continue
-        err = np.linalg.norm((dX - ref).reshape(len(ref), -1), axis=-1) / norm
+        err = np.linalg.norm((dX[0] - ref).reshape(len(ref), -1), axis=-1) / norm
         errors[name] = float(err[rows].max())
         limit = grad_tol if name == "eigen" else 1e-2
         strict = rows & (gap >= (1e-3 if name == "eigen" else 0.1))
@@ -255,6 +271,38 @@ def _solution_derivative(problem, A, C, dXs: dict, grad_tol: float) -> tuple:
     check = SolutionDerivativeCheck(
         errors=errors, finite_difference_error=float(fd_err[rows].max(initial=0.0)),
         gap=float(gap[rows].min(initial=np.inf)), rows=int(rows.sum()))
+    return check, failures
+
+
+def _qp_solution_derivative(problem, flat, C, dXs: dict, grad_tol: float) -> tuple:
+    """``SolutionDerivativeCheck`` for ``TrustRegion`` / exact ``GeneralizedSphereQP``: each
+    backend's ``∂⟨C, X⟩/∂(data)`` against ``verify_references.qp_derivative_reference``,
+    relative to ``max(1, ‖G‖)``."""
+    ref = qp_derivative_reference(problem, tuple(d.cpu().double().numpy() for d in flat),
+                                  C.cpu().double().numpy())
+    if ref is None:
+        return None, []
+
+    def flat_rows(arrays):
+        return np.concatenate([a.reshape(len(a), -1) for a in arrays], axis=-1)
+
+    expected = flat_rows(ref.grads)
+    # relative to max(1, ‖G‖): at n = 1 the sphere's x = ±1 is locally constant (G = 0)
+    norm = np.maximum(np.linalg.norm(expected, axis=-1), 1.0)
+    errors, failures = {}, []
+    for name, dX in dXs.items():
+        if dX is None or not ref.rows.any():
+            continue
+        err = np.linalg.norm(flat_rows(dX) - expected, axis=-1) / norm
+        errors[name] = float(err[ref.rows].max())
+        limit = grad_tol if name == "eigen" else 1e-2
+        strict = ref.rows & (ref.gap >= (1e-3 if name == "eigen" else 0.1))
+        if strict.any() and err[strict].max() > limit:
+            failures.append(f"{name} solution derivative error {err[strict].max():.2e}")
+    check = SolutionDerivativeCheck(
+        errors=errors, finite_difference_error=float(ref.fd_error[ref.rows].max(initial=0.0)),
+        gap=float(ref.gap[ref.rows].min(initial=np.inf)), rows=int(ref.rows.sum()),
+        reference="numpy KKT formula")
     return check, failures
 
 
@@ -295,7 +343,8 @@ def verify(
     otherwise (``(A, b)`` for ``TrustRegion``, ``(A, B)`` for ``GeneralizedSphereQP``).
     Tolerances default to ``1e-6`` (value) and ``1e-5`` (gradient, ``X``) in float64 and
     ``1e-4`` / ``1e-3`` in float32; ``backend_options`` maps a backend name to its options.
-    ``derivatives`` adds the solution-derivative check (float64 ``SphereQP``/``KyFan`` only).
+    ``derivatives`` adds the solution-derivative check (float64; ``SphereQP``, ``KyFan``,
+    ``TrustRegion`` and exact ``GeneralizedSphereQP``).
     """
     data = data if isinstance(data, tuple) else (data,)
     flat = _flat_data(problem, data)
@@ -306,10 +355,12 @@ def verify(
 
     checks, values, grads, failures, dXs = [], {}, {}, [], {}
     options = backend_options or {}
-    spectral = (derivatives and isinstance(problem, (SphereQP, KyFan))
-                and flat[0].dtype == torch.float64)
+    derivatives = derivatives and flat[0].dtype == torch.float64
+    spectral = derivatives and isinstance(problem, (SphereQP, KyFan))
+    qp = derivatives and (isinstance(problem, TrustRegion) or (
+        isinstance(problem, GeneralizedSphereQP) and problem.smoothing is None))
     C = None
-    if spectral:
+    if spectral or qp:
         C = torch.randn(flat[0].shape, generator=torch.Generator().manual_seed(0),
                         dtype=flat[0].dtype)
         C = (C + C.mT) / 2
@@ -321,6 +372,9 @@ def verify(
     derivative = None
     if spectral:
         derivative, failed = _solution_derivative(problem, flat[0].cpu(), C.cpu(), dXs, grad_tol)
+        failures += failed
+    elif qp:
+        derivative, failed = _qp_solution_derivative(problem, flat, C, dXs, grad_tol)
         failures += failed
     value_gap, gradient_gap = _gaps(values, grads, reference)
     if value_gap > value_tol:

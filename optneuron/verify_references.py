@@ -34,6 +34,8 @@ from .problems import EigenvalueMixture, GeneralizedSphereQP, SphereQP, TrustReg
 from .smoothing import capped_simplex_projection, fantope_envelope
 
 __all__ = [
+    "DerivativeReference",
+    "qp_derivative_reference",
     "Reference",
     "reference_for",
     "subdifferential_distance",
@@ -167,13 +169,18 @@ def _lift_error(A, b, v, scale, X, x, ball):
     return gap + max(0.0, -np.linalg.eigvalsh(Y)[0]) + (max(0.0, trace) if ball else abs(trace))
 
 
-def _trust_region_reference(problem, A: np.ndarray, b: np.ndarray) -> Reference:
+def _trust_region_minimizers(problem, A: np.ndarray, b: np.ndarray):
+    """``(λ, β = Qᵀb, y = Qᵀx, x, hard)`` for a flat batch, by ``_secular_row``."""
     lam, Q = np.linalg.eigh(A)
     beta = np.einsum("bji,bj->bi", Q, b)
     rows = [_secular_row(lam[i], beta[i], problem.ball) for i in range(len(b))]
     y = np.array([r[0] for r in rows]).reshape(b.shape)
     hard = np.array([r[1] for r in rows], dtype=bool)
-    x = np.einsum("bij,bj->bi", Q, y)
+    return lam, beta, y, np.einsum("bij,bj->bi", Q, y), hard
+
+
+def _trust_region_reference(problem, A: np.ndarray, b: np.ndarray) -> Reference:
+    lam, beta, y, x, hard = _trust_region_minimizers(problem, A, b)
     value = np.einsum("bi,bi->b", lam, y * y) + 2 * np.einsum("bi,bi->b", beta, y)
     scale = np.maximum(1.0, np.maximum(np.abs(lam).max(-1, initial=0), np.linalg.norm(b, axis=-1)))
 
@@ -233,6 +240,93 @@ def _generalized_reference(problem, A: np.ndarray, B: np.ndarray, cluster_tol: f
         solution_distance=lambda X, x: max(
             (float(a_error(i, X[i])) for i in range(len(A))), default=0.0),
     )
+
+
+@dataclass
+class DerivativeReference:
+    """The float64 reference for ``∂⟨C, X⟩/∂(data)`` of ``TrustRegion`` / an exact
+    ``GeneralizedSphereQP``: ``grads`` (one array per datum; zeros off ``rows``), the rows where
+    ``X`` is differentiable, each row's conditioning ``gap`` (relative to the data's scale),
+    and ``fd_error``: the formula against central differences of the reference solver."""
+
+    grads: tuple
+    rows: np.ndarray
+    gap: np.ndarray
+    fd_error: np.ndarray
+
+
+def qp_derivative_reference(problem, data: tuple, C: np.ndarray) -> DerivativeReference | None:
+    """``DerivativeReference`` for flat float64 ``data`` and a symmetric ``C (N, n, n)``, from
+    the formulas of theory/solution-derivatives.md (sections 5 and 6) evaluated at the
+    reference solvers' points (``_secular_row``; ``scipy.linalg.eigh(A, B)``) with numpy;
+    ``None`` for problems it does not cover (smoothed generalized ones)."""
+    E = np.random.default_rng(1).standard_normal(data[0].shape)
+    direction = [(E + np.swapaxes(E, -1, -2)) / 2]
+    for datum in data[1:]:
+        F = np.random.default_rng(2).standard_normal(datum.shape)
+        direction.append((F + np.swapaxes(F, -1, -2)) / 2 if F.ndim == 3 else F)
+    if isinstance(problem, TrustRegion):
+        grads, rows, gap = _trust_region_derivative(problem, *data, C)
+
+        def objective(A, b):
+            x = _trust_region_minimizers(problem, A, b)[3]
+            return np.einsum("bi,bij,bj->b", x, C, x)
+    elif isinstance(problem, GeneralizedSphereQP) and problem.smoothing is None:
+        grads, rows, gap = _generalized_derivative(problem, *data, C)
+
+        def objective(A, B):
+            k = problem.reduced.resolve_index(A.shape[-1])
+            x = np.array([scipy.linalg.eigh(A[i], B[i])[1][:, k] for i in range(len(A))])
+            return np.einsum("bi,bij,bj->b", x.reshape(A.shape[:-1]), C, x.reshape(A.shape[:-1]))
+    else:
+        return None
+    h = 1e-6
+    up = objective(*(d + h * e for d, e in zip(data, direction)))
+    down = objective(*(d - h * e for d, e in zip(data, direction)))
+    directional = sum((g * e).reshape(len(g), -1).sum(-1) for g, e in zip(grads, direction))
+    fd_error = np.abs((up - down) / (2 * h) - directional) / np.maximum(1.0, np.abs(directional))
+    return DerivativeReference(grads, rows, gap, fd_error)
+
+
+def _trust_region_derivative(problem, A, b, C):
+    """Section 5: ``w = M⁻¹(g − cx)``, ``∂/∂b = −w``, ``∂/∂A = −sym(wxᵀ)``, ``g = 2Cx``."""
+    lam, _, _, x, hard = _trust_region_minimizers(problem, A, b)
+    n = b.shape[-1]
+    mu = np.einsum("bi,bij,bj->b", x, A, x) + np.einsum("bi,bi->b", b, x)
+    size = np.maximum(1.0, np.maximum(np.abs(lam).max(-1, initial=0), np.linalg.norm(b, axis=-1)))
+    norm = np.linalg.norm(x, axis=-1)
+    interior = problem.ball & (norm * norm < 1 - 1e-10)
+    kink = -mu if problem.ball else np.full_like(mu, np.inf)
+    gap = np.where(interior, np.minimum(lam[:, 0], 1 - norm), np.minimum(lam[:, 0] - mu, kink))
+    gap = gap / size
+    rows = ~hard & (gap > 1e-8)
+    gA, gb = np.zeros_like(A), np.zeros_like(b)
+    for i in np.flatnonzero(rows):
+        M = A[i] - (0.0 if interior[i] else mu[i]) * np.eye(n)
+        v, u = np.linalg.solve(M, np.stack([2 * C[i] @ x[i], x[i]], axis=-1)).T
+        w = v - (0.0 if interior[i] else (v @ x[i]) / (u @ x[i])) * u
+        gA[i] = -(np.outer(w, x[i]) + np.outer(x[i], w)) / 2
+        gb[i] = -w
+    return (gA, gb), rows, gap
+
+
+def _generalized_derivative(problem, A, B, C):
+    """Section 6's adjoint: ``v = Σ_{j≠k} x_j (x_jᵀg)/(λ_k − λ_j)``, ``g = 2Cx_k``;
+    ``∂/∂A = sym(vx_kᵀ)``, ``∂/∂B = −λ_k sym(vx_kᵀ) − ½(gᵀx_k) x_kx_kᵀ``."""
+    N, n = A.shape[0], A.shape[-1]
+    k = problem.reduced.resolve_index(n)
+    gA, gB, gap = np.zeros_like(A), np.zeros_like(B), np.zeros(N)
+    for i in range(N):
+        lam, X = scipy.linalg.eigh(A[i], B[i])
+        others = [j for j in range(n) if j != k]
+        gap[i] = np.abs(lam[k] - lam[others]).min(initial=np.inf) / max(1.0, np.abs(lam).max())
+        if gap[i] <= 1e-8:
+            continue
+        x, g = X[:, k], 2 * C[i] @ X[:, k]
+        v = X[:, others] @ ((X[:, others].T @ g) / (lam[k] - lam[others]))
+        vx = (np.outer(v, x) + np.outer(x, v)) / 2
+        gA[i], gB[i] = vx, -lam[k] * vx - 0.5 * (g @ x) * np.outer(x, x)
+    return (gA, gB), gap > 1e-8, gap
 
 
 def mixture_distance(G: np.ndarray, Q: np.ndarray, mu: np.ndarray, w: np.ndarray,

@@ -76,3 +76,40 @@ def test_verify_takes_the_data_as_a_tuple_and_float32():
     b = torch.randn(2, 3)
     report = verify(TrustRegion(), (A, b), ("eigen",))
     assert report.ok and report.dtype == "float32"
+
+
+@pytest.mark.parametrize("case", [0, 3, 6])  # sphere generic, ball generic, generalized index 0
+def test_solution_derivatives_are_checked_against_the_numpy_formulas(case):
+    _, problem, data = sweep_cases(4, 2, torch.Generator().manual_seed(5))[case]
+    report = verify(problem, data)
+    d = report.solution_derivative
+    assert report.ok and d is not None and d.rows == 2 and d.reference == "numpy KKT formula"
+    assert d.errors["eigen"] < 1e-9 and d.errors["sdp"] < 1e-4
+    assert d.finite_difference_error < 1e-6
+    assert "numpy KKT formula" in str(report)
+
+
+def test_hard_case_rows_have_no_solution_derivative_to_check():
+    _, problem, data = sweep_cases(4, 2, torch.Generator().manual_seed(5))[1]
+    d = verify(problem, data).solution_derivative
+    assert d.rows == 0 and d.errors == {}
+
+
+def test_a_wrong_solution_derivative_is_caught():
+    class FrozenInB:
+        """Right value and gradients; ``X`` built from ``x`` with ``b`` detached."""
+
+        name = "frozen-in-b"
+
+        def solve(self, problem, A, b):
+            sol = optneuron.OptLayer(problem)(A, b)
+            x = optneuron.OptLayer(problem)(A, b.detach()).x
+            return Solution(sol.value, x[..., :, None] * x[..., None, :], x)
+
+    optneuron.register_backend("frozen-in-b", FrozenInB)
+    try:
+        _, problem, data = sweep_cases(4, 2, torch.Generator().manual_seed(5))[0]
+        report = verify(problem, data, ("eigen", "frozen-in-b"))
+    finally:
+        optneuron.backends._REGISTRY.pop("frozen-in-b")
+    assert any("frozen-in-b solution derivative error" in f for f in report.failures)

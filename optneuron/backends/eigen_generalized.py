@@ -5,6 +5,9 @@ eigenpairs ``(μ_j, x_j = L⁻ᵀq_j)`` with ``x_jᵀBx_j = 1``. The value is th
 problem's (``problem.reduced``) on ``C``, ``Σ_j w_j μ_j`` (``∓(α/2)(‖w‖² − m)`` smoothed); its
 gradients (theory/generalized-courant-fischer.md) are ``∂/∂A = Σ_j w_j x_j x_jᵀ`` and
 ``∂/∂B = −Σ_j w_j μ_j x_j x_jᵀ``, formed in backward from ``x`` and the two weight vectors.
+``x``'s sign makes its own largest-magnitude component positive. With gradients on,
+``Solution.x``/``X`` are differentiable w.r.t. ``A`` and ``B`` (``differentiable_solution``),
+built only when read.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from ..matrices import SymTridiagonal
 from ..problems import GeneralizedSphereQP
 from ..solution import Solution
 from .dispatch import EIGEN
-from .eigenpairs import eigenpairs, spectral_weights
+from .eigen_solution import solution_function, spectral_gap
+from .eigenpairs import eigenpairs, fix_signs, spectral_weights
 
 __all__ = ["solve_generalized", "cholesky_factor"]
 
@@ -53,17 +57,47 @@ class _GeneralizedValue(torch.autograd.Function):
 def generalized_eigenpairs(problem, A, B, method: str):
     """``(value, x (N, n, r), w (N, r), μ (N, r))`` for flat detached ``A``, ``B``."""
     n = A.shape[-1]
-    L = cholesky_factor(B)
-    left = torch.linalg.solve_triangular(L, A, upper=False)
-    C = torch.linalg.solve_triangular(L, left.mT, upper=False)
-    C = C / 2 + C.mT / 2
+    L, C = _reduce(A, B)
     reduced = problem.reduced
     lo, hi = reduced.eigen_range(n)
     mu, Q, _ = eigenpairs(C, lo, hi, True, method)
     value, w = spectral_weights(reduced, mu, n)
     w = torch.ones_like(mu) if w is None else w
-    x = torch.linalg.solve_triangular(L.mT, Q, upper=True)
+    x = fix_signs(torch.linalg.solve_triangular(L.mT, Q, upper=True))
     return value, x, w, mu
+
+
+def _reduce(A, B):
+    """``(L, C = L⁻¹AL⁻ᵀ)`` for flat ``A``, ``B`` (differentiable where they require grad)."""
+    L = cholesky_factor(B)
+    left = torch.linalg.solve_triangular(L, A, upper=False)
+    C = torch.linalg.solve_triangular(L, left.mT, upper=False)
+    return L, C / 2 + C.mT / 2
+
+
+def differentiable_solution(problem, A, B, method: str):
+    """``(X (N, n, n), x (N, n) or None)`` for flat ``A``, ``B``, differentiable w.r.t. both.
+
+    By composition: ``B = LLᵀ`` and ``C = L⁻¹AL⁻ᵀ`` (autograd through the Cholesky factor and
+    the triangular solves), the reduced problem's ``(X_C, q)`` with its own derivative
+    (``eigen_solution.solution_function``: ``dq = −(C − μI)⁺dC q`` exact, Daleckii–Krein
+    smoothed), then ``x = L⁻ᵀq`` and ``X = L⁻ᵀX_CL⁻¹``. ``x``'s sign makes its own
+    largest-magnitude component positive (a locally constant factor, as in ``fix_signs``);
+    ties of the reduced spectrum raise on backward, naming ``Solution.gap``.
+    """
+    L, C = _reduce(A, B)
+    X_C, q = solution_function(problem.reduced, C, method)
+    X_C = X_C() if callable(X_C) else X_C  # solution_function may defer X until it is asked for
+    X = torch.linalg.solve_triangular(L.mT, X_C, upper=True)
+    X = torch.linalg.solve_triangular(L.mT, X.mT, upper=True)
+    X = X / 2 + X.mT / 2
+    if q is None:
+        return X, None
+    x = torch.linalg.solve_triangular(L.mT, q.unsqueeze(-1), upper=True)
+    with torch.no_grad():
+        top = x.abs().argmax(dim=-2, keepdim=True)
+        sign = torch.where(x.gather(-2, top) < 0, -1.0, 1.0).to(x.dtype)
+    return X, (x * sign).squeeze(-1)
 
 
 @EIGEN.solves(GeneralizedSphereQP)
@@ -76,12 +110,23 @@ def solve_generalized(backend, problem: GeneralizedSphereQP, A, B) -> Solution:
     with torch.no_grad():
         value, x, w, mu = generalized_eigenpairs(problem, flat_A.detach(), flat_B.detach(),
                                                  backend.method)
-    if torch.is_grad_enabled() and (flat_A.requires_grad or flat_B.requires_grad):
+    needs_grad = torch.is_grad_enabled() and (flat_A.requires_grad or flat_B.requires_grad)
+    if needs_grad:
         value = _GeneralizedValue.apply(flat_A, flat_B, value, x, w, w * mu)
 
     def lift():
-        X = (x * w.unsqueeze(-2)) @ x.mT
-        vectors = x[..., 0] if problem.smoothing is None else None
+        if needs_grad:
+            X, vectors = differentiable_solution(problem, flat_A, flat_B, backend.method)
+        else:
+            X = (x * w.unsqueeze(-2)) @ x.mT
+            vectors = x[..., 0] if problem.smoothing is None else None
         return X.reshape(*batch, n, n), (None if vectors is None else vectors.reshape(*batch, n))
 
-    return Solution(value.reshape(batch), lift=lift)
+    def gap():
+        with torch.no_grad():
+            _, C = _reduce(flat_A.detach(), flat_B.detach())
+            values, _, _ = eigenpairs(C, 0, n, False, backend.method)
+            exact = GeneralizedSphereQP(problem.index).reduced
+            return spectral_gap(values, *exact.eigen_range(n)).reshape(batch)
+
+    return Solution(value.reshape(batch), lift=lift, gap=gap)

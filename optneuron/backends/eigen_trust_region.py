@@ -11,6 +11,11 @@ the tridiagonal eigen-kernel and O(n) secular steps; a tridiagonal ``A`` gets th
 ``x_i²`` (diagonal), ``2x_ix_{i+1}`` (off-diagonal). A batch with a row the eigen-kernel flags
 (a repeated bottom eigenvalue, non-finite input) goes the eigendecomposition way above, its
 tridiagonal gradient reaching ``diag``/``off`` through ``to_dense``.
+
+With gradients on, ``Solution.x`` (and ``X = x xᵀ``) is differentiable too: the minimizer and
+``λ_min`` found here go to ``trust_region_solution``'s Functions, whose backward is the
+implicit derivative of the KKT system (one Cholesky solve per dense matrix, O(n) per
+tridiagonal one; the hard case raises).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from ..solution import Solution
 from .dispatch import EIGEN
 from .eigenpairs import eigenpairs, kernel_ready
 from .secular import trust_region_coordinates
+from .trust_region_solution import TridiagonalTrustRegionSolution, TrustRegionSolution
 
 __all__ = ["solve_trust_region", "trust_region_minimizer"]
 
@@ -43,14 +49,15 @@ class _TrustRegionValue(torch.autograd.Function):
 
 
 def trust_region_minimizer(A: torch.Tensor, b: torch.Tensor, ball: bool, method: str = "auto"):
-    """Minimizer ``x (B, n)`` and value ``(B,)`` for flat detached ``A (B, n, n)``, ``b (B, n)``."""
+    """Minimizer ``x (B, n)``, value ``(B,)`` and ``λ_min(A) (B,)`` for flat detached
+    ``A (B, n, n)``, ``b (B, n)``."""
     n = A.shape[-1]
     lam, Q, _ = eigenpairs(A, 0, n, True, method)
     beta = (Q.mT @ b.unsqueeze(-1)).squeeze(-1)
     y = trust_region_coordinates(lam, beta, ball)
     value = (lam * y * y).sum(-1) + 2 * (beta * y).sum(-1)
     x = (Q @ y.unsqueeze(-1)).squeeze(-1)
-    return x, value
+    return x, value, lam[:, 0]
 
 
 class _TridiagonalTrustRegionValue(torch.autograd.Function):
@@ -69,7 +76,7 @@ class _TridiagonalTrustRegionValue(torch.autograd.Function):
 
 
 def _tridiagonal_kernel(d, e, b, ball: bool):
-    """``(x, value)`` (numpy) by the compiled kernels, or ``None`` if any row is one the
+    """``(x, value, λ_min)`` (numpy) by the compiled kernels, or ``None`` if any row is one the
     eigen-kernel flags (then the whole batch goes the LAPACK way: simpler, and rare)."""
     from .. import kernels
     from ..kernels.trust_region import tridiagonal_trust_region
@@ -78,11 +85,11 @@ def _tridiagonal_kernel(d, e, b, ball: bool):
     if suspect.any():
         return None
     x, value, _ = tridiagonal_trust_region(d, e, b, lam[:, 0], q[:, :, 0], ball)
-    return x, value
+    return x, value, lam[:, 0]
 
 
 def _kernel_minimizer(A, b: torch.Tensor, ball: bool):
-    """``(x, value)`` tensors for flat CPU input (dense: after the kernels' Householder
+    """``(x, value, λ_min)`` tensors for flat CPU input (dense: after the kernels' Householder
     reduction), or ``None`` where the kernels do not vouch for a row."""
     from ..kernels.trust_region import dense_back_transform, dense_reduction
 
@@ -95,7 +102,7 @@ def _kernel_minimizer(A, b: torch.Tensor, ball: bool):
         d, e, bT, reflectors = dense_reduction(A.detach().double().numpy(), b64)
         found = _tridiagonal_kernel(d, e, bT, ball)
         if found is not None:
-            found = dense_back_transform(reflectors, found[0]), found[1]
+            found = dense_back_transform(reflectors, found[0]), *found[1:]
     if found is None:
         return None
     return tuple(torch.from_numpy(t).to(A.dtype) for t in found)
@@ -103,7 +110,8 @@ def _kernel_minimizer(A, b: torch.Tensor, ball: bool):
 
 @EIGEN.solves(TrustRegion)
 def solve_trust_region(backend, problem: TrustRegion, A, b) -> Solution:
-    """``TrustRegion`` for a batch: value, minimizer ``x``, ``X = x xᵀ``."""
+    """``TrustRegion`` for a batch: value, minimizer ``x``, ``X = x xᵀ``; with gradients on,
+    ``x`` and ``X`` are differentiable w.r.t. ``A`` and ``b`` (``trust_region_solution``)."""
     n, batch = A.shape[-1], A.shape[:-2]
     flat = A.reshape(-1) if isinstance(A, SymTridiagonal) else A.reshape(-1, n, n)
     flat_b = b.reshape(-1, n)
@@ -115,16 +123,28 @@ def solve_trust_region(backend, problem: TrustRegion, A, b) -> Solution:
         with torch.no_grad():
             found = (trust_region_minimizer(dense.detach(), flat_b.detach(), problem.ball,
                                             backend.method) if flat_b.shape[0] else
-                     (flat_b.new_zeros(flat_b.shape), flat_b.new_zeros(0)))
+                     (flat_b.new_zeros(flat_b.shape), flat_b.new_zeros(0), flat_b.new_zeros(0)))
         flat = dense
-    x, value = found
-    if torch.is_grad_enabled() and (flat.requires_grad or flat_b.requires_grad):
+    x, value, lam0 = found
+    needs_grad = torch.is_grad_enabled() and (flat.requires_grad or flat_b.requires_grad)
+    if needs_grad:
         if isinstance(flat, SymTridiagonal):
             value = _TridiagonalTrustRegionValue.apply(flat.diag, flat.off, flat_b, x, value)
         else:
             value = _TrustRegionValue.apply(flat, flat_b, x, value)
-    x = x.reshape(*batch, n)
-    return Solution(value.reshape(batch), lift=lambda: (x.unsqueeze(-1) * x.unsqueeze(-2), x))
+
+    def lift():
+        # built only when X or x is read, so value-only training adds no node to the graph
+        solution = x
+        if needs_grad and isinstance(flat, SymTridiagonal):
+            solution = TridiagonalTrustRegionSolution.apply(flat.diag, flat.off, flat_b, x, lam0,
+                                                            problem.ball)
+        elif needs_grad:
+            solution = TrustRegionSolution.apply(flat, flat_b, x, lam0, problem.ball)
+        solution = solution.reshape(*batch, n)
+        return solution.unsqueeze(-1) * solution.unsqueeze(-2), solution
+
+    return Solution(value.reshape(batch), lift=lift)
 
 
 def _use_kernels(A, method: str) -> bool:

@@ -31,6 +31,10 @@ and ``g = svec(∂L/∂X)``, ``∂L/∂S = −smat((K⁻ᵀ [g; 0; 0; 0])_dX-blo
 an eigendecomposition of ``S``: it is an independent check of the eigen backend's
 eigenvector / projector derivatives.
 
+``kkt_matrix`` takes the linear constraints as an argument (``LinearRows``; default the one
+row ``tr X = m``), which is how ``linear_sdp`` reuses it for the S-lemma lift and the
+``B``-spectraplex.
+
 Why not diffcp's derivative (what cvxpylayers calls): for PSD cones of size ≥ 4 solved by
 Clarabel, diffcp 1.1.9 maps the solver's ``y`` and ``s`` back to SCS's vectorization with
 the inverse of the permutation it should use, so its derivative is wrong (and its duals
@@ -48,8 +52,8 @@ import numpy as np
 import torch
 
 __all__ = [
-    "FantopeKKTDerivative", "FantopeSolve", "kkt_matrix", "smat", "solve_fantope",
-    "split_solver_args", "svec",
+    "FantopeKKTDerivative", "FantopeSolve", "LinearRows", "kkt_matrix", "map_batch", "smat",
+    "solve_fantope", "solve_one", "split_solver_args", "svec",
 ]
 
 SOLVERS = ("Clarabel", "SCS")
@@ -132,7 +136,9 @@ def _standard_form(n: int, m: int, solver: str):
     return A, np.concatenate(b), cone
 
 
-def _solve_one(solver: str, P, q, A, b, cone, settings: dict):
+def solve_one(solver: str, P, q, A, b, cone, settings: dict):
+    """One conic program ``min ½xᵀPx + qᵀx s.t. Ax + s = b, s ∈ cone`` (``cone`` in the
+    solver's own form): ``(x, z, status)`` with ``z`` the dual, ``Px + q + Aᵀz = 0``."""
     if solver == "Clarabel":
         import clarabel
 
@@ -166,6 +172,16 @@ def split_solver_args(solver_args: dict) -> tuple[str, dict]:
     return solver, settings
 
 
+def map_batch(one, B: int) -> list:
+    """``[one(k) for k in range(B)]``, on a thread pool as diffcp runs its solves (the solvers
+    release the GIL)."""
+    workers = min(B, os.cpu_count() or 1)
+    if workers > 1:
+        with ThreadPool(workers) as pool:
+            return pool.map(one, range(B))
+    return [one(k) for k in range(B)]
+
+
 def solve_fantope(
     S: torch.Tensor, m: int, alpha: torch.Tensor | None, solver_args: dict
 ) -> FantopeSolve:
@@ -186,14 +202,9 @@ def solve_fantope(
 
     def one(k):
         P = sp.identity(t, format="csc") * alphas[k]
-        return _solve_one(solver, P, qs[k], A, b, cone, settings)
+        return solve_one(solver, P, qs[k], A, b, cone, settings)
 
-    workers = min(B, os.cpu_count() or 1)
-    if workers > 1:
-        with ThreadPool(workers) as pool:
-            results = pool.map(one, range(B))
-    else:
-        results = [one(k) for k in range(B)]
+    results = map_batch(one, B)
     x = torch.from_numpy(np.stack([r[0] for r in results]))
     y = torch.from_numpy(np.stack([r[1] for r in results]))
     X = smat(x, n, solver)
@@ -220,25 +231,50 @@ def _lyapunov(Y: torch.Tensor) -> torch.Tensor:
     return 2 * E.reshape(t, n * n) @ YE.reshape(B, t, n * n).mT
 
 
+class LinearRows(NamedTuple):
+    """Linear constraints of a KKT system, per matrix: ``rows (B, p, t)`` (canonical ``svec`` of
+    the constraint matrices ``A_i``) and the linearized primal rows ``ρ_i ⟨A_i, dX⟩ + σ_i dν_i``:
+    ``ρ = 1, σ = 0`` for an equality ``⟨A_i, X⟩ = c_i``; for an inequality ``⟨A_i, X⟩ ≤ c_i``
+    with multiplier ``ν_i ≤ 0`` and slack ``s_i``, ``ρ = −ν_i, σ = s_i`` (the linearized
+    ``ν_i s_i = 0``)."""
+
+    rows: torch.Tensor
+    rho: torch.Tensor
+    sigma: torch.Tensor
+
+
 def kkt_matrix(
-    X: torch.Tensor, Z: torch.Tensor, W: torch.Tensor | None, alpha: torch.Tensor
+    X: torch.Tensor,
+    Z: torch.Tensor,
+    W: torch.Tensor | None,
+    alpha: torch.Tensor,
+    constraints: LinearRows | None = None,
 ) -> torch.Tensor:
     """The linearized KKT system's matrix ``K (B, N, N)`` (module docstring) at ``X, Z, W
     (B, n, n)`` (``W = None`` for ``m = 1``), ``alpha (B,)``; unknowns ``(svec dX, svec dZ[,
-    svec dW], dν)``, ``N = 2t + 1`` or ``3t + 1``, ``t = n(n+1)/2``."""
+    svec dW], dν)``, ``N = 2t + p`` or ``3t + p``, ``t = n(n+1)/2``.
+
+    ``constraints`` (default: the one equality ``tr X = m``, ``p = 1``) generalizes the
+    ``dν I`` column and the ``tr dX`` row to ``p`` linear constraints: stationarity
+    ``α dX − dZ [+ dW] − Σ_i dν_i A_i``, primal rows ``ρ_i⟨A_i, dX⟩ + σ_i dν_i``."""
     B, n, _ = X.shape
     t = n * (n + 1) // 2
     blocks = 2 if W is None else 3
+    if constraints is None:
+        e = svec(torch.eye(n, dtype=X.dtype))  # svec(I)
+        ones = X.new_ones(B, 1)
+        constraints = LinearRows(e.expand(B, 1, t), ones, torch.zeros_like(ones))
+    p = constraints.rows.shape[1]
     # Few, large tensor ops: at these sizes each op's overhead, not its arithmetic, is the cost.
     Ys = [Z, X] if W is None else [Z, X, W, torch.eye(n, dtype=X.dtype) - X]
     L = _lyapunov(torch.cat(Ys)).reshape(len(Ys), B, t, t)
-    e = svec(torch.eye(n, dtype=X.dtype))  # svec(I)
-    K = X.new_zeros(B, blocks * t + 1, blocks * t + 1)
+    K = X.new_zeros(B, blocks * t + p, blocks * t + p)
     diagonal = torch.arange(t)
     K[:, diagonal, diagonal] = alpha[:, None]  # α dX
     K[:, diagonal, t + diagonal] = -1.0  # −dZ
-    K[:, :t, -1] = -e  # −dν I
-    K[:, -1, :t] = e  # tr dX
+    K[:, :t, blocks * t:] = -constraints.rows.mT  # −Σ dν_i A_i
+    K[:, blocks * t:, :t] = constraints.rho.unsqueeze(-1) * constraints.rows  # ρ_i⟨A_i, dX⟩
+    K[:, blocks * t + torch.arange(p), blocks * t + torch.arange(p)] = constraints.sigma
     K[:, t : 2 * t, :t] = L[0]  # L_Z dX
     K[:, t : 2 * t, t : 2 * t] = L[1]  # L_X dZ
     if W is not None:

@@ -7,6 +7,10 @@
   ``B``-Fantope terms, solved as the Fantope terms of ``C = L⁻¹AL⁻ᵀ`` (``B = LLᵀ``) in the
   variable ``Y = LᵀXL`` and mapped back, ``X = L⁻ᵀYL⁻¹``.
 
+``X`` (and ``TrustRegion``'s ``x``) is the solver's optimum from ``linear_sdp``, differentiable
+through the SDP's KKT system at the solver's primal–dual point (not through cvxpylayers, whose
+diffcp derivative is wrong for Clarabel and PSD blocks ≥ 4×4: docs/sdp-derivative.md).
+
 Values carry Danskin's gradients: ``⟨A, X⟩ + 2bᵀx`` at the detached optimum (``∂/∂A = X``,
 ``∂/∂b = 2x``) and, for the ``B``-constraint, ``⟨A, X⟩ − v(⟨B, X⟩ − 1)`` with the detached
 optimal value ``v`` as the constraint's multiplier (``∂/∂B = −vX``), which leaves the value
@@ -18,8 +22,6 @@ backend's closed form computed with LAPACK in float64.
 
 from __future__ import annotations
 
-import functools
-
 import torch
 
 from ..matrices import SymTridiagonal
@@ -28,50 +30,35 @@ from ..solution import Solution
 from .dispatch import SDP
 from .eigen_generalized import cholesky_factor, generalized_eigenpairs
 from .eigen_trust_region import trust_region_minimizer
+from .linear_sdp import LinearSDPDerivative, solve_linear_sdp
 from .sdp_errors import SDPSolverError
 
 __all__ = ["solve_trust_region_sdp", "solve_generalized_sdp"]
 
 
-@functools.cache
-def _trust_region_layer(n: int, ball: bool):
-    """CvxpyLayer of the S-lemma lift, parameters ``A, b``, variable ``Y (n+1, n+1)``."""
-    import cvxpy as cp
-    from cvxpylayers.torch import CvxpyLayer
-
-    A = cp.Parameter((n, n), symmetric=True)
-    b = cp.Parameter(n)
-    Y = cp.Variable((n + 1, n + 1), symmetric=True)
-    X, x = Y[:n, :n], Y[:n, n]
-    trace = cp.trace(X) <= 1 if ball else cp.trace(X) == 1
-    constraints = [Y >> 0, Y[n, n] == 1, trace]
-    problem = cp.Problem(cp.Minimize(cp.sum(cp.multiply(A, X)) + 2 * b @ x), constraints)
-    assert problem.is_dpp()
-    return CvxpyLayer(problem, parameters=[A, b], variables=[Y])
-
-
-@functools.cache
-def _b_spectraplex_layer(n: int):
-    """CvxpyLayer of ``min ⟨A, X⟩ s.t. ⟨B, X⟩ = 1, X ⪰ 0``, parameters ``A, B``."""
-    import cvxpy as cp
-    from cvxpylayers.torch import CvxpyLayer
-
-    A = cp.Parameter((n, n), symmetric=True)
-    B = cp.Parameter((n, n), symmetric=True)
-    X = cp.Variable((n, n), symmetric=True)
-    problem = cp.Problem(
-        cp.Minimize(cp.sum(cp.multiply(A, X))), [X >> 0, cp.sum(cp.multiply(B, X)) == 1]
-    )
-    assert problem.is_dpp()
-    return CvxpyLayer(problem, parameters=[A, B], variables=[X])
-
-
-def _run(layer, params, solver_args, what: str):
+def _solve(backend, S, M, c, p_eq: int, what: str):
+    """``LinearSDPDerivative`` of the SDP ``(S, M, c)`` (``linear_sdp``): the solver's optimal
+    ``Y``, differentiable w.r.t. ``S`` and ``M``; ``SDPSolverError`` naming the status if the
+    solver fails or calls its answer anything but (almost) solved."""
     try:
-        return layer(*params, solver_args=solver_args)[0]
-    except Exception as err:  # diffcp/clarabel failures carry their status in the message
+        solved = solve_linear_sdp(S.detach(), M.detach(), c, p_eq, backend.solver_args)
+    except Exception as err:  # a solver that raises carries its status in the message
         raise SDPSolverError(f"SDP solve failed for {what}: status: {type(err).__name__}: {err}") \
             from err
+    for status in solved.statuses:
+        if not status.lower().startswith(("solved", "almostsolved")):
+            raise SDPSolverError(f"SDP solver returned no optimal point for {what} (status: not "
+                                 f"optimal: the solver reported {status!r})")
+    return LinearSDPDerivative.apply(S, M, solved, p_eq, what)
+
+
+def _trust_region_constraints(n: int, ball: bool):
+    """``(M (2, n+1, n+1), c)`` of the S-lemma lift: ``Y_nn = 1``, then ``tr X = 1`` (ball:
+    ``≤ 1``, the one inequality); ``Y = [[X, x], [xᵀ, 1]]``."""
+    M = torch.zeros(2, n + 1, n + 1, dtype=torch.float64)
+    M[0, n, n] = 1.0
+    M[1, range(n), range(n)] = 1.0
+    return M, torch.ones(2, dtype=torch.float64), 1 if ball else 2
 
 
 def _certify(backend, what, *, psd_min, residual, gap, scale) -> None:
@@ -114,10 +101,13 @@ def solve_trust_region_sdp(backend, problem: TrustRegion, A, b) -> Solution:
     with torch.no_grad():
         size = torch.maximum(torch.linalg.matrix_norm(A64, 2), b64.norm(dim=-1))
         scale = torch.where(size > 0, size, torch.ones_like(size))
-        _, reference = trust_region_minimizer(A64, b64, problem.ball, "lapack")
-    Y = _run(_trust_region_layer(n, problem.ball),
-             [A64 / scale[:, None, None], b64 / scale[:, None]], backend.solver_args,
-             f"a TrustRegion problem (n={n})")
+        _, reference, _ = trust_region_minimizer(A64, b64, problem.ball, "lapack")
+    # Ŝ = [[A, b], [bᵀ, 0]]: ⟨Ŝ, Y⟩ = ⟨A, X⟩ + 2bᵀx
+    S = torch.cat([torch.cat([A64, b64.unsqueeze(-1)], -1),
+                   torch.cat([b64, b64.new_zeros(b64.shape[0], 1)], -1).unsqueeze(-2)], -2)
+    M, c, p_eq = _trust_region_constraints(n, problem.ball)
+    Y = _solve(backend, S / scale[:, None, None], M.expand(S.shape[0], -1, -1, -1), c, p_eq,
+               f"TrustRegion(ball={problem.ball}) (n={n})")
     X, x = Y[:, :n, :n], Y[:, :n, n]
     Xd, xd = X.detach(), x.detach()
     with torch.no_grad():
@@ -130,8 +120,8 @@ def solve_trust_region_sdp(backend, problem: TrustRegion, A, b) -> Solution:
                  gap=objective - reference, scale=scale)
     Xd, xd = Xd.to(flat_A.device, flat_A.dtype), xd.to(flat_A.device, flat_A.dtype)
     value = (flat_A * Xd).sum((-2, -1)) + 2 * (flat_b * xd).sum(-1)
-    X = X.to(flat_A.device, flat_A.dtype)
-    return Solution(value.reshape(batch), X.reshape(*batch, n, n), xd.reshape(*batch, n))
+    X, x = X.to(flat_A.device, flat_A.dtype), x.to(flat_A.device, flat_A.dtype)
+    return Solution(value.reshape(batch), X.reshape(*batch, n, n), x.reshape(*batch, n))
 
 
 @SDP.solves(GeneralizedSphereQP)
@@ -160,9 +150,8 @@ def _b_spectraplex(backend, flat_A, flat_B):
         reference, *_ = generalized_eigenpairs(
             GeneralizedSphereQP(0), A64.detach(), B64.detach(), "lapack")
     # ⟨B/s_B, X'⟩ = 1 gives X' = s_B X and objective ⟨A/s_A, X'⟩ = (s_B/s_A) v
-    Xs = _run(_b_spectraplex_layer(n),
-              [A64 / a_scale[:, None, None], B64 / b_scale[:, None, None]],
-              backend.solver_args, f"a GeneralizedSphereQP problem (n={n})")
+    Xs = _solve(backend, A64 / a_scale[:, None, None], (B64 / b_scale[:, None, None])[:, None],
+                torch.ones(1, dtype=torch.float64), 1, f"GeneralizedSphereQP(0) (n={n})")
     X = Xs / b_scale[:, None, None]
     Xd = X.detach()
     with torch.no_grad():

@@ -25,7 +25,10 @@ class GeneralizedSphereQP(Problem):
     positive definite (symmetrized as ``(B + Bᵀ)/2``; not positive definite → ``ValueError``
     naming ``B``), batch dimensions broadcast. With ``x = L⁻ᵀq_k`` (so ``xᵀBx = 1``) the
     gradients are ``∂/∂A = x xᵀ`` and ``∂/∂B = −λ x xᵀ``; smoothed: ``Σ_j w_j x_j x_jᵀ`` and
-    ``−Σ_j w_j λ_j x_j x_jᵀ``. ``Solution.x = x`` (exact problems), ``Solution.X = x xᵀ``.
+    ``−Σ_j w_j λ_j x_j x_jᵀ``. ``Solution.x = x`` (exact problems; its largest-magnitude
+    component positive), ``Solution.X = x xᵀ``, both differentiable w.r.t. ``A`` and ``B`` away
+    from ties (theory/solution-derivatives.md, section 6); ``Solution.gap`` is the reduced
+    matrix's.
 
     SDP form: index 0 is ``min { ⟨A, X⟩ : ⟨B, X⟩ = 1, X ⪰ 0 }``; other indices are the
     difference of two ``B``-Fantope programs ``min { ⟨A, X⟩ : ⟨B, X⟩ = m, 0 ⪯ L ᵀXL ⪯ I }``.

@@ -24,7 +24,10 @@ class TrustRegion(Problem):
 
     Value: the minimum, concave in ``(A, b)`` (a minimum of affine functions). Gradient
     (Danskin): ``∂/∂A = x xᵀ``, ``∂/∂b = 2x``. ``Solution.x`` the minimizer ``(..., n)``,
-    ``Solution.X = x xᵀ`` (the SDP backend: its optimal ``X``).
+    ``Solution.X = x xᵀ`` (the SDP backend: its optimal ``X``), both differentiable away from
+    the hard case: ``dx = −M⁻¹(dA x + db) + dμ M⁻¹x`` with ``M = A − μI``,
+    ``dμ = xᵀM⁻¹(dA x + db)/xᵀM⁻¹x`` (ball interior: ``dx = −A⁻¹(dA x + db)``;
+    theory/solution-derivatives.md, section 5).
 
     SDP form (S-lemma; tight): ``min ⟨A, X⟩ + 2bᵀx`` over ``[[X, x], [xᵀ, 1]] ⪰ 0`` with
     ``tr X = 1`` (ball: ``tr X ≤ 1``).
