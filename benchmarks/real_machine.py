@@ -10,9 +10,10 @@ starts, bounds in time and ends by its process id.
 
 Tables:
 
-* **thread choice**: the automatic choice (``optneuron.kernels.set_num_threads(None)``) against
-  one and two threads, for a batch-64 training epoch (tridiagonal dim 45) and for dense
-  forward+backward at n = 16, B = 4096;
+* **thread choice**: the kernels' automatic choice (``optneuron.kernels.set_num_threads(None)``)
+  against one and two kernel threads, for a batch-64 training epoch (tridiagonal dim 45) and
+  for dense forward+backward at n = 16, B = 4096, each with torch's own threads held fixed (at
+  its default, and at one): torch's threads run the user's ops, which optneuron does not choose;
 * **loaded**: the batch-64 training epochs (tridiagonal dim 45, dense dim 16), quiet and under
   one competing process, with torch at its default threads and at one (the kernels at their
   automatic choice), each beside the same loop without the solve (``bench.NO_SOLVE``), whose
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import subprocess
@@ -65,6 +67,9 @@ def _threads(n: int | None) -> None:
     torch.set_num_threads(n or os.cpu_count())
 
 
+TORCH_SETTINGS = {"default": None, "1": 1}  # torch's intra-op threads in the thread-choice rows
+
+
 def _dense_fwd_bwd(layer, A):
     leaf = A.detach().requires_grad_(True)
     layer(leaf).value.sum().backward()
@@ -76,15 +81,18 @@ def thread_choice(repeats: int, rows: int) -> list[dict]:
     A = _random_dense(4096, 16, torch.float32)
     layer = OptLayer(SphereQP(8))
     settings = {"automatic": None, "1 thread": 1, "2 threads": 2}
-    for label, fn in [
+    cases = [
         ("tridiagonal dim=45 epoch, batch 64",
          lambda: _epoch_ours("tridiagonal", 45, rows)),
         ("dense n=16 B=4096 fwd+bwd", lambda: _timed(lambda: _dense_fwd_bwd(layer, A), repeats)),
-    ]:
-        row = {"case": label}
+    ]
+    for (label, fn), (torch_label, torch_threads) in itertools.product(cases,
+                                                                      TORCH_SETTINGS.items()):
+        row = {"case": label, "torch threads": torch_label}
         for _ in range(repeats if "epoch" in label else 1):  # interleave the settings' epochs
             for name, n in settings.items():
-                _threads(n)
+                kernels.set_num_threads(n)
+                torch.set_num_threads(torch_threads or os.cpu_count())
                 row.setdefault(name, []).append(fn())
         out.append({k: (float(np.median(v)) if isinstance(v, list) else v)
                     for k, v in row.items()})
@@ -194,11 +202,14 @@ def markdown(results: dict) -> str:
     lines = ["# Speed on a real machine", "",
              f"{m['cores']} cores, torch {m['torch']}; {m['date']}. Reproduce: "
              "`python -m benchmarks.real_machine`.", "",
-             "## Thread choice (ms)", "", "| case | automatic | 1 thread | 2 threads |",
-             "|---|---|---|---|"]
+             "## Thread choice (ms)", "",
+             "The kernels' threads: automatic, one, two; torch's own threads (the user's ops) "
+             "held fixed in each row.", "",
+             "| case | torch threads | automatic | 1 thread | 2 threads |",
+             "|---|---|---|---|---|"]
     for r in results["threads"]:
-        lines.append(f"| {r['case']} | {r['automatic'] * 1e3:.1f} | {r['1 thread'] * 1e3:.1f} | "
-                     f"{r['2 threads'] * 1e3:.1f} |")
+        lines.append(f"| {r['case']} | {r['torch threads']} | {r['automatic'] * 1e3:.1f} | "
+                     f"{r['1 thread'] * 1e3:.1f} | {r['2 threads'] * 1e3:.1f} |")
     lines += ["", "## One competing CPU-bound process (ms)", "",
               "Kernels at their automatic thread choice; torch at its default intra-op threads "
               f"and at one. `{NO_SOLVE}`: the eigenvalue replaced by a sum, so its slowdown is "
