@@ -149,7 +149,7 @@ def _announce() -> None:
     if not _announced:
         _announced = True
         print(
-            "optneuron: compiling the eigen kernels (once; about half a minute on 2 cores, "
+            "optneuron: compiling the eigen kernels (once; up to a minute on 2 cores, "
             "cached on disk for later runs)",
             file=sys.stderr,
             flush=True,
