@@ -1358,14 +1358,84 @@ def adjoint_solve(d, e, n, k, q, r, eps, ws, y):
         s = max(s, abs(r[i]))
     if not s > 0.0:
         return False
+    rs = ws[6]
     for i in range(n):
         y[i] = r[i] / s
+        rs[i] = y[i]
     l_solve(n, ws, y)
     _u_solve_reciprocal(n, ws, y)
     _remove_along(y, q, n)
+    if not _projected_residual_ok(d, e, n, rho, q, rs, y, tnorm, ws[7]):
+        # Where T splits (an off-diagonal at rounding level) the elimination can meet a second
+        # pivot at rounding level away from q, and the solve then blows up along a direction the
+        # final P does not remove; the residual on q^perp exposes it. Such rows are solved again
+        # densely with the rank-one shift (T - rho I + ||T|| q q^T), exact on q^perp.
+        _shifted_dense_solve(d, e, n, rho, q, rs, tnorm, y)
+        _remove_along(y, q, n)
     for i in range(n):
         y[i] *= s
     return False
+
+
+@njit(**_JIT)
+def _projected_residual_ok(d, e, n, rho, q, rs, y, tnorm, z):
+    """Whether y (on q^perp) solves P (T - rho I) y = rs to the accuracy of a backward-stable
+    solve: ||P (T - rho I) y - rs||_inf <= 64 n eps (||T|| ||y||_inf + ||rs||_inf)."""
+    ymax = 0.0
+    rmax = 0.0
+    for i in range(n):
+        t = (d[i] - rho) * y[i]
+        if i > 0:
+            t += e[i - 1] * y[i - 1]
+        if i < n - 1:
+            t += e[i] * y[i + 1]
+        z[i] = t
+        ymax = max(ymax, abs(y[i]))
+        rmax = max(rmax, abs(rs[i]))
+    _remove_along(z, q, n)
+    worst = 0.0
+    for i in range(n):
+        worst = max(worst, abs(z[i] - rs[i]))
+    return worst <= 64.0 * n * EPS * (tnorm * ymax + rmax)
+
+
+@njit(**_JIT)
+def _shifted_dense_solve(d, e, n, rho, q, rs, tnorm, y):
+    """y = (T - rho I + t q q^T)^{-1} rs, t = max(||T||, 1), by Gaussian elimination with
+    partial pivoting, O(n^3): the rank-one term moves only the zero eigenvalue of T - rho I
+    (to t), so on q^perp, where rs lies, this is (T - rho I)^+ (the torch path's formula)."""
+    t = max(tnorm, 1.0)
+    M = np.empty((n, n))
+    for i in range(n):
+        for j in range(n):
+            M[i, j] = t * q[i] * q[j]
+    for i in range(n):
+        M[i, i] += d[i] - rho
+        if i < n - 1:
+            M[i, i + 1] += e[i]
+            M[i + 1, i] += e[i]
+        y[i] = rs[i]
+    for c in range(n):
+        p = c
+        for i in range(c + 1, n):
+            if abs(M[i, c]) > abs(M[p, c]):
+                p = i
+        if p != c:
+            for j in range(n):
+                M[c, j], M[p, j] = M[p, j], M[c, j]
+            y[c], y[p] = y[p], y[c]
+        piv = M[c, c] if M[c, c] != 0.0 else EPS * t
+        for i in range(c + 1, n):
+            f = M[i, c] / piv
+            for j in range(c, n):
+                M[i, j] -= f * M[c, j]
+            y[i] -= f * y[c]
+        M[c, c] = piv
+    for i in range(n - 1, -1, -1):
+        acc = y[i]
+        for j in range(i + 1, n):
+            acc -= M[i, j] * y[j]
+        y[i] = acc / M[i, i]
 
 
 @njit(**_JIT)
@@ -1378,7 +1448,7 @@ def _tri_adjoint_batch(diag, off, k, eps, q, r, c0, c1, nchunks, gd, ge, tie):
     qq = np.empty(n)
     rr = np.empty(n)
     y = np.empty(n)
-    ws = np.zeros((6, n))
+    ws = np.zeros((8, n))
     for c in range(c0, c1):
         b0, b1 = chunk_bounds(c, nchunks, B)
         for b in range(b0, b1):
@@ -1517,7 +1587,7 @@ def _dense_adjoint_batch(q, r, k, eps, W, tau, dT, eT, pexp, c0, c1, nchunks, G,
     qT = np.empty(n)
     rT = np.empty(n)
     y = np.empty(n)
-    ws = np.zeros((6, n))
+    ws = np.zeros((8, n))
     for c in range(c0, c1):
         b0, b1 = chunk_bounds(c, nchunks, B)
         for b in range(b0, b1):

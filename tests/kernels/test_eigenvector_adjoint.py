@@ -168,3 +168,33 @@ def test_results_do_not_depend_on_the_thread_count(threads, monkeypatch):
              for b, o in zip(range(0, B, 37), one)]
     for got, parts in zip(dense, zip(*alone)):
         np.testing.assert_array_equal(got[::37], np.concatenate(parts))
+
+
+@pytest.mark.parametrize("scale", [-7.0, -1.0, 1.0, 3.0])
+def test_split_at_rounding_level_matches_the_pseudoinverse(scale):
+    """An off-diagonal at rounding level (T nearly splits) can give the elimination a second
+    pivot at rounding level away from q_k; the residual check catches it and the row is solved
+    densely. Reference: v = (T − λ_k I)⁺ P r by numpy's pinv, for every k and split position.
+    (The bug this pins gave relative errors up to 2 before the check.)"""
+    rng = np.random.default_rng(int(scale * 10) + 100)
+    for n in (3, 4, 6):
+        d, e, r = (rng.standard_normal((1, m)) for m in (n, n - 1, n))
+        for j in range(n - 1):
+            e_split = e.copy()
+            e_split[0, j] = scale * 2.220446049250313e-16
+            T = tridiag_to_dense(d, e_split)[0]
+            lam, Q = np.linalg.eigh(T)
+            for k in range(n):
+                if min(abs(lam[k] - lam[i]) for i in range(n) if i != k) < 1e-3:
+                    continue
+                q = tridiagonal_eigenpairs(d, e_split, k, k + 1)[1][:, :, 0]
+                gd, ge, tie = tridiagonal_eigenvector_adjoint(d, e_split, k, q, r)
+                assert not tie.any()
+                P = np.eye(n) - np.outer(q[0], q[0])
+                v = np.linalg.pinv(T - lam[k] * np.eye(n)) @ P @ r[0]
+                ref_d = -v * q[0]
+                ref_e = -(v[:-1] * q[0, 1:] + v[1:] * q[0, :-1])
+                ref = np.concatenate([ref_d, ref_e])
+                got = np.concatenate([gd[0], ge[0]])
+                assert np.linalg.norm(got - ref) <= 1e-9 * max(np.linalg.norm(ref), 1e-300), \
+                    (n, j, k)
