@@ -1365,7 +1365,7 @@ def adjoint_solve(d, e, n, k, q, r, eps, ws, y):
     l_solve(n, ws, y)
     _u_solve_reciprocal(n, ws, y)
     _remove_along(y, q, n)
-    if not _projected_residual_ok(d, e, n, rho, q, rs, y, tnorm, ws[7]):
+    if not _projected_residual_ok(d, e, n, rho, q, rs, y, tnorm, eps, ws[7]):
         # Where T splits (an off-diagonal at rounding level) the elimination can meet a second
         # pivot at rounding level away from q, and the solve then blows up along a direction the
         # final P does not remove; the residual on q^perp exposes it. Such rows are solved again
@@ -1378,9 +1378,10 @@ def adjoint_solve(d, e, n, k, q, r, eps, ws, y):
 
 
 @njit(**_JIT)
-def _projected_residual_ok(d, e, n, rho, q, rs, y, tnorm, z):
+def _projected_residual_ok(d, e, n, rho, q, rs, y, tnorm, eps, z):
     """Whether y (on q^perp) solves P (T - rho I) y = rs to the accuracy of a backward-stable
-    solve: ||P (T - rho I) y - rs||_inf <= 64 n eps (||T|| ||y||_inf + ||rs||_inf)."""
+    solve: ||P (T - rho I) y - rs||_inf <= 64 n eps (||T|| ||y||_inf + ||rs||_inf), eps the
+    input dtype's (a float32 q carries float32 errors into P and rho)."""
     ymax = 0.0
     rmax = 0.0
     for i in range(n):
@@ -1396,7 +1397,7 @@ def _projected_residual_ok(d, e, n, rho, q, rs, y, tnorm, z):
     worst = 0.0
     for i in range(n):
         worst = max(worst, abs(z[i] - rs[i]))
-    return worst <= 64.0 * n * EPS * (tnorm * ymax + rmax)
+    return worst <= 64.0 * n * eps * (tnorm * ymax + rmax)
 
 
 @njit(**_JIT)
