@@ -12,6 +12,17 @@ from .threads import dense_work, plan_threads, run_chunks
 from .tridiagonal import _check_range
 
 
+def check_dense(A) -> np.ndarray:
+    """``A`` as a float32/float64 array of shape ``(B, n, n)``; a TypeError or ValueError naming
+    ``A`` otherwise (the checks every dense kernel wrapper shares)."""
+    A = np.asarray(A)
+    if A.dtype not in (np.float32, np.float64):
+        raise TypeError(f"A must be float32 or float64, got {A.dtype}")
+    if A.ndim != 3 or A.shape[1] != A.shape[2]:
+        raise ValueError(f"A must have shape (B, n, n), got {A.shape}")
+    return A
+
+
 def dense_eigenpairs(A, lo, hi, vectors=True, max_threads=None):
     """Eigenvalues lo..hi-1 (0-based, ascending) of each dense symmetric matrix in a batch.
 
@@ -21,11 +32,7 @@ def dense_eigenpairs(A, lo, hi, vectors=True, max_threads=None):
     column convention). max_threads caps the threads of this call, as in
     ``tridiagonal_eigenpairs``.
     """
-    A = np.asarray(A)
-    if A.dtype not in (np.float32, np.float64):
-        raise TypeError(f"A must be float32 or float64, got {A.dtype}")
-    if A.ndim != 3 or A.shape[1] != A.shape[2]:
-        raise ValueError(f"A must have shape (B, n, n), got {A.shape}")
+    A = check_dense(A)
     B, n, _ = A.shape
     lo, hi = _check_range(n, lo, hi)
     m = hi - lo

@@ -31,6 +31,7 @@ are in the input dtype and do not depend on the thread count.
 import numpy as np
 
 from ._compiled import _dense_adjoint_batch, _dense_solution_batch, _tri_adjoint_batch
+from .dense import check_dense
 from .threads import dense_work, plan_threads, run_chunks
 from .tridiagonal import _check_range, check_tridiagonal
 
@@ -89,11 +90,7 @@ def dense_eigenvector(A, k, max_threads=None):
     Rows the kernel flags ``suspect`` keep valid reflectors (the reduction does not depend on
     the eigen-solve), so a caller that re-solves their eigenpair another way may still pass the
     new ``q`` to the adjoint; rows with non-finite entries have none."""
-    A = np.asarray(A)
-    if A.dtype not in (np.float32, np.float64):
-        raise TypeError(f"A must be float32 or float64, got {A.dtype}")
-    if A.ndim != 3 or A.shape[1] != A.shape[2]:
-        raise ValueError(f"A must have shape (B, n, n), got {A.shape}")
+    A = check_dense(A)
     B, n, _ = A.shape
     k, _ = _check_range(n, k, k + 1)
     vals = np.empty((B, 1), dtype=A.dtype)

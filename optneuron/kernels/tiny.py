@@ -9,6 +9,7 @@ accuracy contract and ``suspect`` rule as ``dense_eigenpairs`` (package docstrin
 import numpy as np
 
 from ._tiny import TINY_MAX_N, _pencil_batch, _tiny_batch
+from .dense import check_dense
 from .threads import plan_threads, run_chunks
 from .tridiagonal import _check_range
 
@@ -29,11 +30,7 @@ def tiny_eigenpairs(A, lo, hi, vectors=True, max_threads=None):
     ``(values (B, hi-lo), vecs (B, n, hi-lo) or None, suspect (B,))`` in A's dtype (arithmetic
     in float64), vectors sign-fixed (largest-magnitude component positive).
     """
-    A = np.asarray(A)
-    if A.dtype not in (np.float32, np.float64):
-        raise TypeError(f"A must be float32 or float64, got {A.dtype}")
-    if A.ndim != 3 or A.shape[1] != A.shape[2]:
-        raise ValueError(f"A must have shape (B, n, n), got {A.shape}")
+    A = check_dense(A)
     B, n, _ = A.shape
     if not 1 <= n <= TINY_MAX_N:
         raise ValueError(f"A must have 1 <= n <= {TINY_MAX_N}, got n={n}")
