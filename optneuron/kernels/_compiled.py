@@ -321,6 +321,21 @@ def scale_exponent(amax):
 
 
 @njit(**_JIT)
+def dense_scan(Ab, n):
+    """(max |a_ij|, sum 0 * a_ij) of one dense matrix in float64: its scale, and a sum that is
+    NaN exactly when an entry is nan or inf (special_matrix's test)."""
+    amax = 0.0
+    chk = 0.0
+    for q in range(n):
+        ar = Ab[q]
+        for t in range(n):
+            x = np.float64(ar[t])
+            amax = max(amax, abs(x))
+            chk += x * 0.0
+    return amax, chk
+
+
+@njit(**_JIT)
 def tri_residual(d, e, n, lam, z):
     s = 0.0
     for i in range(n):
@@ -1033,14 +1048,7 @@ def _dense_batch(A, lo, hi, vectors, c0, c1, nchunks, vals, vecs, suspect):
             for b in range(s0, min(s0 + BLOCK, b1)):
                 i = b - s0
                 Ab = A[b]
-                amax = 0.0
-                chk = 0.0
-                for q in range(n):
-                    ar = Ab[q]
-                    for t in range(n):
-                        x = np.float64(ar[t])
-                        amax = max(amax, abs(x))
-                        chk += x * 0.0
+                amax, chk = dense_scan(Ab, n)
                 st = special_matrix(chk, amax, np.float64(Ab[0, 0]), n, lo, hi, vectors,
                                     lam[i], Z)
                 if st >= 0:
@@ -1529,14 +1537,7 @@ def _dense_solution_batch(A, k, c0, c1, nchunks, vals, vecs, suspect, W, tau, dT
             for b in range(s0, min(s0 + BLOCK, b1)):
                 i = b - s0
                 Ab = A[b]
-                amax = 0.0
-                chk = 0.0
-                for q in range(n):
-                    ar = Ab[q]
-                    for t in range(n):
-                        x = np.float64(ar[t])
-                        amax = max(amax, abs(x))
-                        chk += x * 0.0
+                amax, chk = dense_scan(Ab, n)
                 # a row solved without iterating keeps no reflectors (tau stays 0: identity)
                 pexp[b] = scale_exponent(amax) if amax > 0.0 else 0
                 sc = math.ldexp(1.0, -pexp[b])
