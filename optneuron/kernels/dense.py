@@ -32,7 +32,14 @@ def dense_eigenpairs(A, lo, hi, vectors=True, max_threads=None):
     column convention). max_threads caps the threads of this call, as in
     ``tridiagonal_eigenpairs``.
     """
-    A = check_dense(A)
+    return run_eigenpairs(check_dense(A), lo, hi, vectors, max_threads, _dense_batch,
+                          lambda B, n, m: dense_work(B, n, m, vectors))
+
+
+def run_eigenpairs(A, lo, hi, vectors, max_threads, batch_kernel, work):
+    """Allocate ``(values, vecs or None, suspect)`` for eigenpairs ``lo..hi-1`` of a checked
+    dense batch ``A (B, n, n)`` and fill them with ``batch_kernel`` (a chunk-range kernel with
+    ``_dense_batch``'s signature) on the threads ``work(B, n, m)`` earns."""
     B, n, _ = A.shape
     lo, hi = _check_range(n, lo, hi)
     m = hi - lo
@@ -43,11 +50,11 @@ def dense_eigenpairs(A, lo, hi, vectors=True, max_threads=None):
     if B == 0 or m == 0:
         return vals, vecs, suspect
     A = np.ascontiguousarray(A)
-    dummy = vecs if vectors else np.empty((0, 0, 0), dtype=dt)
-    vectors = bool(vectors)
+    out = vecs if vectors else np.empty((0, 0, 0), dtype=dt)
+    flag = bool(vectors)
 
     def kernel(c0, c1, nchunks):
-        _dense_batch(A, lo, hi, vectors, c0, c1, nchunks, vals, dummy, suspect)
+        batch_kernel(A, lo, hi, flag, c0, c1, nchunks, vals, out, suspect)
 
-    run_chunks(kernel, B, plan_threads(dense_work(B, n, m, vectors), B, max_threads))
+    run_chunks(kernel, B, plan_threads(work(B, n, m), B, max_threads))
     return vals, vecs, suspect

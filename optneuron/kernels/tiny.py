@@ -9,9 +9,8 @@ accuracy contract and ``suspect`` rule as ``dense_eigenpairs`` (package docstrin
 import numpy as np
 
 from ._tiny import TINY_MAX_N, _pencil_batch, _tiny_batch
-from .dense import check_dense
+from .dense import check_dense, run_eigenpairs
 from .threads import plan_threads, run_chunks
-from .tridiagonal import _check_range
 
 __all__ = ["TINY_MAX_N", "tiny_eigenpairs", "pencil_eigenvalue", "pencil_eigenvalue_unchecked",
            "tiny_work"]
@@ -31,26 +30,11 @@ def tiny_eigenpairs(A, lo, hi, vectors=True, max_threads=None):
     in float64), vectors sign-fixed (largest-magnitude component positive).
     """
     A = check_dense(A)
-    B, n, _ = A.shape
+    n = A.shape[-1]
     if not 1 <= n <= TINY_MAX_N:
         raise ValueError(f"A must have 1 <= n <= {TINY_MAX_N}, got n={n}")
-    lo, hi = _check_range(n, lo, hi)
-    m = hi - lo
-    dt = A.dtype
-    vals = np.empty((B, m), dtype=dt)
-    vecs = np.empty((B, n, m), dtype=dt) if vectors else None
-    suspect = np.zeros(B, dtype=np.bool_)
-    if B == 0 or m == 0:
-        return vals, vecs, suspect
-    A = np.ascontiguousarray(A)
-    out = vecs if vectors else np.empty((0, 0, 0), dtype=dt)
-    vectors = bool(vectors)
-
-    def kernel(c0, c1, nchunks):
-        _tiny_batch(A, lo, hi, vectors, c0, c1, nchunks, vals, out, suspect)
-
-    run_chunks(kernel, B, plan_threads(tiny_work(B, n), B, max_threads))
-    return vals, vecs, suspect
+    return run_eigenpairs(A, lo, hi, vectors, max_threads, _tiny_batch,
+                          lambda B, n, m: tiny_work(B, n))
 
 
 def pencil_eigenvalue(C, index, scale, n, k, max_threads=None):
