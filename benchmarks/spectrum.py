@@ -1,7 +1,7 @@
 """Mixture of eigenvalues <w, lam(A)>: forward + backward with the full-spectrum kernels
 against SciPy and torch (issue 16's targets: tridiagonal >= 10x SciPy, dense >= 3x torch eigh).
 
-    python -m benchmarks.spectrum [--repeats 7] [--threads 2] [--small]
+    python -m benchmarks.spectrum [--repeats 7] [--threads 2] [--small] [--small-batches]
 
 Cases (all timed in one process, interleaved round by round; medians; ratios = baseline / ours):
   * tridiagonal float64, n = 45, B = 1024: ``tridiagonal_spectrum(d, e, w)`` (values and the
@@ -15,6 +15,10 @@ Cases (all timed in one process, interleaved round by round; medians; ratios = b
     ``OptLayer(EigenvalueMixture())(A, w).value.sum().backward()`` (tensors in, autograd,
     validation), which must keep most of the kernels' lead.
 Every gradient is checked against the first baseline's before timing.
+
+``--small-batches`` adds value-only times per matrix for batches of 1 to 64 tridiagonals
+(n = 45), ours against SciPy's ``eigvalsh_tridiagonal``: the lanes (kernels/_spectrum.py) run
+64 matrices side by side, and below ``LANES_MIN`` matrices a call takes the scalar QL.
 """
 
 import argparse
@@ -150,6 +154,27 @@ def dense_case(B, n, repeats):
             "forward_backward": fwd_bwd, "value_only": values}
 
 
+def small_batch_rows(n, batches, repeats):
+    """Value-only microseconds per matrix for small batches, ours and SciPy's."""
+    rows = []
+    for B in batches:
+        d, e, _ = _tridiagonal_inputs(B, n, np.float64, seed=B)
+        times = interleaved_medians({
+            "ours": lambda: tridiagonal_spectrum(d, e),
+            "scipy eigvalsh_tridiagonal": lambda: scipy_tridiagonal_values(d, e),
+        }, repeats)
+        rows.append({"batch": B, **{k: 1e6 * t / B for k, t in times.items()}})
+    return rows
+
+
+def small_batch_markdown(rows, n):
+    lines = [f"| tridiagonal n={n}, batch | ours (us per matrix) | scipy (us per matrix) |",
+             "|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['batch']} | {r['ours']:.1f} | {r['scipy eigvalsh_tridiagonal']:.1f} |")
+    return "\n".join(lines)
+
+
 def markdown(results):
     lines = ["| case | path | method | median ms | baseline / ours |", "|---|---|---|---|---|"]
     for r in results:
@@ -167,6 +192,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2, help="kernel and torch threads")
     parser.add_argument("--small", action="store_true", help="tiny sizes (a smoke test)")
+    parser.add_argument("--small-batches", action="store_true",
+                        help="also time value-only calls on 1 to 64 matrices")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     set_num_threads(args.threads)
@@ -176,6 +203,10 @@ def main(argv=None):
     else:
         results = [tridiagonal_case(1024, 45, args.repeats), dense_case(4096, 16, args.repeats)]
     print(markdown(results))
+    if args.small_batches:
+        n = 6 if args.small else 45
+        print()
+        print(small_batch_markdown(small_batch_rows(n, (1, 4, 6, 8, 16, 64), args.repeats), n))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -131,162 +131,177 @@ def _ql_implicit(d, e, n, vectors, Z):
 
 #: matrices whose QL sweeps run side by side, one per SIMD lane: a rotation is a chain of
 #: dependent divisions and square roots, and the same step of LANES independent chains is
-#: one vector instruction each (a runtime loop bound >= 16 lets LLVM vectorize it). 32, not
-#: 16: a step's chain (a square root, then a division) is long and more lanes in flight hide
-#: it; beyond that the lanes' sweeps drift apart (one round costs its longest sweep)
-LANES = 32
+#: one vector instruction each. 64: more lanes in flight hide a step's chain (a square root,
+#: then a division); beyond that the lanes' sweeps drift apart (one round costs its longest).
+LANES = 64
+#: fewer matrices than this take the scalar QL one by one (benchmarks/spectrum.py --small-batches:
+#: a round of the lanes costs as much for one lane as for eight)
+LANES_MIN = 6
 #: the dense kernel keeps each group's reflectors (GROUP_DENSE n x n) until its vectors
-GROUP_DENSE = 16
-#: rows of the lanes' state array (_ql_values_lanes)
-_NSTATE = 8
+GROUP_DENSE = 32
+# The lanes' arrays (_lanes_scratch): Dt, Et (n, LANES) the diagonals and off-diagonals, Sm
+# (n, LANES) the deflation tests, and St, one flat row of _NSTATE * LANES, the lanes' state,
+# field f of lane j at f * LANES + j. Every lane loop runs over all LANES lanes (a compile-time
+# trip count): with the state's rows at compile-time offsets of one array, LLVM needs runtime
+# overlap checks only between the four arrays, not between every pair of rows (past eight
+# checks it gives up and leaves the loop scalar).
+_S, _C, _P, _G, _FLAG, _LO, _HI, _LCUR, _M, _IT, _DONE, _DL = range(12)
+_NSTATE = 12
 
 
 @njit(**_JIT)
-def _ql_deflate_lanes(Dt, Et, ng, n, bot, Sm, lcur, M2):
-    """For each lane j: l' = the first index >= lcur[j] whose e is not negligible (n - 1 if
-    none) into lcur, and m = the first index >= l' whose e is (n - 1 if none) into M2[0], as
-    _ql_implicit's search finds them: two vectorized passes over i = n-1 .. bot, Sm[i] holding
-    the tests. A lane's running value alternates between M2[0] and M2[1] (i even / odd): a
-    value stored only on some lanes (a masked store) would not be forwarded to the next load."""
-    for j in range(ng):
+def _lanes_scratch(n):
+    """The lanes' arrays for order-n matrices: Dt, Et, Sm and St (see above)."""
+    nn = max(n, 1)
+    return (np.zeros((nn, LANES)), np.zeros((nn, LANES)), np.zeros((nn, LANES)),
+            np.zeros(_NSTATE * LANES))
+
+
+@njit(**_JIT)
+def _ql_deflate_lanes(Dt, Et, Sm, St, nl, n, bot):
+    """For each lane j: l' = the first index >= lcur whose e is not negligible (n - 1 if none)
+    into the _LCUR row, and m = the first index >= l' whose e is (n - 1 if none) into the _M
+    row, as _ql_implicit's search finds them: two vectorized passes over i = n-1 .. bot, the
+    tests kept in Sm. A running index is updated as x t + m (1 - t), t in {0, 1} (exact on
+    these integers): a select there would become a masked store, and the next row's load of
+    it would wait for the store to retire."""
+    L = LANES
+    for j in range(nl):
         Sm[n - 1, j] = 1.0
-        M2[(n - 1) & 1, j] = n - 1
+        St[_M * L + j] = n - 1
     for i in range(n - 2, bot - 1, -1):
-        di = Dt[i]
-        dn = Dt[i + 1]
-        ei = Et[i]
-        si = Sm[i]
-        mo = M2[(i + 1) & 1]
-        mi = M2[i & 1]
         x = float(i)
-        for j in range(ng):
-            ae = abs(ei[j])
-            small = (ae <= EPS * (abs(di[j]) + abs(dn[j]))) | (ae < SAFMIN)
-            si[j] = 1.0 if small else 0.0
-            mi[j] = x if ((x >= lcur[j]) & (not small)) else mo[j]
-    for j in range(ng):
-        lcur[j] = M2[bot & 1, j]  # l'
-        M2[(n - 1) & 1, j] = n - 1
+        for j in range(nl):
+            ae = abs(Et[i, j])
+            small = (ae <= EPS * (abs(Dt[i, j]) + abs(Dt[i + 1, j]))) | (ae < SAFMIN)
+            Sm[i, j] = 1.0 if small else 0.0
+            t = 1.0 if ((x >= St[_LCUR * L + j]) & (not small)) else 0.0
+            St[_M * L + j] = x * t + St[_M * L + j] * (1.0 - t)
+    for j in range(nl):
+        St[_LCUR * L + j] = St[_M * L + j]  # l'
+        St[_M * L + j] = n - 1
     for i in range(n - 2, bot - 1, -1):
-        si = Sm[i]
-        mo = M2[(i + 1) & 1]
-        mi = M2[i & 1]
         x = float(i)
-        for j in range(ng):
-            mi[j] = x if ((x >= lcur[j]) & (si[j] != 0.0)) else mo[j]
-    if bot & 1:
-        for j in range(ng):
-            M2[0, j] = M2[1, j]
+        for j in range(nl):
+            t = 1.0 if ((x >= St[_LCUR * L + j]) & (Sm[i, j] != 0.0)) else 0.0
+            St[_M * L + j] = x * t + St[_M * L + j] * (1.0 - t)
 
 
 @njit(**_JIT)
-def _ql_sweep_lanes(Dt, Et, ng, top, bot, lo, hi, St):
-    """One implicit QL sweep per lane, i = hi[j]-1 down to lo[j], all lanes at once (a lane
-    outside its range carries its values through a select). The lanes' state s, c, p, g and a
-    flag (r^2 <= 1e-280 met) is read from St[(i+1) & 1] and written to St[i & 1] whole (see
-    _ql_deflate_lanes): the caller sets both rows before the sweep; it ends in St[bot & 1]."""
+def _ql_sweep_lanes(Dt, Et, St, nl, top, bot):
+    """One implicit QL sweep per lane, i = hi[j]-1 down to lo[j], all lanes at once.
+
+    A lane outside its range keeps its values: every store is new a + old (1 - a), a in
+    {0, 1}, which is exactly new or old (up to the sign of a zero) as long as both are finite;
+    so a step whose r^2 <= 1e-280 (where _ql_implicit takes hypot, or an exact zero rotation,
+    and the lane is flagged for the caller to redo) divides by 1 instead. Stores are whole
+    rows, never masked (see _ql_deflate_lanes)."""
+    L = LANES
     for i in range(top, bot - 1, -1):
-        di = Dt[i]
-        dn = Dt[i + 1]
-        ei = Et[i]
-        en = Et[i + 1]
-        So, Co, Po, Go, Bo = St[(i + 1) & 1, 0], St[(i + 1) & 1, 1], St[(i + 1) & 1, 2], \
-            St[(i + 1) & 1, 3], St[(i + 1) & 1, 4]
-        Sn, Cn, Pn, Gn, Bn = St[i & 1, 0], St[i & 1, 1], St[i & 1, 2], St[i & 1, 3], St[i & 1, 4]
         x = float(i)
-        for j in range(ng):
-            a = (x >= lo[j]) & (x < hi[j])
-            g = Go[j]
-            f = So[j] * ei[j]
-            b = Co[j] * ei[j]
-            r2 = f * f + g * g
-            r = math.sqrt(r2)
+        for j in range(nl):
+            a = 1.0 if ((x >= St[_LO * L + j]) & (x < St[_HI * L + j])) else 0.0
+            o = 1.0 - a
+            so = St[_S * L + j]
+            co = St[_C * L + j]
+            po = St[_P * L + j]
+            go = St[_G * L + j]
+            e = Et[i, j]
+            f = so * e
+            b = co * e
+            r2 = f * f + go * go
+            tiny = r2 <= 1e-280
+            r = math.sqrt(r2) if not tiny else 1.0
             s = f / r
-            c = g / r
-            g = dn[j] - Po[j]
-            rr = (di[j] - g) * s + 2.0 * c * b
+            c = go / r
+            g = Dt[i + 1, j] - po
+            rr = (Dt[i, j] - g) * s + 2.0 * c * b
             p = s * rr
-            en[j] = r if a else en[j]
-            dn[j] = (g + p) if a else dn[j]
-            Sn[j] = s if a else So[j]
-            Cn[j] = c if a else Co[j]
-            Pn[j] = p if a else Po[j]
-            Gn[j] = (c * rr - b) if a else Go[j]
-            Bn[j] = 1.0 if (a & (r2 <= 1e-280)) else Bo[j]
+            Et[i + 1, j] = r * a + Et[i + 1, j] * o
+            Dt[i + 1, j] = (g + p) * a + Dt[i + 1, j] * o
+            St[_S * L + j] = s * a + so * o
+            St[_C * L + j] = c * a + co * o
+            St[_P * L + j] = p * a + po * o
+            St[_G * L + j] = (c * rr - b) * a + go * o
+            St[_FLAG * L + j] += a if tiny else 0.0
 
 
 @njit(**_JIT)
-def _ql_values_lanes(Dt, Et, ng, n, ok, lw, St, Sm):
-    """_ql_implicit(Dt[:, j], Et[:, j], n, False) for the lanes j < ng, with their sweeps run
-    side by side: in each round every unfinished lane deflates, finds its m and starts one
-    sweep, then the rotation steps i = top .. bot run for all lanes at once, a lane taking
-    part where i lies in its own sweep (selects, not branches, so the lane loops vectorize).
-    Each lane sees exactly the operations of _ql_implicit, so the values are the same bit for
-    bit; a lane meeting a step that _ql_implicit treats apart (r^2 <= 1e-280: hypot, or an
-    exact zero rotation) is flagged, to be redone by _ql_implicit by the caller.
-    ok[j]: 1 converged, 0 MAXQL sweeps did not suffice, -1 redo. lw (_NSTATE, LANES), St (2, 5,
-    LANES) and Sm (n, LANES) hold the lanes' state and scratch.
-    """
-    lcur, M2, lo, hi, it, done, dl = lw[0], lw[1:3], lw[3], lw[4], lw[5], lw[6], lw[7]
+def _ql_values_lanes(Dt, Et, Sm, St, ng, n, ok):
+    """_ql_implicit on the lanes j < ng of (Dt, Et) (e[n-1] = 0), with their sweeps run side
+    by side: in each round every unfinished lane deflates, finds its m and starts one sweep,
+    then the rotation steps i = top .. bot run for all lanes at once, a lane taking part
+    where i lies in its own sweep. Each lane sees exactly the operations of _ql_implicit, so
+    the values are the same bit for bit; a lane meeting a step that _ql_implicit treats apart
+    (r^2 <= 1e-280: hypot, or an exact zero rotation) is flagged, to be redone by
+    _ql_implicit by the caller.
+    ok[j]: 1 converged, 0 MAXQL sweeps did not suffice, -1 redo. Lanes j >= ng take no part
+    (their rows hold any finite values)."""
+    L = LANES
+    nl = min(L, (ng + 7) // 8 * 8)
+    for j in range(nl):
+        St[_FLAG * L + j] = 0.0
+        St[_LCUR * L + j] = 0.0
+        St[_IT * L + j] = 0.0
+        St[_DONE * L + j] = 0.0 if j < ng else 1.0
+        St[_LO * L + j] = n
+        St[_HI * L + j] = 0.0
+        St[_S * L + j] = 1.0
+        St[_C * L + j] = 1.0
+        St[_P * L + j] = 0.0
+        St[_G * L + j] = 0.0
     for j in range(ng):
         ok[j] = 1
-        lcur[j] = 0.0
-        it[j] = 0.0
-        done[j] = 0.0
-        for q in range(2):
-            St[q, 4, j] = 0.0
     bot = 0
     while True:
-        for j in range(ng):
-            dl[j] = lcur[j]
-        _ql_deflate_lanes(Dt, Et, ng, n, bot, Sm, lcur, M2)
+        for j in range(nl):
+            St[_DL * L + j] = St[_LCUR * L + j]
+        _ql_deflate_lanes(Dt, Et, Sm, St, nl, n, bot)
         top = -1
         bot = n
         for j in range(ng):
-            lo[j] = n
-            hi[j] = 0.0
-            if done[j] != 0.0:
-                lcur[j] = n - 1
+            St[_LO * L + j] = n
+            St[_HI * L + j] = 0.0
+            if St[_DONE * L + j] != 0.0:
+                St[_LCUR * L + j] = n - 1
                 continue
-            l = int(lcur[j])
-            m = int(M2[0, j])
-            if l != int(dl[j]):
-                it[j] = 0.0  # a new eigenvalue: its own MAXQL sweeps
+            l = int(St[_LCUR * L + j])
+            m = int(St[_M * L + j])
+            if l != int(St[_DL * L + j]):
+                St[_IT * L + j] = 0.0  # a new eigenvalue: its own MAXQL sweeps
             if m == l:
-                done[j] = 1.0
+                St[_DONE * L + j] = 1.0
                 continue
-            if it[j] == MAXQL:
+            if St[_IT * L + j] == MAXQL:
                 ok[j] = 0
-                done[j] = 1.0
-                lcur[j] = n - 1
+                St[_DONE * L + j] = 1.0
+                St[_LCUR * L + j] = n - 1
                 continue
-            it[j] += 1.0
+            St[_IT * L + j] += 1.0
             g = _wilkinson_g(Dt[l, j], Dt[l + 1, j], Dt[m, j], Et[l, j])
-            for q in range(2):
-                St[q, 0, j] = 1.0
-                St[q, 1, j] = 1.0
-                St[q, 2, j] = 0.0
-                St[q, 3, j] = g
-            lo[j] = l
-            hi[j] = m
+            St[_S * L + j] = 1.0
+            St[_C * L + j] = 1.0
+            St[_P * L + j] = 0.0
+            St[_G * L + j] = g
+            St[_LO * L + j] = l
+            St[_HI * L + j] = m
             top = max(top, m - 1)
             bot = min(bot, l)
         if top < 0:
             break
-        _ql_sweep_lanes(Dt, Et, ng, top, bot, lo, hi, St)
-        fin = St[bot & 1]
+        _ql_sweep_lanes(Dt, Et, St, nl, top, bot)
         for j in range(ng):
-            if hi[j] <= lo[j]:
+            l = int(St[_LO * L + j])
+            m = int(St[_HI * L + j])
+            if m <= l:
                 continue
-            if fin[4, j] != 0.0:
+            if St[_FLAG * L + j] != 0.0:
                 ok[j] = -1
-                done[j] = 1.0
-                lcur[j] = n - 1
+                St[_DONE * L + j] = 1.0
+                St[_LCUR * L + j] = n - 1
                 continue
-            l = int(lo[j])
-            m = int(hi[j])
-            Dt[l, j] -= fin[2, j]
-            Et[l, j] = fin[3, j]
+            Dt[l, j] -= St[_P * L + j]
+            Et[l, j] = St[_G * L + j]
             Et[m, j] = 0.0
 
 
@@ -567,24 +582,37 @@ def _scan(row, n, amax, chk):
 
 @njit(**_JIT)
 def _group_scratch(n):
-    """Per-group arrays: the scaled rows (kept), their eigenvalues, a sort buffer, the lanes'
-    transposed copies, exponents, batch rows, flags, the lanes' state and scratch."""
+    """Per-group arrays: the scaled rows (kept), their eigenvalues, a sort buffer, exponents,
+    batch rows, flags, and the lanes' arrays (_lanes_scratch)."""
     nn = max(n, 1)
     return (np.zeros((LANES, nn)), np.zeros((LANES, nn)), np.zeros((LANES, nn)), np.zeros(nn),
-            np.zeros((nn, LANES)), np.zeros((nn, LANES)), np.zeros(LANES, dtype=np.int64),
             np.zeros(LANES, dtype=np.int64), np.zeros(LANES, dtype=np.int64),
-            np.zeros((_NSTATE, LANES)), np.zeros((2, 5, LANES)), np.zeros((nn, LANES)))
+            np.zeros(LANES, dtype=np.int64), _lanes_scratch(n))
 
 
 @njit(**_JIT)
-def _group_values(DS, ES, Dm, Em, Dt, Et, ng, n, ok, lw, St, Sm, Z):
-    """Eigenvalues (ascending) of the group's scaled tridiagonals (DS[j], ES[j]) into Dm[j];
-    ok[j] False where QL did not converge. Z (n, n) is scratch."""
+def _load_lanes(DS, ES, lanes, ng, n):
+    """The group's scaled tridiagonals (DS[j], ES[j]), j < ng, into the lanes' Dt, Et."""
+    Dt, Et = lanes[0], lanes[1]
     for i in range(n):
         for j in range(ng):
             Dt[i, j] = DS[j, i]
             Et[i, j] = ES[j, i] if i < n - 1 else 0.0
-    _ql_values_lanes(Dt, Et, ng, n, ok, lw, St, Sm)
+
+
+@njit(**_JIT)
+def _group_values(DS, ES, Dm, Em, lanes, ng, n, ok, Z):
+    """Eigenvalues (ascending) of the group's scaled tridiagonals (DS[j], ES[j]) into Dm[j];
+    ok[j] False where QL did not converge. Z (n, n) is scratch. Groups of fewer than
+    LANES_MIN matrices take the scalar QL: the lanes' rounds cost as much for one matrix as
+    for eight."""
+    if ng >= LANES_MIN:
+        _load_lanes(DS, ES, lanes, ng, n)
+        Dt, Et, Sm, St = lanes
+        _ql_values_lanes(Dt, Et, Sm, St, ng, n, ok)
+    else:
+        for j in range(ng):
+            ok[j] = -1
     for j in range(ng):
         lam = Dm[j]
         if ok[j] == -1:
@@ -593,6 +621,7 @@ def _group_values(DS, ES, Dm, Em, Dt, Et, ng, n, ok, lw, St, Sm, Z):
                 Em[i] = ES[j, i] if i < n - 1 else 0.0
             ok[j] = 1 if _ql_implicit(lam, Em, n, False, Z) else 0
         else:
+            Dt = lanes[0]
             for i in range(n):
                 lam[i] = Dt[i, j]
         _sort_ascending(lam, n, False, Z, Em)
@@ -605,7 +634,7 @@ def _tri_spectrum_batch(diag, off, weights, gradient, c0, c1, nchunks, vals, gd,
     for ch in range(c0, c1):
         b0, b1 = _chunk_bounds(ch, nchunks, B)
         lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, G2, tmp, lp = _scratch(n)
-        DS, ES, Dm, Em, Dt, Et, pex, rows, ok, lw, St, Sm = _group_scratch(n)
+        DS, ES, Dm, Em, pex, rows, ok, lanes = _group_scratch(n)
         for g0 in range(b0, b1, LANES):
             ng = 0
             for b in range(g0, min(g0 + LANES, b1)):
@@ -640,7 +669,7 @@ def _tri_spectrum_batch(diag, off, weights, gradient, c0, c1, nchunks, vals, gd,
                 pex[ng] = p
                 rows[ng] = b
                 ng += 1
-            _group_values(DS, ES, Dm, Em, Dt, Et, ng, n, ok, lw, St, Sm, Z)
+            _group_values(DS, ES, Dm, Em, lanes, ng, n, ok, Z)
             for j in range(ng):
                 b = rows[j]
                 lam = Dm[j]
@@ -795,7 +824,7 @@ def _dense_spectrum_batch(A, weights, gradient, c0, c1, nchunks, vals, G, suspec
     for ch in range(c0, c1):
         b0, b1 = _chunk_bounds(ch, nchunks, B)
         lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, G2, tmp, lp = _scratch(n)
-        DS, ES, Dm, Em, Dt, Et, pex, rows, ok, lw, St, Sm = _group_scratch(n)
+        DS, ES, Dm, Em, pex, rows, ok, lanes = _group_scratch(n)
         nn = max(n, 1)
         # each group's reflectors, for the back-transformation
         W = np.zeros((GROUP_DENSE, nn, nn))
@@ -836,7 +865,7 @@ def _dense_spectrum_batch(A, weights, gradient, c0, c1, nchunks, vals, G, suspec
                 pex[ng] = p
                 rows[ng] = b
                 ng += 1
-            _group_values(DS, ES, Dm, Em, Dt, Et, ng, n, ok, lw, St, Sm, Z)
+            _group_values(DS, ES, Dm, Em, lanes, ng, n, ok, Z)
             for j in range(ng):
                 b = rows[j]
                 lam = Dm[j]

@@ -383,17 +383,16 @@ def _lane_values(K, d, e):
     """Eigenvalues of scaled tridiagonals (rows of d, e) through _group_values (the lanes),
     one group of at most LANES rows at a time; returns (values, ok flags seen by the lanes)."""
     B, n = d.shape
-    DS, ES, Dm, Em, Dt, Et, _, _, ok, lw, St, Sm = K._group_scratch(n)
+    DS, ES, Dm, Em, _, _, ok, lanes = K._group_scratch(n)
     Z = np.zeros((n, n))
     vals, flags = np.zeros((B, n)), np.zeros(B, dtype=np.int64)
     for g0 in range(0, B, K.LANES):
         ng = min(K.LANES, B - g0)
         DS[:ng], ES[:ng, : n - 1] = d[g0:g0 + ng], e[g0:g0 + ng]
-        for j in range(ng):
-            Dt[:n, j], Et[: n - 1, j], Et[n - 1, j] = DS[j], ES[j, : n - 1], 0.0
-        K._ql_values_lanes(Dt, Et, ng, n, ok, lw, St, Sm)
+        K._load_lanes(DS, ES, lanes, ng, n)
+        K._ql_values_lanes(*lanes, ng, n, ok)
         flags[g0:g0 + ng] = ok[:ng]
-        K._group_values(DS, ES, Dm, Em, Dt, Et, ng, n, ok, lw, St, Sm, Z)
+        K._group_values(DS, ES, Dm, Em, lanes, ng, n, ok, Z)
         vals[g0:g0 + ng] = Dm[:ng]
     return vals, flags
 

@@ -22,7 +22,8 @@ def test_spectrum_benchmark_runs_small(capsys):
 
     torch_threads = torch.get_num_threads()
     try:
-        results = _module().main(["--small", "--repeats", "1", "--threads", "1"])
+        results = _module().main(["--small", "--repeats", "1", "--threads", "1",
+                                  "--small-batches"])
     finally:
         set_num_threads(None)
         torch.set_num_threads(torch_threads)
@@ -33,7 +34,9 @@ def test_spectrum_benchmark_runs_small(capsys):
                                             "scipy eigh_tridiagonal", "torch eigh (dense)"}
     assert all(t >= 0 for r in results for path in ("forward_backward", "value_only")
                for t in r[path].values())
-    assert "| tridiagonal float64 n=6 B=8 | forward_backward | ours |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| tridiagonal float64 n=6 B=8 | forward_backward | ours |" in out
+    assert "| tridiagonal n=6, batch | ours (us per matrix) |" in out and "\n| 64 | " in out
 
 
 def test_scipy_and_torch_baselines_compute_the_mixture_gradient():
