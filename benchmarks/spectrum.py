@@ -160,8 +160,8 @@ def small_batch_rows(n, batches, repeats):
     for B in batches:
         d, e, _ = _tridiagonal_inputs(B, n, np.float64, seed=B)
         times = interleaved_medians({
-            "ours": lambda: tridiagonal_spectrum(d, e),
-            "scipy eigvalsh_tridiagonal": lambda: scipy_tridiagonal_values(d, e),
+            "ours": lambda d=d, e=e: tridiagonal_spectrum(d, e),
+            "scipy eigvalsh_tridiagonal": lambda d=d, e=e: scipy_tridiagonal_values(d, e),
         }, repeats)
         rows.append({"batch": B, **{k: 1e6 * t / B for k, t in times.items()}})
     return rows
