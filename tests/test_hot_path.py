@@ -53,7 +53,8 @@ def test_tridiagonal_sum_matches_torch_eigh(dtype, method, lo, hi):
 def test_dense_eigenpair_matches_torch_eigh(dtype, method, k):
     A = with_spectrum([[-2.0, -0.5, 0.7, 1.9, 3.2], [1.0, 1.0, 1.0 + 1e-12, 2.0, 2.0],
                        [0.0] * 5], seed=2).to(dtype)
-    value, q = dense_eigenpair(A, k, method)
+    value, q, reflectors = dense_eigenpair(A, k, method)
+    assert reflectors is None  # only asked for with reduction=True
     mu, Q = torch.linalg.eigh(A.double())
     tol = dict(atol=1e-5, rtol=1e-5) if dtype == torch.float32 else dict(atol=1e-12, rtol=1e-12)
     torch.testing.assert_close(value.double(), mu[:, k], **tol)
@@ -71,8 +72,9 @@ def test_tridiagonal_sum_and_dense_eigenpair_take_empty_batches():
     value, gd, ge = tridiagonal_sum(SymTridiagonal(torch.zeros(0, 4), torch.zeros(0, 3)), 1, 2,
                                     "auto")
     assert value.shape == (0,) and gd.shape == (0, 4) and ge.shape == (0, 3)
-    value, q = dense_eigenpair(torch.zeros(0, 4, 4), 1, "auto")
-    assert value.shape == (0,) and q.shape == (0, 4)
+    for reduction in (False, True):
+        value, q, _ = dense_eigenpair(torch.zeros(0, 12, 12), 1, "auto", reduction=reduction)
+        assert value.shape == (0,) and q.shape == (0, 12)
 
 
 def test_trusted_holds_the_same_tensors_without_checks():
@@ -136,3 +138,18 @@ def test_large_batches_symmetrize_and_differentiate_with_the_same_bits(B):
 
     expected = (w.unsqueeze(-1) * B_).unsqueeze(-1) * B_.unsqueeze(-2)
     assert torch.equal(_scaled_outer(w, B_), expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dense_eigenpair_with_its_reduction_gives_the_same_numbers(dtype):
+    # what eigen._DenseValue keeps for Solution.x (ReductionCache): the same value and vector
+    # as without, bit for bit, on separated rows, a nearly repeated pair, the zero matrix
+    spectra = [[-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0],
+               [-1.0, 1.0, 1.0 + 1e-12] + [2.0 + i for i in range(9)], [0.0] * 12]
+    A = with_spectrum(spectra, seed=3).to(dtype)
+    for k in (0, 2):
+        value, q, none = dense_eigenpair(A, k, "kernel")
+        kept_value, kept_q, reflectors = dense_eigenpair(A, k, "kernel", reduction=True)
+        assert none is None and reflectors is not None
+        assert torch.equal(value, kept_value) and torch.equal(q, kept_q)
+        assert dense_eigenpair(A, k, "lapack", reduction=True)[2] is None

@@ -189,11 +189,13 @@ def test_verify_reports_solution_derivatives_with_their_gap():
     assert tie.solution_derivative.rows == 0 and tie.ok
 
 
-@pytest.mark.parametrize("structure", ["dense", "tridiagonal"])
-def test_eigenvector_kernel_and_torch_paths_agree(structure):
+@pytest.mark.parametrize("structure,n", [("dense", 6), ("dense", 12), ("tridiagonal", 6)])
+def test_eigenvector_kernel_and_torch_paths_agree(structure, n):
     """The compiled O(n)/O(n²) adjoint (method="kernel") against the dense LU of the torch path
-    (method="lapack"), float64, several k, with a nearly repeated pair (gap 1e-6)."""
-    mu = torch.tensor([[-1.0, 0.0, 1e-6, 1.0, 2.0, 3.0]], dtype=torch.float64).expand(2, 6)
+    (method="lapack"), float64, several k, with a nearly repeated pair (gap 1e-6); dense n = 12
+    takes the value's Householder reduction (ReductionCache), n = 6 the tiny kernel's value."""
+    mu = torch.tensor([[-1.0, 0.0, 1e-6, 1.0, 2.0, 3.0] + [4.0 + i for i in range(n - 6)]],
+                      dtype=torch.float64).expand(2, n)
     A = with_spectrum(mu, seed=20)
     if structure == "tridiagonal":
         from scipy.linalg import hessenberg
@@ -202,7 +204,7 @@ def test_eigenvector_kernel_and_torch_paths_agree(structure):
         tensors = (torch.diagonal(T, dim1=-2, dim2=-1), torch.diagonal(T, 1, dim1=-2, dim2=-1))
     else:
         tensors = (A,)
-    D = torch.randn(2, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(21))
+    D = torch.randn(2, n, dtype=torch.float64, generator=torch.Generator().manual_seed(21))
     for k in (0, 1, 4, -1):
         grads = []
         for method in ("kernel", "lapack"):
@@ -216,6 +218,35 @@ def test_eigenvector_kernel_and_torch_paths_agree(structure):
             ((D * solution.x).sum() + (solution.X ** 2).sum()).backward()
             grads.append(torch.cat([leaf.grad.flatten() for leaf in leaves]))
         assert ((grads[0] - grads[1]).norm() / grads[1].norm()).item() < 1e-8
+
+
+def test_x_after_the_value_reduces_a_dense_batch_once(monkeypatch):
+    # reading Solution.x after the value reuses the value's Householder reduction: one call of
+    # kernels.dense_eigenvector for both, and the same x and gradient as a fresh reduction
+    from optneuron import kernels
+    from optneuron.backends import eigen_solution
+
+    A = random_symmetric(4, 12, 12, seed=23)
+    D = torch.randn(4, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(24))
+    calls = []
+    reduce = kernels.dense_eigenvector
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return reduce(*args, **kwargs)
+
+    monkeypatch.setattr(kernels, "dense_eigenvector", counted)
+    results = []
+    for shared in (True, False):
+        if not shared:  # what the eigenvector Function does without the value's reduction
+            monkeypatch.setattr(eigen_solution.ReductionCache, "take", lambda self: (None, None))
+        leaf = A.clone().requires_grad_(True)
+        solution = OptLayer(SphereQP(2), method="kernel")(leaf)
+        calls.clear()
+        ((D * solution.x).sum() + solution.value.sum()).backward()
+        results.append((len(calls), solution.x.detach(), leaf.grad))
+    assert results[0][0] == 0 and results[1][0] == 1
+    assert torch.equal(results[0][1], results[1][1]) and torch.equal(results[0][2], results[1][2])
 
 
 def test_X_of_an_exact_sphere_qp_is_formed_from_x_only_when_read():

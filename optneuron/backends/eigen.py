@@ -36,7 +36,7 @@ from ..problems import KyFan, SphereQP
 from ..solution import Solution
 from . import eigen_generalized, eigen_mixture, eigen_trust_region  # noqa: F401  (their @solves register)
 from .dispatch import EIGEN
-from .eigen_solution import solution_function, spectral_gap
+from .eigen_solution import ReductionCache, solution_function, spectral_gap
 from .eigenpairs import (
     METHODS,
     dense_eigenpair,
@@ -74,11 +74,13 @@ class _DenseValue(torch.autograd.Function):
     """value(A) with ``∂value/∂A = Q diag(w) Qᵀ``."""
 
     @staticmethod
-    def forward(ctx, A, problem, method):
+    def forward(ctx, A, problem, method, cache):
         n = A.shape[-1]
         lo, hi = problem.eigen_range(n)
         if problem.smoothing is None and hi - lo == 1:  # one eigenvalue: save q_k alone (B, n)
-            value, q = dense_eigenpair(A, lo, method)
+            value, q, reflectors = dense_eigenpair(A, lo, method, reduction=cache is not None)
+            if reflectors is not None:
+                cache.q, cache.reflectors = q, reflectors
             ctx.save_for_backward(q, None)
             return value
         values, Q, _ = eigenpairs(A, lo, hi, True, method)
@@ -90,9 +92,9 @@ class _DenseValue(torch.autograd.Function):
     def backward(ctx, grad_value):
         Q, w = ctx.saved_tensors
         if Q.ndim == 2:
-            return _scaled_outer(grad_value, Q), None, None
+            return _scaled_outer(grad_value, Q), None, None, None
         gw = grad_value.unsqueeze(-1) if w is None else grad_value.unsqueeze(-1) * w  # (B, r)
-        return (Q * gw.unsqueeze(-2)) @ Q.mT, None, None
+        return (Q * gw.unsqueeze(-2)) @ Q.mT, None, None, None
 
 
 class _TridiagonalValue(torch.autograd.Function):
@@ -182,13 +184,16 @@ def solve_spectral(backend, problem, A) -> Solution:
     gap = _gap_function(problem, flat, backend.method, batch)
     needs_grad = torch.is_grad_enabled() and A.requires_grad
     if needs_grad:
+        cache = None
         if isinstance(flat, SymTridiagonal):
             value = _TridiagonalValue.apply(flat.diag, flat.off, problem, backend.method)
         else:
-            value = _DenseValue.apply(flat, problem, backend.method)
+            # an exact SphereQP's x reuses the value's Householder reduction (ReductionCache)
+            cache = ReductionCache() if isinstance(problem, SphereQP) else None
+            value = _DenseValue.apply(flat, problem, backend.method, cache)
 
         def lift_differentiable():
-            X, x = solution_function(problem, flat, backend.method)
+            X, x = solution_function(problem, flat, backend.method, cache)
             if callable(X):  # X = x xᵀ, formed only if Solution.X is read
                 return (lambda: X().reshape(*batch, n, n)), _shape(x, batch)
             return X.reshape(*batch, n, n), _shape(x, batch)

@@ -38,12 +38,13 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from ..matrices import SymTridiagonal, require_finite
+from ..matrices import SymTridiagonal
 from ..problems import SphereQP
 from ..smoothing import fantope_envelope
-from .eigenpairs import _choose, eigenpairs, fix_signs, kernel_ready
+from .eigenpairs import _choose, dense_eigenvector, eigenpairs, kernel_ready
 
-__all__ = ["solution_function", "spectral_gap", "tie_tolerance", "weights_and_jacobian"]
+__all__ = ["ReductionCache", "solution_function", "spectral_gap", "tie_tolerance",
+           "weights_and_jacobian"]
 
 
 def tie_tolerance(values: torch.Tensor) -> torch.Tensor:
@@ -317,23 +318,37 @@ class _TridiagonalEigenvectorKernel(torch.autograd.Function):
         return torch.from_numpy(gd), torch.from_numpy(ge), None, None
 
 
+class ReductionCache:
+    """One solve's eigenvector ``q_k`` and Householder reduction, from the value's Function
+    (``eigen._DenseValue``) to the eigenvector's (``_DenseEigenvectorKernel``): reading
+    ``Solution.x`` after ``value`` then reduces ``A`` once, not twice. Taken once, then empty."""
+
+    __slots__ = ("q", "reflectors")
+
+    def __init__(self):
+        self.q = self.reflectors = None
+
+    def take(self):
+        """``(q, reflectors)``, or ``(None, None)`` if the value's Function kept none."""
+        q, reflectors = self.q, self.reflectors
+        self.q = self.reflectors = None
+        return q, reflectors
+
+
 class _DenseEigenvectorKernel(torch.autograd.Function):
     """``x = q_k`` for dense ``A (B, n, n)`` on the kernels' path: forward keeps the Householder
-    reduction ``A = H T Hᵀ`` that found ``q_k`` (``kernels.dense_eigenvector``); backward solves
-    ``H (T − λI)⁺ Hᵀ`` in O(n²) per matrix (``kernels.dense_eigenvector_adjoint``). Rows the
-    kernel flags get ``q_k`` from LAPACK; their reflectors stay valid for the backward solve."""
+    reduction ``A = H T Hᵀ`` that found ``q_k`` (``kernels.dense_eigenvector``, or the value's
+    own, handed over in a ``ReductionCache``); backward solves ``H (T − λI)⁺ Hᵀ`` in O(n²) per
+    matrix (``kernels.dense_eigenvector_adjoint``). Rows the kernel flags get ``q_k`` from
+    LAPACK; their reflectors stay valid for the backward solve."""
 
     @staticmethod
-    def forward(ctx, A, k, method):
-        from .. import kernels
-
-        _, vecs, suspect, reflectors = kernels.dense_eigenvector(_numpy(A), k,
-                                                                 max_threads=_threads())
-        q = torch.from_numpy(vecs[:, :, 0].copy())
-        if suspect.any():
-            require_finite(A)
-            rows = torch.from_numpy(suspect)
-            q[rows] = fix_signs(torch.linalg.eigh(A.detach()[rows])[1][..., k : k + 1])[..., 0]
+    def forward(ctx, A, k, method, cache):
+        q, reflectors = cache.take() if cache is not None else (None, None)
+        if reflectors is None:
+            _, q, reflectors = dense_eigenvector(A, k)
+        else:
+            q = q.clone()  # the value's Function saved q: this output is a tensor of its own
         ctx.k, ctx.reflectors = k, reflectors
         ctx.save_for_backward(q)
         ctx.set_materialize_grads(False)
@@ -346,12 +361,12 @@ class _DenseEigenvectorKernel(torch.autograd.Function):
 
         (q,) = ctx.saved_tensors
         if gx is None:
-            return None, None, None
+            return None, None, None, None
         grad, tie = kernels.dense_eigenvector_adjoint(ctx.reflectors, ctx.k, _numpy(q),
                                                       _numpy(gx), max_threads=_threads())
         if tie.any():
             _raise_tie(_TIE_WHAT)
-        return torch.from_numpy(grad), None, None
+        return torch.from_numpy(grad), None, None, None
 
 
 def _adjoint_kernel(A, method: str) -> bool:
@@ -369,14 +384,15 @@ def _outer(x):
     return lambda: x.unsqueeze(-1) * x.unsqueeze(-2)
 
 
-def solution_function(problem, flat, method: str):
+def solution_function(problem, flat, method: str, cache: ReductionCache | None = None):
     """``(X, x)`` of ``problem`` for a flat batch, both differentiable w.r.t. the batch (module
     docstring): ``X (B, n, n)`` or a zero-argument callable returning it (built on first use),
     ``x (B, n)`` / ``(B, n, m)``, or None for smoothed problems.
 
     An exact ``SphereQP`` computes only its eigenvector ``x`` and solves in backward
     (``kernels.eigenvector_adjoint`` on the kernels' path, else ``_eigenvector_adjoint``);
-    ``X = x xᵀ`` is formed from ``x`` only if asked for. The others use all eigenpairs
+    ``X = x xᵀ`` is formed from ``x`` only if asked for; ``cache`` may hold the value's
+    reduction of a dense batch (``ReductionCache``). The others use all eigenpairs
     (Daleckii–Krein)."""
     if isinstance(problem, SphereQP) and problem.smoothing is None:
         k = problem.resolve_index(flat.shape[-1])
@@ -385,7 +401,8 @@ def solution_function(problem, flat, method: str):
             function = _TridiagonalEigenvectorKernel if kernel else _TridiagonalEigenvector
             x = function.apply(flat.diag, flat.off, k, method)
         else:
-            x = (_DenseEigenvectorKernel if kernel else _DenseEigenvector).apply(flat, k, method)
+            x = (_DenseEigenvectorKernel.apply(flat, k, method, cache) if kernel
+                 else _DenseEigenvector.apply(flat, k, method))
         return _outer(x), x
     if isinstance(flat, SymTridiagonal):
         return _TridiagonalSolution.apply(flat.diag, flat.off, problem, method)

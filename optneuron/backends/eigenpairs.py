@@ -16,7 +16,7 @@ from ..matrices import SymTridiagonal, require_finite
 from ..smoothing import fantope_envelope
 
 __all__ = ["METHODS", "flatten", "unflatten", "eigenpairs", "spectral_weights", "tridiagonal_sum",
-           "dense_eigenpair",
+           "dense_eigenpair", "dense_eigenvector",
            "tridiagonal_derivatives", "kernel_ready", "fix_signs"]
 
 METHODS = ("auto", "kernel", "lapack")
@@ -167,15 +167,44 @@ def tridiagonal_sum(T: SymTridiagonal, lo: int, hi: int, method: str):
     return values.sum(-1), dd.sum(-1), de.sum(-1)
 
 
-def dense_eigenpair(A: torch.Tensor, k: int, method: str):
-    """``(λ_k (B,), q_k (B, n))`` of a flat dense batch, neither a torch view (as in
-    ``tridiagonal_sum``): the value and the vector of ``∂λ_k/∂A = q_k q_kᵀ``."""
+def dense_eigenpair(A: torch.Tensor, k: int, method: str, reduction: bool = False):
+    """``(λ_k (B,), q_k (B, n), reflectors)`` of a flat dense batch, neither tensor a torch view
+    (as in ``tridiagonal_sum``): the value and the vector of ``∂λ_k/∂A = q_k q_kᵀ``.
+
+    ``reflectors`` is None unless ``reduction`` asks for the Householder reduction
+    ``A = H T Hᵀ`` that found ``q_k`` and the kernels can give it (``dense_eigenvector``: the
+    kernels' path, n above the tiny kernel's, the eigenvector kernels compiled): what the
+    eigenvector's backward solve needs, so that reading ``Solution.x`` after ``value`` does not
+    reduce ``A`` a second time. The numbers are the same either way."""
     if A.shape[0] > 0 and _choose(A, method) == "kernel":
+        from .. import kernels
+
+        if (reduction and A.shape[-1] > kernels.TINY_MAX_N
+                and kernel_ready("eigenvector_adjoint", A.dtype)):
+            return dense_eigenvector(A, k)
         values, Q, _ = _kernel_arrays(A, k, k + 1, True, False)
         B, n = Q.shape[:2]
-        return torch.from_numpy(values.reshape(B)), torch.from_numpy(Q.reshape(B, n))
+        return torch.from_numpy(values.reshape(B)), torch.from_numpy(Q.reshape(B, n)), None
     values, Q, _ = eigenpairs(A, k, k + 1, True, method)
-    return values[:, 0].clone(), Q[..., 0].clone()
+    return values[:, 0].clone(), Q[..., 0].clone(), None
+
+
+def dense_eigenvector(A: torch.Tensor, k: int):
+    """``(λ_k (B,), q_k (B, n), reflectors)`` by ``kernels.dense_eigenvector``; rows it flags get
+    ``(λ_k, q_k)`` from LAPACK (their reflectors stay valid: the reduction does not depend on
+    the eigen-solve), after the finiteness check that names bad input."""
+    from .. import kernels
+
+    values, vecs, suspect, reflectors = kernels.dense_eigenvector(
+        A.detach().contiguous().numpy(), k, max_threads=torch.get_num_threads())
+    B, n = vecs.shape[:2]
+    value, q = torch.from_numpy(values.reshape(B)), torch.from_numpy(vecs.reshape(B, n))
+    if suspect.any():
+        require_finite(A)
+        rows = torch.from_numpy(suspect)
+        fixed_values, fixed_Q = _lapack_eigenpairs(A.detach()[rows], k, k + 1, True)
+        value[rows], q[rows] = fixed_values[:, 0], fixed_Q[..., 0]
+    return value, q, reflectors
 
 
 def spectral_weights(problem, values: torch.Tensor, n: int):
