@@ -466,45 +466,52 @@ _RIGHT = 2
 _IDLE = 3
 
 
+#: rows of the Sturm lanes' state (one flat array, field f of lane l at f * LANES + l): the
+#: point x, the count, Laguerre's G and H, and the recurrence's 1/q, q'/q, q''/q
+_LX, _LCNT, _LG, _LH, _LINV, _LR, _LS = range(7)
+_LROWS = 7
+
+
 @njit(**_JIT)
-def lanes_sturm_laguerre(dT, e2T, n, x, cnt, g, h, inv, r, s):
-    """For every lane l at once, at x[l] for the tridiagonal in column l of dT (diagonal) and
-    e2T (squared off-diagonal): the Sturm count cnt[l] = #{lam_j < x} (LDL^T inertia with
-    LAPACK's pivot guard) and Laguerre's sums g[l] = sum 1/(x-lam_j), h[l] = sum 1/(x-lam_j)^2.
+def lanes_sturm_laguerre(dT, e2T, n, S, nl):
+    """For every lane l < nl at once, at x_l = S[_LX, l] for the tridiagonal in column l of dT
+    (diagonal) and e2T (squared off-diagonal): the Sturm count #{lam_j < x} (LDL^T inertia with
+    LAPACK's pivot guard) into the _LCNT row, and Laguerre's sums G = sum 1/(x-lam_j),
+    H = sum 1/(x-lam_j)^2 into _LG and _LH.
 
     With q_i the LDL^T pivots of T - xI, det(T - xI) = prod q_i, so G = sum q_i'/q_i and
-    H = sum (q_i'/q_i)^2 - q_i''/q_i; q' and q'' follow from the same recurrence.
+    H = sum (q_i'/q_i)^2 - q_i''/q_i; q' and q'' follow from the same recurrence. The state
+    is one flat array at compile-time row offsets: with one array per field LLVM checks every
+    pair of them for overlap before each step (the lanes layout note in _spectrum.py).
     """
-    L = x.shape[0]
-    for l in range(L):
-        q = dT[0, l] - x[l]
-        if abs(q) < PIVMIN:
-            q = -PIVMIN
-        cnt[l] = 1 if q < 0.0 else 0
+    L = LANES
+    for l in range(nl):
+        q = dT[0, l] - S[_LX * L + l]
+        q = q if abs(q) >= PIVMIN else -PIVMIN
+        S[_LCNT * L + l] = 1.0 if q < 0.0 else 0.0
         iv = 1.0 / q
-        inv[l] = iv
-        r[l] = -iv
-        s[l] = 0.0
-        g[l] = -iv
-        h[l] = iv * iv
+        S[_LINV * L + l] = iv
+        S[_LR * L + l] = -iv
+        S[_LS * L + l] = 0.0
+        S[_LG * L + l] = -iv
+        S[_LH * L + l] = iv * iv
     for i in range(1, n):
-        for l in range(L):
-            t = e2T[i - 1, l] * inv[l]
-            q = (dT[i, l] - x[l]) - t
-            if abs(q) < PIVMIN:
-                q = -PIVMIN
-            cnt[l] += q < 0.0
-            rl = r[l]
+        for l in range(nl):
+            t = e2T[i - 1, l] * S[_LINV * L + l]
+            q = (dT[i, l] - S[_LX * L + l]) - t
+            q = q if abs(q) >= PIVMIN else -PIVMIN
+            S[_LCNT * L + l] += 1.0 if q < 0.0 else 0.0
+            rl = S[_LR * L + l]
             dq = t * rl - 1.0
-            ddq = t * (s[l] - 2.0 * rl * rl)
+            ddq = t * (S[_LS * L + l] - 2.0 * rl * rl)
             iv = 1.0 / q
             rn = dq * iv
             sn = ddq * iv
-            inv[l] = iv
-            r[l] = rn
-            s[l] = sn
-            g[l] += rn
-            h[l] += rn * rn - sn
+            S[_LINV * L + l] = iv
+            S[_LR * L + l] = rn
+            S[_LS * L + l] = sn
+            S[_LG * L + l] += rn
+            S[_LH * L + l] += rn * rn - sn
 
 
 @njit(**_JIT)
@@ -529,22 +536,19 @@ def block_eigenvalues(dS, eS, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
     """
     m = hi - lo
     ntask = nrows * m
-    # fewer tasks than lanes: no vector path anyway, and idle lanes would cost a full pass each
+    # fewer tasks than lanes: idle lanes would cost a full pass each; a multiple of 8 lanes
+    # (one vector) keeps the pass free of a scalar remainder
     L = max(1, min(LANES, ntask))
-    dT = np.zeros((max(n, 1), L))
-    e2T = np.zeros((max(n, 1), L))
-    x = np.zeros(L)
-    cnt = np.zeros(L, dtype=np.int64)
-    g = np.zeros(L)
-    h = np.zeros(L)
-    inv = np.zeros(L)
-    r = np.zeros(L)
-    s = np.zeros(L)
+    nl = min(LANES, (L + 7) // 8 * 8)
+    dT = np.zeros((max(n, 1), LANES))
+    e2T = np.zeros((max(n, 1), LANES))
+    S = np.zeros(_LROWS * LANES)
     st = np.zeros((L, STATE_SIZE))
     row = np.zeros(L, dtype=np.int64)  # each lane's matrix and eigenvalue (j of lo + j)
     col = np.zeros(L, dtype=np.int64)
     phase = np.full(L, _IDLE, dtype=np.int64)
     its = np.zeros(L, dtype=np.int64)
+    x = S[_LX * LANES:(_LX + 1) * LANES]
     nf = float(n)
     nxt = 0
     active = 0
@@ -556,16 +560,18 @@ def block_eigenvalues(dS, eS, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
             nxt += 1
             active += 1
     while active > 0:
-        lanes_sturm_laguerre(dT, e2T, n, x, cnt, g, h, inv, r, s)
+        lanes_sturm_laguerre(dT, e2T, n, S, nl)
         for l in range(L):
             ph = phase[l]
             if ph == _IDLE:
                 continue
             i = row[l]
             j = col[l]
+            cnt = int(S[_LCNT * LANES + l])
             if ph == _SOLVE:
                 its[l] += 1
-                done = laguerre_update(st[l], cnt[l], g[l], h[l], lo + j, nf, tn[i])
+                done = laguerre_update(st[l], cnt, S[_LG * LANES + l], S[_LH * LANES + l],
+                                       lo + j, nf, tn[i])
                 if not done and its[l] < MAXIT:
                     x[l] = st[l, _X]
                     continue
@@ -573,9 +579,9 @@ def block_eigenvalues(dS, eS, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
                 if not done or not math.isfinite(lam[i, j]):
                     status[i] |= FAILED
             elif ph == _LEFT:
-                if cnt[l] != lo:
+                if cnt != lo:
                     status[i] |= CLUSTERED
-            elif cnt[l] != hi:
+            elif cnt != hi:
                 status[i] |= CLUSTERED
             ph = _next_phase(ph, j, m, lo, hi, n)
             if ph == _LEFT:
