@@ -616,76 +616,101 @@ def _load_task(l, t, m, lo, n, rows, dS, eS, gl, gu, dT, e2T, st, x):
 # --- eigenvectors of a block: inverse iteration for many isolated eigenvalues at once ---
 
 
+#: the vector lanes' state rows (flat, as the Sturm lanes'): a, b of the elimination, the
+#: shift, the pivot floor, the count of |y| > _BIG in each solve, the norm
+_VA, _VB, _VLAM, _VPTOL, _VBIG1, _VBIG2, _VNRM = range(7)
+_VROWS = 7
+#: the factors' rows per elimination step k, in F at (k * _FROWS + f) * LANES + lane
+_FU0, _FU1, _FU2, _FLM, _FPV = range(5)
+_FROWS = 5
+
+
 @njit(**_JIT)
-def lanes_lu_factor(dT, eT, n, lam, ptol, U0, U1, U2, LM, PV, a, b):
-    """lu_factor for every lane: T_l - lam[l] I = P L U (eT has a zero row n - 1)."""
-    L = lam.shape[0]
-    for l in range(L):
-        a[l] = dT[0, l] - lam[l]
-        b[l] = eT[0, l]
+def lanes_lu_factor(dT, eT, n, S, F, nl):
+    """lu_factor for every lane l < nl: T_l - lam_l I = P L U (eT has a zero row n - 1); the
+    shifts and pivot floors in S's _VLAM and _VPTOL rows, the factors into F (flat, rows at
+    compile-time offsets: see lanes_sturm_laguerre)."""
+    L = LANES
+    for l in range(nl):
+        S[_VA * L + l] = dT[0, l] - S[_VLAM * L + l]
+        S[_VB * L + l] = eT[0, l]
     for k in range(n - 1):
-        for l in range(L):
-            al = a[l]
-            bl = b[l]
+        fk = k * _FROWS * L
+        for l in range(nl):
+            al = S[_VA * L + l]
+            bl = S[_VB * L + l]
+            pt = S[_VPTOL * L + l]
             c = eT[k, l]
-            dn = dT[k + 1, l] - lam[l]
+            dn = dT[k + 1, l] - S[_VLAM * L + l]
             en = eT[k + 1, l]
             keep = abs(al) >= abs(c)
             u0 = al if keep else c
             num = c if keep else al
             mk = num / u0 if u0 != 0.0 else 0.0
-            U1[k, l] = bl if keep else dn
-            U2[k, l] = 0.0 if keep else en
-            LM[k, l] = mk
-            PV[k, l] = 0.0 if keep else 1.0
-            a[l] = dn - mk * bl if keep else bl - mk * dn
-            b[l] = en if keep else -mk * en
-            U0[k, l] = u0 if abs(u0) >= ptol[l] else math.copysign(ptol[l], u0)
-    for l in range(L):
-        al = a[l]
-        U0[n - 1, l] = al if abs(al) >= ptol[l] else math.copysign(ptol[l], al)
-        U1[n - 1, l] = 0.0
-        U2[n - 1, l] = 0.0
+            F[fk + _FU1 * L + l] = bl if keep else dn
+            F[fk + _FU2 * L + l] = 0.0 if keep else en
+            F[fk + _FLM * L + l] = mk
+            F[fk + _FPV * L + l] = 0.0 if keep else 1.0
+            S[_VA * L + l] = dn - mk * bl if keep else bl - mk * dn
+            S[_VB * L + l] = en if keep else -mk * en
+            F[fk + _FU0 * L + l] = u0 if abs(u0) >= pt else math.copysign(pt, u0)
+    fk = (n - 1) * _FROWS * L
+    for l in range(nl):
+        al = S[_VA * L + l]
+        pt = S[_VPTOL * L + l]
+        F[fk + _FU0 * L + l] = al if abs(al) >= pt else math.copysign(pt, al)
+        F[fk + _FU1 * L + l] = 0.0
+        F[fk + _FU2 * L + l] = 0.0
 
 
 @njit(**_JIT)
-def lanes_l_solve(n, LM, PV, Y):
-    L = Y.shape[1]
+def lanes_l_solve(n, F, Y, nl):
+    """Y <- L^-1 P Y for every lane (Y flat: row k of lane l at k * LANES + l)."""
+    L = LANES
     for k in range(n - 1):
-        for l in range(L):
-            swap = PV[k, l] != 0.0
-            yk = Y[k, l]
-            yk1 = Y[k + 1, l]
+        fk = k * _FROWS * L
+        yk0 = k * L
+        for l in range(nl):
+            swap = F[fk + _FPV * L + l] != 0.0
+            yk = Y[yk0 + l]
+            yk1 = Y[yk0 + L + l]
             top = yk1 if swap else yk
-            Y[k, l] = top
-            Y[k + 1, l] = (yk if swap else yk1) - LM[k, l] * top
+            Y[yk0 + l] = top
+            Y[yk0 + L + l] = (yk if swap else yk1) - F[fk + _FLM * L + l] * top
 
 
 @njit(**_JIT)
-def lanes_u_solve(n, U0, U1, U2, Y, ymax):
-    """u_solve for every lane without its rescaling; ymax[l] = max |y| for the caller to check
-    (Y has two zero rows n, n + 1)."""
-    L = Y.shape[1]
-    for l in range(L):
-        ymax[l] = 0.0
+def lanes_u_solve(n, F, Y, S, big, nl):
+    """u_solve for every lane without its rescaling; S's row big counts the |y| > _BIG for the
+    caller to check (Y has two zero rows n, n + 1). A count, not a running max: a running max
+    is a select of the stored value, which LLVM turns into a masked store (see
+    _spectrum.py's lanes layout note)."""
+    L = LANES
+    for l in range(nl):
+        S[big * L + l] = 0.0
     for k in range(n - 1, -1, -1):
-        for l in range(L):
-            t = Y[k, l] - U1[k, l] * Y[k + 1, l] - U2[k, l] * Y[k + 2, l]
-            t = t / U0[k, l]
-            Y[k, l] = t
-            ymax[l] = max(ymax[l], abs(t))
+        fk = k * _FROWS * L
+        yk0 = k * L
+        for l in range(nl):
+            t = Y[yk0 + l] - F[fk + _FU1 * L + l] * Y[yk0 + L + l] - \
+                F[fk + _FU2 * L + l] * Y[yk0 + 2 * L + l]
+            t = t / F[fk + _FU0 * L + l]
+            Y[yk0 + l] = t
+            S[big * L + l] += 1.0 if abs(t) > _BIG else 0.0
 
 
 @njit(**_JIT)
-def lanes_norm(Y, n, out):
-    L = Y.shape[1]
-    for l in range(L):
-        out[l] = 0.0
+def lanes_norm(Y, n, S, nl):
+    """S's _VNRM row = the 2-norm of each lane's y."""
+    L = LANES
+    for l in range(nl):
+        S[_VNRM * L + l] = 0.0
     for i in range(n):
-        for l in range(L):
-            out[l] += Y[i, l] * Y[i, l]
-    for l in range(L):
-        out[l] = math.sqrt(out[l])
+        for l in range(nl):
+            y = Y[i * L + l]
+            S[_VNRM * L + l] += y * y
+    for l in range(nl):
+        S[_VNRM * L + l] = math.sqrt(S[_VNRM * L + l])
 
 
 @njit(**_JIT)
@@ -704,21 +729,14 @@ def block_vectors(dS, eS, tn, lam, trow, tcol, ntask, n, Zb, pre):
     to inverse_iteration itself.
     """
     L = max(1, min(LANES, ntask))
-    dT = np.ones((max(n, 1), L))
-    eT = np.zeros((n + 1, L))
-    lamv = np.zeros(L)
-    ptol = np.full(L, EPS)
-    U0 = np.ones((max(n, 1), L))
-    U1 = np.zeros((max(n, 1), L))
-    U2 = np.zeros((max(n, 1), L))
-    LM = np.zeros((max(n, 1), L))
-    PV = np.zeros((max(n, 1), L))
-    Y = np.zeros((n + 2, L))
-    a = np.zeros(L)
-    b = np.zeros(L)
-    ymax = np.zeros(L)
-    ymax2 = np.zeros(L)
-    nrm = np.zeros(L)
+    nl = min(LANES, (L + 7) // 8 * 8)
+    dT = np.ones((max(n, 1), LANES))
+    eT = np.zeros((n + 1, LANES))
+    S = np.zeros(_VROWS * LANES)
+    for l in range(LANES):
+        S[_VPTOL * LANES + l] = EPS
+    F = np.ones(max(n, 1) * _FROWS * LANES)
+    Y = np.zeros((n + 2) * LANES)
     col = np.zeros(n)
     for t0 in range(0, ntask, L):
         cnt = min(L, ntask - t0)
@@ -728,32 +746,33 @@ def block_vectors(dS, eS, tn, lam, trow, tcol, ntask, n, Zb, pre):
                 dT[q, l] = dS[i, q]
             for q in range(n - 1):
                 eT[q, l] = eS[i, q]
-            lamv[l] = lam[i, tcol[t0 + l]]
-            ptol[l] = EPS * tn[i]
-        for l in range(L):
+            S[_VLAM * LANES + l] = lam[i, tcol[t0 + l]]
+            S[_VPTOL * LANES + l] = EPS * tn[i]
+        for l in range(nl):
             # a lane past cnt keeps stale data: harmless, its result is not read
             start_vector(col, n, tcol[t0 + l] if l < cnt else 0)
             for q in range(n):
-                Y[q, l] = col[q]
-        lanes_lu_factor(dT, eT, n, lamv, ptol, U0, U1, U2, LM, PV, a, b)
-        lanes_u_solve(n, U0, U1, U2, Y, ymax)
-        lanes_norm(Y, n, nrm)
+                Y[q * LANES + l] = col[q]
+        lanes_lu_factor(dT, eT, n, S, F, nl)
+        lanes_u_solve(n, F, Y, S, _VBIG1, nl)
+        lanes_norm(Y, n, S, nl)
         for q in range(n):
-            for l in range(L):
-                Y[q, l] /= nrm[l]
-        lanes_l_solve(n, LM, PV, Y)
-        lanes_u_solve(n, U0, U1, U2, Y, ymax2)
-        lanes_norm(Y, n, nrm)
+            for l in range(nl):
+                Y[q * LANES + l] /= S[_VNRM * LANES + l]
+        lanes_l_solve(n, F, Y, nl)
+        lanes_u_solve(n, F, Y, S, _VBIG2, nl)
+        lanes_norm(Y, n, S, nl)
         for l in range(cnt):
             i = trow[t0 + l]
             target = 1.0 / (max(n, 4) * EPS * tn[i])
-            g = nrm[l]
-            if not (ymax[l] <= _BIG and ymax2[l] <= _BIG and g >= target and g < math.inf):
+            g = S[_VNRM * LANES + l]
+            if not (S[_VBIG1 * LANES + l] == 0.0 and S[_VBIG2 * LANES + l] == 0.0
+                    and g >= target and g < math.inf):
                 continue
             j = tcol[t0 + l]
             z = Zb[i, j]
             for q in range(n):
-                z[q] = Y[q, l] / g
+                z[q] = Y[q * LANES + l] / g
             pre[i, j] = True
 
 
