@@ -13,6 +13,9 @@ call must not wait for silently. So ``ensure_ready(kind, dtype, block)``:
   kernels when they are ready;
 * with ``block=True`` compiles it now, after printing one line to stderr saying so.
 
+At interpreter exit a background compile finishes the specialization it is on and stops
+(``_stop_at_exit``); the rest is compiled by a later process.
+
 Results from LAPACK and from the kernels agree to the accuracy contract, not bit for bit; so
 a run that must be bit-reproducible from its first call passes ``block=True`` (the eigen
 backend does when ``torch.are_deterministic_algorithms_enabled()``), or calls ``warm_up()``.
@@ -20,6 +23,7 @@ backend does when ``torch.are_deterministic_algorithms_enabled()``), or calls ``
 
 from __future__ import annotations
 
+import atexit
 import sys
 import threading
 
@@ -37,6 +41,7 @@ _ready: set[tuple[str, type]] = set()
 _compile_lock = threading.Lock()  # one compilation at a time (numba serializes them anyway)
 _start_lock = threading.Lock()
 _background: threading.Thread | None = None
+_stop = threading.Event()  # set at exit: the background compile stops after its current kernel
 _announced = False
 
 
@@ -184,11 +189,30 @@ def _start_background(first: tuple[str, type]) -> None:
 
         def compile_all():
             for key in order:
+                if _stop.is_set():
+                    return
                 with _compile_lock:
                     _compile(key)
 
         _background = threading.Thread(target=compile_all, name="optneuron-compile", daemon=True)
         _background.start()
+
+
+@atexit.register
+def _stop_at_exit() -> None:
+    """Let the background compile finish the kernel it is on, then stop it, before the
+    interpreter finalizes. Python ends a daemon thread still running at finalization with
+    pthread_exit when it next takes the GIL, under native code it called (numba, LLVM) that may
+    be torn down at the same time; a fresh-clone test run once saw a torchrun worker abort at
+    exit ("terminate called without an active exception", SIGABRT) while the kernels were
+    compiling in the background. Waiting costs at most one kernel's compile (a few seconds);
+    a later process compiles the rest."""
+    thread = _background
+    if thread is not None and thread.is_alive():
+        _stop.set()
+        print("optneuron: finishing the kernel being compiled before exit (cached for later "
+              "runs)", file=sys.stderr, flush=True)
+        thread.join()
 
 
 def wait_until_ready(timeout: float | None = None) -> bool:

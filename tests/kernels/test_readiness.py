@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -41,6 +42,32 @@ def test_cold_cache_compiles_in_the_background(fresh, monkeypatch):
         for k in readiness.KINDS for d in ("float32", "float64")})
     assert readiness.ensure_ready("dense", np.float32) is True
     assert readiness.is_ready("dense", "float32")
+
+
+def test_exit_stops_the_background_compile_after_its_current_kernel(fresh, monkeypatch,
+                                                                   capsys):
+    # at interpreter exit (atexit) the compile thread may not be left running into
+    # finalization: it finishes the kernel it is on, compiles no other, and is joined
+    compiled, release = fresh
+    monkeypatch.setattr(readiness, "_stop", threading.Event())
+    monkeypatch.setattr(readiness, "is_cached", lambda kind, dtype: False)
+    assert readiness.ensure_ready("dense", np.float64) is False
+    thread = readiness._background
+    deadline = time.monotonic() + 10
+    while not readiness._compile_lock.locked():  # the thread is inside its first compile
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    threading.Timer(0.2, release.set).start()  # which takes 0.2 s more
+    readiness._stop_at_exit()
+    assert not thread.is_alive()
+    assert compiled == [("dense", "float64")]
+    assert "finishing the kernel being compiled" in capsys.readouterr().err  # not silently
+
+
+def test_exit_with_nothing_compiling_returns_at_once(fresh, monkeypatch, capsys):
+    monkeypatch.setattr(readiness, "_stop", threading.Event())
+    readiness._stop_at_exit()  # no background thread: nothing to wait for, nothing said
+    assert not readiness._stop.is_set() and capsys.readouterr().err == ""
 
 
 def test_blocking_compile_says_so_once(fresh, monkeypatch, capsys):
