@@ -175,7 +175,8 @@ def dense_eigenpair(A: torch.Tensor, k: int, method: str, reduction: bool = Fals
     ``A = H T Hᵀ`` that found ``q_k`` and the kernels can give it (``dense_eigenvector``: the
     kernels' path, n above the tiny kernel's, the eigenvector kernels compiled): what the
     eigenvector's backward solve needs, so that reading ``Solution.x`` after ``value`` does not
-    reduce ``A`` a second time. The numbers are the same either way."""
+    reduce ``A`` a second time. The numbers agree to rounding either way (usually to the bit:
+    ``kernels.dense_eigenvector``)."""
     if A.shape[0] > 0 and _choose(A, method) == "kernel":
         from .. import kernels
 

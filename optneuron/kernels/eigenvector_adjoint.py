@@ -8,7 +8,8 @@ An eigenvector's derivative is ``dq_k = −(A − λ_k I)⁺ dA q_k``, so the ba
   partial pivoting (LAPACK's gttrf), O(n) per matrix, returning the gradient w.r.t. ``diag``
   (``−v_i q_i``) and ``off`` (``−(v_i q_{i+1} + v_{i+1} q_i)``) and a ``tie`` flag;
 * ``dense_eigenvector(A, k)``: the eigenpair ``k`` as ``dense_eigenpairs(A, k, k + 1)`` computes
-  it, bit for bit, keeping the Householder reduction ``A = H T Hᵀ`` it made on the way
+  it (the same code; equal to rounding, see below), keeping the Householder reduction
+  ``A = H T Hᵀ`` it made on the way
   (``reflectors``); ``dense_eigenvector_adjoint(reflectors, k, q, r)`` then solves
   ``v = H (T − ρI)⁺ Hᵀ P r``, O(n²) per matrix, instead of a second O(n³) factorization, and
   returns the gradient ``−sym(v qᵀ)``.
@@ -84,8 +85,13 @@ def tridiagonal_eigenvector_adjoint(diag, off, k, q, r, max_threads=None):
 
 def dense_eigenvector(A, k, max_threads=None):
     """``(values (B, 1), vecs (B, n, 1), suspect (B,), reflectors)`` for dense symmetric
-    ``A (B, n, n)``: the first three exactly as ``dense_eigenpairs(A, k, k + 1)``; ``reflectors``
-    is the reduction ``A = H T Hᵀ`` (float64; what ``dense_eigenvector_adjoint`` needs).
+    ``A (B, n, n)``: the first three as ``dense_eigenpairs(A, k, k + 1)`` computes them, by the
+    same Householder and eigenvalue code; ``reflectors`` is the reduction ``A = H T Hᵀ``
+    (float64; what ``dense_eigenvector_adjoint`` needs).
+
+    Equal to rounding, usually bit for bit: the reduction's dot products are compiled with
+    reassociation (``_FAST``) into each batch kernel, and a fresh-clone test run saw the two
+    kernels, compiled in different processes, differ in the last bit of some eigenvalues.
 
     Rows the kernel flags ``suspect`` keep valid reflectors (the reduction does not depend on
     the eigen-solve), so a caller that re-solves their eigenpair another way may still pass the
