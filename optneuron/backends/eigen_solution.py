@@ -321,7 +321,9 @@ class _TridiagonalEigenvectorKernel(torch.autograd.Function):
 class ReductionCache:
     """One solve's eigenvector ``q_k`` and Householder reduction, from the value's Function
     (``eigen._DenseValue``) to the eigenvector's (``_DenseEigenvectorKernel``): reading
-    ``Solution.x`` after ``value`` then reduces ``A`` once, not twice. Taken once, then empty."""
+    ``Solution.x`` after ``value`` then reduces ``A`` once, not twice. Taken once, then empty;
+    until then the ``Solution`` holds it (float64 reflectors, ``B n²`` numbers, beside the
+    input it already holds for ``x``)."""
 
     __slots__ = ("q", "reflectors")
 
