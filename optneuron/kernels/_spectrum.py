@@ -131,9 +131,13 @@ def _ql_implicit(d, e, n, vectors, Z):
 
 #: matrices whose QL sweeps run side by side, one per SIMD lane: a rotation is a chain of
 #: dependent divisions and square roots, and the same step of LANES independent chains is
-#: one vector instruction each. 64: more lanes in flight hide a step's chain (a square root,
-#: then a division); beyond that the lanes' sweeps drift apart (one round costs its longest).
-LANES = 64
+#: one vector instruction each. 128: more lanes in flight hide a step's chain (a square root,
+#: then a division) and the per-step loop overhead; the lanes' sweeps drift apart as they grow
+#: (one round costs its longest), but at 128 on random n = 45 tridiagonals 89% of the steps run
+#: are still useful, and 1024 matrices' values and gradient took 10% less time than with 64
+#: (one thread, alternating runs of the batch kernel; benchmarks/spectrum.py times the same
+#: kernel). A group of fewer matrices runs only as many lanes (a multiple of 8).
+LANES = 128
 #: fewer matrices than this take the scalar QL one by one (benchmarks/spectrum.py --small-batches:
 #: a round of the lanes costs as much for one lane as for eight)
 LANES_MIN = 6
