@@ -39,8 +39,12 @@ PIVMIN = 1e-120
 SAFMIN = 1e-290
 #: implicit QL sweeps allowed per eigenvalue (EISPACK's limit)
 MAXQL = 30
-#: eigenvalues closer than this (relative to ||T||) take the QL-vector path
-ORTHO_RTOL = 1e-3
+#: eigenvalues closer than this (relative to ||T||) are orthonormalized as a group (Gram-Schmidt,
+#: else the QL-vector path); farther apart, twisted vectors are orthogonal to O(eps / 1e-4), a
+#: few 1e-12. 1e-4, not 1e-3: on random n = 45 tridiagonals 68% of the
+#: matrices had a pair within 1e-3 ||T|| and took the group path, ~10% within 1e-4; the kernel
+#: ran 5% faster, with the same largest gradient error against LAPACK on 4096 matrices
+ORTHO_RTOL = 1e-4
 #: residual ||T y - lam y|| / ||y|| above RESID_C n eps ||T|| -> the vector is rejected
 RESID_C = 16.0
 
