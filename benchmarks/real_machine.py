@@ -61,13 +61,16 @@ def competing_process(seconds: float = LOAD_SECONDS):
         proc.wait()
 
 
-def _threads(n: int | None) -> None:
-    """The kernels' cap (``None``: automatic) and torch's threads (all cores when automatic)."""
-    kernels.set_num_threads(n)
-    torch.set_num_threads(n or os.cpu_count())
+def _threads(kernel_threads: int | None, torch_threads: int | None = None) -> None:
+    """The kernels' cap (``None``: automatic) and torch's intra-op threads (``None``: its
+    default, all cores)."""
+    kernels.set_num_threads(kernel_threads)
+    torch.set_num_threads(torch_threads or os.cpu_count())
 
 
-TORCH_SETTINGS = {"default": None, "1": 1}  # torch's intra-op threads in the thread-choice rows
+#: torch's intra-op threads in the thread-choice and loaded tables: its default (all cores) and
+#: one, as the README recommends for small-batch training (torch's threads run the user's ops)
+TORCH_THREADS = {"default": None, "1": 1}
 
 
 def _dense_fwd_bwd(layer, A):
@@ -87,12 +90,11 @@ def thread_choice(repeats: int, rows: int) -> list[dict]:
         ("dense n=16 B=4096 fwd+bwd", lambda: _timed(lambda: _dense_fwd_bwd(layer, A), repeats)),
     ]
     for (label, fn), (torch_label, torch_threads) in itertools.product(cases,
-                                                                      TORCH_SETTINGS.items()):
+                                                                      TORCH_THREADS.items()):
         row = {"case": label, "torch threads": torch_label}
         for _ in range(repeats if "epoch" in label else 1):  # interleave the settings' epochs
             for name, n in settings.items():
-                kernels.set_num_threads(n)
-                torch.set_num_threads(torch_threads or os.cpu_count())
+                _threads(n, torch_threads)
                 row.setdefault(name, []).append(fn())
         out.append({k: (float(np.median(v)) if isinstance(v, list) else v)
                     for k, v in row.items()})
@@ -111,11 +113,6 @@ def _timed(fn, repeats: int) -> float:
     return interleaved_medians({"t": fn}, repeats)["t"]
 
 
-#: torch's intra-op threads in the loaded table: its default (all cores) and one, as the README
-#: recommends for small-batch training; the kernels keep their automatic choice in both
-TORCH_THREADS = {"default": None, "1": 1}
-
-
 def loaded(repeats: int, rows: int) -> list[dict]:
     """Batch-64 epochs quiet and under one competing process, with torch at its default threads
     and at one thread; each with our neuron and with the same loop without the solve
@@ -130,8 +127,7 @@ def loaded(repeats: int, rows: int) -> list[dict]:
             with load:
                 for case in cases:
                     structure, dim, approach, label = case
-                    _threads(None)
-                    torch.set_num_threads(TORCH_THREADS[label] or os.cpu_count())
+                    _threads(None, TORCH_THREADS[label])  # the kernels: automatic in both
                     times[case].append(_epoch_ours(structure, dim, rows, approach))
     _threads(None)
     return [{"case": f"{case[0]} dim={case[1]} epoch, batch 64"
