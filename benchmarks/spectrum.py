@@ -18,7 +18,8 @@ Every gradient is checked against the first baseline's before timing.
 
 ``--small-batches`` adds value-only times per matrix for batches of 1 to 64 tridiagonals
 (n = 45), ours against SciPy's ``eigvalsh_tridiagonal``: the lanes (kernels/_spectrum.py) run
-64 matrices side by side, and below ``LANES_MIN`` matrices a call takes the scalar QL.
+up to ``LANES`` matrices side by side, and below ``LANES_MIN`` matrices a call takes the scalar
+QL.
 """
 
 import argparse

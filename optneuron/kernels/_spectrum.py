@@ -149,8 +149,8 @@ LANES_MIN = 6
 GROUP_DENSE = 32
 # The lanes' arrays (_lanes_scratch): Dt, Et (n, LANES) the diagonals and off-diagonals, Sm
 # (n, LANES) the deflation tests, and St, one flat row of _NSTATE * LANES, the lanes' state,
-# field f of lane j at f * LANES + j. Every lane loop runs over all LANES lanes (a compile-time
-# trip count): with the state's rows at compile-time offsets of one array, LLVM needs runtime
+# field f of lane j at f * LANES + j. Lane loops run over a multiple of 8 lanes (no scalar
+# remainder): with the state's rows at compile-time offsets of one array, LLVM needs runtime
 # overlap checks only between the four arrays, not between every pair of rows (past eight
 # checks it gives up and leaves the loop scalar).
 _S, _C, _P, _G, _FLAG, _LO, _HI, _LCUR, _M, _IT, _DONE, _DL = range(12)
@@ -519,7 +519,7 @@ def _orthonormalize_groups(Y, c, lam, n, tol):
 @njit(**_JIT)
 def _tri_vectors(dS, eS, n, lam, ew, Z, Y, c, Dpiv, Dinv, Rinv, gmin, G2, tmp, lp):
     """Eigenvectors of the scaled tridiagonal (dS, eS) for its eigenvalues lam (ascending, from
-    _ql_values_group) as the columns of Y, with c[k] = 1 / ||Y[:, k]||^2. Returns OK or FAILED.
+    _group_values) as the columns of Y, with c[k] = 1 / ||Y[:, k]||^2. Returns OK or FAILED.
     On the cluster path lam is recomputed by the same QL (the same values, bit for bit)."""
     tnorm = 0.0
     for i in range(n):
