@@ -205,8 +205,9 @@ def _stop_at_exit() -> None:
     pthread_exit when it next takes the GIL, under native code it called (numba, LLVM) that may
     be torn down at the same time; a fresh-clone test run once saw a torchrun worker abort at
     exit ("terminate called without an active exception", SIGABRT) while the kernels were
-    compiling in the background. Waiting costs at most one kernel's compile (a few seconds);
-    a later process compiles the rest."""
+    compiling in the background. Waiting costs at most one kernel's compile (the first
+    tridiagonal one took ~15 s on 2 cores: README, "First run"); a later process compiles the
+    rest."""
     thread = _background
     if thread is not None and thread.is_alive():
         _stop.set()
