@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from .hybrid import HybridNet, feature_certificate, fit_hybrid, monotonicity_check
-from .training import torch_threads
 from .validation import check_int, check_real
 
 __all__ = ["DATASETS", "Dataset", "DatasetSource", "DemoResult", "load_dataset", "run_demo"]
@@ -206,11 +205,10 @@ def run_demo(dataset: str = "diabetes", epochs: int = 200, dim: int = 3, neurons
     transcript(f"optneuron demo: {dataset} ({len(data.X)} rows, {data.X.shape[1]} features, "
                f"{data.task}); hybrid net with {neurons} spectral neurons of size {dim}x{dim}, "
                f"{net.num_parameters()} parameters")
-    with torch_threads(1):
-        history = fit_hybrid(net, split.standardize(split.X_tr),
-                             torch.from_numpy((split.y_tr - split.y_mean) / split.y_std),
-                             epochs=min(epochs, 25) if quick else epochs, lr=lr,
-                             penalty=penalty, task=data.task, seed=seed, progress=progress)
+    history = fit_hybrid(net, split.standardize(split.X_tr),
+                         torch.from_numpy((split.y_tr - split.y_mean) / split.y_std),
+                         epochs=min(epochs, 25) if quick else epochs, lr=lr,
+                         penalty=penalty, task=data.task, seed=seed, progress=progress)
     hidden = max(1, round((net.num_parameters() - 1) / (data.X.shape[1] + 2)))
     baselines = _fit_baselines(data, split, hidden, seed)
     predictors = _predictors(data, split, net, baselines)

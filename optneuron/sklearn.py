@@ -70,7 +70,7 @@ from .fused import fused_gradients, fused_plan, fused_readout, usable
 from .nn import SpectralLayer, SpectralMixtureLayer
 from .pencils import pencil_structures
 from .tabular import CategoryCodes, categorical_mask, column
-from .training import TrainingConfig, make_optimizer, torch_threads, train
+from .training import TrainingConfig, make_optimizer, train
 from .validation import check_index
 
 __all__ = ["SpectralRegressor", "SpectralClassifier"]
@@ -350,16 +350,15 @@ class _BaseSpectralEstimator(ClassNamePrefixFeaturesOutMixin, _SetOutputMixin, B
         else:
             optimizer = make_optimizer(self.model_, config)
         self._optimizer = optimizer if incremental else None
-        with torch_threads(1):
-            try:
-                history = train(self.model_, _loss_function(loss, W is not None), split[0],
-                                split[1], config=config, validation=validation,
-                                generator=generator, sample_weight=split[2],
-                                after_step=self._after_step(optimizer),
-                                on_epoch=self._record_epoch, optimizer=optimizer)
-            except FloatingPointError as err:
-                raise FloatingPointError(f"{type(self).__name__}: {err} (learning_rate_init)") \
-                    from None
+        try:
+            history = train(self.model_, _loss_function(loss, W is not None), split[0],
+                            split[1], config=config, validation=validation,
+                            generator=generator, sample_weight=split[2],
+                            after_step=self._after_step(optimizer),
+                            on_epoch=self._record_epoch, optimizer=optimizer)
+        except FloatingPointError as err:
+            raise FloatingPointError(f"{type(self).__name__}: {err} (learning_rate_init)") \
+                from None
         self._record_history(history, incremental)
 
     def _new_model(self, n_outputs, generator):
@@ -468,7 +467,7 @@ class _BaseSpectralEstimator(ClassNamePrefixFeaturesOutMixin, _SetOutputMixin, B
         Z = self._standardize(x)
         f = self.model_.neurons if neurons else self.model_
         width = self.n_neurons if neurons else self.model_.readout.out_features
-        with torch.no_grad(), torch_threads(1):
+        with torch.no_grad():
             parts = [f(Z[i:i + _PREDICT_CHUNK]) for i in range(0, len(Z), _PREDICT_CHUNK)]
         return (torch.cat(parts) if parts else Z.new_zeros((0, width))).numpy()
 

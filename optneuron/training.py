@@ -31,7 +31,6 @@ optimizer (warm starts: its moment estimates carry over).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 from collections.abc import Callable
@@ -44,7 +43,7 @@ from tqdm.auto import tqdm
 from .certify import spectral_penalty
 from .validation import check_int, check_real
 
-__all__ = ["TrainingConfig", "TrainingHistory", "train", "torch_threads", "make_optimizer"]
+__all__ = ["TrainingConfig", "TrainingHistory", "train", "make_optimizer"]
 
 _SCHEDULES = ("constant", "one_cycle")
 
@@ -101,16 +100,18 @@ class TrainingHistory:
 def make_optimizer(model: nn.Module, config: TrainingConfig) -> torch.optim.Optimizer:
     """``torch.optim.Adam`` over ``model``'s parameters with the config's rate and decay.
 
-    torch's fused implementation where it applies (floating-point parameters on CPU or
-    CUDA): the same update, in one call for all parameters instead of ~12 tensor operations
-    per parameter, which at the estimators' sizes cost more than their whole forward pass
-    (``benchmarks/real_machine.py``, estimator epoch).
+    On CPU its multi-tensor (``foreach``) implementation, whose small operations run on the
+    calling thread: torch's fused CPU kernel splits any tensor of more than 8 elements over all
+    of torch's threads, and under one competing process that one call per step took ~40× its
+    quiet time (``benchmarks/real_machine.py``'s estimator rows). ``_AdamUpdate`` then runs its
+    step without the optimizer's per-call wrappers. On CUDA the fused implementation.
     """
     params = list(model.parameters())
-    fused = bool(params) and all(
-        p.dtype.is_floating_point and p.device.type in ("cpu", "cuda") for p in params)
+    floating = bool(params) and all(p.dtype.is_floating_point for p in params)
+    cuda = floating and all(p.device.type == "cuda" for p in params)
+    cpu = floating and all(p.device.type == "cpu" for p in params)
     return torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay,
-                            fused=fused or None)
+                            fused=cuda or None, foreach=cpu or None)
 
 
 def train(
@@ -205,7 +206,7 @@ class _Step:
                 optimizer, max_lr=config.learning_rate,
                 total_steps=config.max_epochs * n_batches, cycle_momentum=False)
         # looked up per call: a scheduler wraps optimizer.step to check the call order
-        self.update = _AdamUpdate(optimizer) if _plain_fused_adam(optimizer) else \
+        self.update = _AdamUpdate(optimizer) if _plain_adam(optimizer) else \
             (lambda: optimizer.step())
 
     def __call__(self, z, t, w) -> float:
@@ -231,31 +232,34 @@ class _Step:
         return loss
 
 
-def _plain_fused_adam(optimizer) -> bool:
-    """Whether ``optimizer`` is a ``torch.optim.Adam(fused=True)`` with one group of CPU
-    tensors, plain options and no step hooks: then ``_AdamUpdate`` may run its step."""
+def _plain_adam(optimizer) -> bool:
+    """Whether ``optimizer`` is a ``torch.optim.Adam(foreach=True)`` (torch's multi-tensor
+    update) with one group of real CPU tensors of one dtype, plain options and no step hooks:
+    then ``_AdamUpdate`` may run its step."""
     from torch.optim import optimizer as base
 
     if type(optimizer) is not torch.optim.Adam or len(optimizer.param_groups) != 1:
         return False
     group = optimizer.param_groups[0]
-    plain = group.get("fused") and not any(group.get(k) for k in (
-        "amsgrad", "maximize", "capturable", "differentiable", "decoupled_weight_decay"))
+    plain = group.get("foreach") and not any(group.get(k) for k in (
+        "fused", "amsgrad", "maximize", "capturable", "differentiable",
+        "decoupled_weight_decay"))
     hooks = (optimizer._optimizer_step_pre_hooks, optimizer._optimizer_step_post_hooks,
              base._global_optimizer_pre_hooks, base._global_optimizer_post_hooks)
     params = group["params"]
     return bool(plain and params and not any(hooks) and isinstance(group["lr"], float)
-                and len({(p.device.type, p.dtype) for p in params}) == 1
-                and params[0].device.type == "cpu" and hasattr(torch, "_fused_adam_"))
+                and isinstance(group["betas"][0], float) and isinstance(group["betas"][1], float)
+                and len({p.dtype for p in params}) == 1
+                and all(p.device.type == "cpu" and p.dtype.is_floating_point for p in params))
 
 
 class _AdamUpdate:
-    """``optimizer.step()`` of a plain fused Adam (``_plain_fused_adam``) as the two calls it
-    makes (count the step, ``torch._fused_adam_``), without its per-call wrappers (profiler
-    record, grad mode, compile guards, grouping by device), which cost more than the update
-    itself for the estimators' few small tensors. The first step, and any step where a
-    parameter has no gradient, go through ``optimizer.step()``; same arithmetic, same bits
-    (tests/test_training.py)."""
+    """``optimizer.step()`` of a plain Adam (``_plain_adam``): torch's multi-tensor update
+    (``torch.optim.adam._multi_tensor_adam``), the same operations in the same order, without
+    the step's per-call wrappers (profiler record, grad mode, compile guards, grouping by
+    device), which cost more than the update itself for the estimators' few small tensors.
+    The first step, and any step where a parameter has no gradient, go through
+    ``optimizer.step()``; same arithmetic, same bits (tests/test_training_fast.py)."""
 
     def __init__(self, optimizer):
         self.optimizer = optimizer
@@ -272,13 +276,26 @@ class _AdamUpdate:
                 self.state = [[opt.state[p][k] for p in params]
                               for k in ("exp_avg", "exp_avg_sq", "step")]
             return
+        lr, (beta1, beta2) = group["lr"], group["betas"]
+        weight_decay, eps = group["weight_decay"], group["eps"]
         exp_avgs, exp_avg_sqs, steps = self.state
-        beta1, beta2 = group["betas"]
-        torch._foreach_add_(steps, 1)
-        torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False,
-                           lr=group["lr"], beta1=beta1, beta2=beta2,
-                           weight_decay=group["weight_decay"], eps=group["eps"],
-                           maximize=False, grad_scale=None, found_inf=None)
+        with torch.no_grad():
+            torch._foreach_add_(steps, _ONE, alpha=1.0)
+            if weight_decay != 0:
+                grads = torch._foreach_add(grads, params, alpha=weight_decay)
+            torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+            torch._foreach_mul_(exp_avg_sqs, beta2)
+            torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+            counts = [step.item() for step in steps]
+            step_size = [(lr / (1 - beta1**c)) * -1 for c in counts]
+            denom = torch._foreach_sqrt(exp_avg_sqs)
+            torch._foreach_div_(denom, [(1 - beta2**c) ** 0.5 for c in counts])
+            torch._foreach_add_(denom, eps)
+            torch._foreach_addcdiv_(params, exp_avgs, denom, step_size)
+
+
+#: the step counter's increment, as torch's multi-tensor Adam adds it to CPU step tensors
+_ONE = torch.tensor(1.0)
 
 
 def _epoch(step, Z, T, weight, config, generator) -> float:
@@ -292,19 +309,3 @@ def _epoch(step, Z, T, weight, config, generator) -> float:
         loss = step(Z[idx], T[idx], None if weight is None else weight[idx])
         total += loss * idx.shape[0]
     return total / n
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run torch on ``n`` intra-op threads, then restore the caller's setting.
-
-    The models trained here hold tiny tensors (minibatches of 3×3 or 4×4 matrices); splitting
-    them over threads only adds synchronization.
-    """
-    n = check_int("n", n, low=1)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

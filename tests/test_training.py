@@ -7,7 +7,7 @@ import torch
 from torch.nn import functional as F
 
 from optneuron import SpectralNeuron
-from optneuron.training import TrainingConfig, TrainingHistory, torch_threads, train
+from optneuron.training import TrainingConfig, TrainingHistory, train
 
 F64 = torch.float64
 
@@ -124,11 +124,19 @@ def test_train_wants_a_config():
     assert isinstance(TrainingHistory(), TrainingHistory)
 
 
-def test_torch_threads_restores_the_callers_setting():
-    before = torch.get_num_threads()
-    with torch_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    with pytest.raises(ValueError, match="n"):
-        with torch_threads(0):
-            pass
+def test_training_leaves_torchs_threads_alone(monkeypatch):
+    """torch.set_num_threads, even back to the same count, turns MKL's dynamic threading off
+    for the rest of the process (torch calls mkl_set_dynamic(false)): tiny elementwise ops then
+    open OpenMP regions, which collapse under load. Training must not call it."""
+    from optneuron import SpectralRegressor
+
+    def refuse(n):
+        raise AssertionError(f"torch.set_num_threads({n}) called")
+
+    monkeypatch.setattr(torch, "set_num_threads", refuse)
+    Z, T = _data()
+    train(_linear(), F.mse_loss, Z, T, config=TrainingConfig(max_epochs=2, batch_size=16),
+          generator=torch.Generator().manual_seed(0))
+    X = Z.numpy()
+    model = SpectralRegressor(n_neurons=2, dim=3, max_iter=2, random_state=0)
+    model.fit(X, T[:, 0].numpy()).predict(X)

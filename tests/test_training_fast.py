@@ -1,9 +1,9 @@
-"""The training step's shortcuts: Adam's fused update without its wrappers, bit for bit."""
+"""The training step's shortcuts: Adam's multi-tensor update without its wrappers, bit for bit."""
 
 import pytest
 import torch
 
-from optneuron.training import TrainingConfig, _AdamUpdate, _plain_fused_adam, make_optimizer
+from optneuron.training import TrainingConfig, _AdamUpdate, _plain_adam, make_optimizer
 
 
 def _model(seed):
@@ -17,7 +17,7 @@ def test_adam_update_equals_optimizer_step_bit_for_bit(weight_decay):
     config = TrainingConfig(learning_rate=0.05, weight_decay=weight_decay)
     a, b = _model(0), _model(0)
     opt_a, opt_b = make_optimizer(a, config), make_optimizer(b, config)
-    assert _plain_fused_adam(opt_b)
+    assert _plain_adam(opt_b)
     update = _AdamUpdate(opt_b)
     x = torch.randn(16, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     for step in range(6):
@@ -36,11 +36,12 @@ def test_adam_update_equals_optimizer_step_bit_for_bit(weight_decay):
 
 def test_other_optimizers_keep_their_own_step():
     model = _model(0)
-    assert not _plain_fused_adam(torch.optim.SGD(model.parameters(), lr=0.1))
-    assert not _plain_fused_adam(torch.optim.Adam(model.parameters(), amsgrad=True, fused=True))
-    assert not _plain_fused_adam(torch.optim.Adam(model.parameters()))  # not fused
-    opt = torch.optim.Adam(model.parameters(), fused=True)
-    assert _plain_fused_adam(opt)
+    assert not _plain_adam(torch.optim.SGD(model.parameters(), lr=0.1))
+    assert not _plain_adam(torch.optim.Adam(model.parameters(), amsgrad=True, foreach=True))
+    assert not _plain_adam(torch.optim.Adam(model.parameters(), fused=True))
+    assert not _plain_adam(torch.optim.Adam(model.parameters()))  # single-tensor
+    opt = torch.optim.Adam(model.parameters(), foreach=True)
+    assert _plain_adam(opt)
     handle = opt.register_step_post_hook(lambda *args: None)
-    assert not _plain_fused_adam(opt)
+    assert not _plain_adam(opt)
     handle.remove()
