@@ -15,9 +15,16 @@ Tables:
   for dense forward+backward at n = 16, B = 4096, each with torch's own threads held fixed (at
   its default, and at one): torch's threads run the user's ops, which optneuron does not choose;
 * **loaded**: the batch-64 training epochs (tridiagonal dim 45, dense dim 16), quiet and under
-  one competing process, with torch at its default threads and at one (the kernels at their
-  automatic choice), each beside the same loop without the solve (``bench.NO_SOLVE``), whose
-  slowdown is torch's own; a fair share of two cores is 2× the quiet time;
+  one competing process, with torch's threads as a new process has them, set to one, and set
+  to two (the kernels at their automatic choice), each beside the same loop without the solve
+  (``bench.NO_SOLVE``), whose slowdown is torch's own; and ``SpectralRegressor``'s epoch; a
+  fair share of two cores is 2× the quiet time;
+
+Torch's default is measured in a process that never calls ``torch.set_num_threads``: that
+call, even with the count torch already had, also turns MKL's dynamic threading off for the
+rest of the process (torch calls ``mkl_set_dynamic(false)``), after which MKL splits even a
+400-element ``sqrt`` (Adam's) over both threads, which collapses under load. Each torch
+setting therefore runs in its own worker process (``--worker``).
 * **cold cache**: a fresh process with an empty ``NUMBA_CACHE_DIR``: seconds to the first
   tridiagonal forward+backward (import included), and to the first ``SpectralRegressor().fit``
   on 600 rows;
@@ -29,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import os
 import subprocess
@@ -61,16 +67,16 @@ def competing_process(seconds: float = LOAD_SECONDS):
         proc.wait()
 
 
-def _threads(kernel_threads: int | None, torch_threads: int | None = None) -> None:
-    """The kernels' cap (``None``: automatic) and torch's intra-op threads (``None``: its
-    default, all cores)."""
+def _threads(kernel_threads: int | None) -> None:
+    """The kernels' cap (``None``: automatic); torch's threads are the worker's, fixed."""
     kernels.set_num_threads(kernel_threads)
-    torch.set_num_threads(torch_threads or os.cpu_count())
 
 
-#: torch's intra-op threads in the thread-choice and loaded tables: its default (all cores) and
-#: one, as the README recommends for small-batch training (torch's threads run the user's ops)
-TORCH_THREADS = {"default": None, "1": 1}
+#: torch's intra-op threads per worker: as a new process has them (never set), set to one (as
+#: the README recommends for small-batch training on a shared machine), and set to two
+TORCH_THREADS = {"default": None, "1": 1, "2 (set)": 2}
+#: the settings of the thread-choice table
+CHOICE_TORCH = ("default", "1")
 
 
 def _dense_fwd_bwd(layer, A):
@@ -78,7 +84,7 @@ def _dense_fwd_bwd(layer, A):
     layer(leaf).value.sum().backward()
 
 
-def thread_choice(repeats: int, rows: int) -> list[dict]:
+def thread_choice(repeats: int, rows: int, torch_label: str) -> list[dict]:
     """Automatic vs 1 vs 2 threads at batch 64 (an epoch) and at B = 4096 (one call)."""
     out = []
     A = _random_dense(4096, 16, torch.float32)
@@ -89,12 +95,11 @@ def thread_choice(repeats: int, rows: int) -> list[dict]:
          lambda: _epoch_ours("tridiagonal", 45, rows)),
         ("dense n=16 B=4096 fwd+bwd", lambda: _timed(lambda: _dense_fwd_bwd(layer, A), repeats)),
     ]
-    for (label, fn), (torch_label, torch_threads) in itertools.product(cases,
-                                                                      TORCH_THREADS.items()):
+    for label, fn in cases:
         row = {"case": label, "torch threads": torch_label}
         for _ in range(repeats if "epoch" in label else 1):  # interleave the settings' epochs
             for name, n in settings.items():
-                _threads(n, torch_threads)
+                _threads(n)
                 row.setdefault(name, []).append(fn())
         out.append({k: (float(np.median(v)) if isinstance(v, list) else v)
                     for k, v in row.items()})
@@ -113,27 +118,42 @@ def _timed(fn, repeats: int) -> float:
     return interleaved_medians({"t": fn}, repeats)["t"]
 
 
-def loaded(repeats: int, rows: int) -> list[dict]:
-    """Batch-64 epochs quiet and under one competing process, with torch at its default threads
-    and at one thread; each with our neuron and with the same loop without the solve
-    (``NO_SOLVE``), whose slowdown is torch's own, independent of optneuron."""
-    cases = [(structure, dim, approach, label)
-             for structure, dim in [("tridiagonal", 45), ("dense", 16)]
-             for approach in ("ours", NO_SOLVE) for label in TORCH_THREADS]
+def loaded(repeats: int, rows: int, torch_label: str) -> list[dict]:
+    """Batch-64 epochs quiet and under one competing process at this worker's torch threads;
+    each with our neuron and with the same loop without the solve (``NO_SOLVE``), whose
+    slowdown is torch's own, independent of optneuron."""
+    cases = [(structure, dim, approach) for structure, dim in [("tridiagonal", 45), ("dense", 16)]
+             for approach in ("ours", NO_SOLVE)]
     quiet = {case: [] for case in cases}
     busy = {case: [] for case in cases}
+    _threads(None)  # the kernels: automatic
     for _ in range(repeats):
         for times, load in ((quiet, contextlib.nullcontext()), (busy, competing_process())):
             with load:
                 for case in cases:
-                    structure, dim, approach, label = case
-                    _threads(None, TORCH_THREADS[label])  # the kernels: automatic in both
-                    times[case].append(_epoch_ours(structure, dim, rows, approach))
-    _threads(None)
+                    times[case].append(_epoch_ours(*case[:2], rows, case[2]))
     return [{"case": f"{case[0]} dim={case[1]} epoch, batch 64"
                      + ("" if case[2] == "ours" else f" ({case[2]})"),
-             "torch threads": case[3], "quiet": float(np.median(quiet[case])),
+             "torch threads": torch_label, "quiet": float(np.median(quiet[case])),
              "loaded": float(np.median(busy[case]))} for case in cases]
+
+
+def worker(torch_label: str, repeats: int, rows: int) -> dict:
+    """The thread-choice and loaded rows at one torch setting (``TORCH_THREADS``), in a process
+    of their own: the default must be a process that never set torch's threads."""
+    if TORCH_THREADS[torch_label] is not None:
+        torch.set_num_threads(TORCH_THREADS[torch_label])
+    kernels.warm_up()
+    return {"threads": thread_choice(repeats, rows, torch_label)
+            if torch_label in CHOICE_TORCH else [],
+            "loaded": loaded(repeats, rows, torch_label)}
+
+
+def _in_worker(torch_label: str, repeats: int, rows: int) -> dict:
+    run = subprocess.run([sys.executable, "-m", "benchmarks.real_machine", "--worker", torch_label,
+                          "--repeats", str(repeats), "--rows", str(rows)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 _FIRST_SOLVE = """
@@ -188,8 +208,10 @@ def estimator_epoch(rows: int, repeats: int) -> dict:
         warnings.simplefilter("ignore", ConvergenceWarning)
         times = interleaved_medians({"SpectralRegressor": lambda: ours.fit(X, y),
                                      "MLPRegressor": lambda: mlp.fit(X, y)}, repeats)
+        with competing_process():
+            loaded = interleaved_medians({"t": lambda: ours.fit(X, y)}, repeats)["t"]
     return {"rows": rows, "batch": ours.batch_size, "parameters": params,
-            "mlp_hidden": hidden, **times}
+            "mlp_hidden": hidden, **times, "SpectralRegressor loaded": loaded}
 
 
 def markdown(results: dict) -> str:
@@ -200,15 +222,19 @@ def markdown(results: dict) -> str:
              "`python -m benchmarks.real_machine`.", "",
              "## Thread choice (ms)", "",
              "The kernels' threads: automatic, one, two; torch's own threads (the user's ops) "
-             "held fixed in each row.", "",
+             "held fixed in each row: `default` is a process that never called "
+             "`torch.set_num_threads`.", "",
              "| case | torch threads | automatic | 1 thread | 2 threads |",
              "|---|---|---|---|---|"]
     for r in results["threads"]:
         lines.append(f"| {r['case']} | {r['torch threads']} | {r['automatic'] * 1e3:.1f} | "
                      f"{r['1 thread'] * 1e3:.1f} | {r['2 threads'] * 1e3:.1f} |")
     lines += ["", "## One competing CPU-bound process (ms)", "",
-              "Kernels at their automatic thread choice; torch at its default intra-op threads "
-              f"and at one. `{NO_SOLVE}`: the eigenvalue replaced by a sum, so its slowdown is "
+              "Kernels at their automatic thread choice. Torch's intra-op threads: `default`, "
+              "a process that never called `torch.set_num_threads`; `1`; `2 (set)`, "
+              "`torch.set_num_threads(2)` (the count it already had), which also turns MKL's "
+              "dynamic threading off, so that MKL splits Adam's tiny `sqrt` and `div` over both "
+              f"threads. `{NO_SOLVE}`: the eigenvalue replaced by a sum, so its slowdown is "
               "torch's alone.", "",
               "| case | torch threads | quiet | loaded | loaded / quiet |", "|---|---|---|---|---|"]
     for r in results["loaded"]:
@@ -221,9 +247,12 @@ def markdown(results: dict) -> str:
     lines += ["", "## Estimator epoch", "",
               f"{e['rows']} rows of make_friedman1, batch {e['batch']}, {e['parameters']} "
               f"parameters; MLPRegressor with {e['mlp_hidden']} hidden units.", "",
-              "| SpectralRegressor (s) | MLPRegressor (s) | ratio |", "|---|---|---|",
+              "| SpectralRegressor (s) | MLPRegressor (s) | ratio | SpectralRegressor under "
+              "one competing process (s) |", "|---|---|---|---|",
               f"| {e['SpectralRegressor']:.2f} | {e['MLPRegressor']:.2f} | "
-              f"{e['SpectralRegressor'] / e['MLPRegressor']:.1f}× |"]
+              f"{e['SpectralRegressor'] / e['MLPRegressor']:.1f}× | "
+              f"{e['SpectralRegressor loaded']:.2f} "
+              f"({e['SpectralRegressor loaded'] / e['SpectralRegressor']:.2f}×) |"]
     return "\n".join(lines) + "\n"
 
 
@@ -232,8 +261,9 @@ def run(quick: bool = False) -> dict:
     from benchmarks.bench import machine
 
     repeats, rows = (1, 2_000) if quick else (5, 20_000)
-    results = {"machine": machine(), "threads": thread_choice(repeats, rows),
-               "loaded": loaded(repeats, rows)}
+    parts = [_in_worker(label, repeats, rows) for label in TORCH_THREADS]
+    results = {"machine": machine(), "threads": [r for p in parts for r in p["threads"]],
+               "loaded": [r for p in parts for r in p["loaded"]]}
     results["cold"] = {} if quick else cold_cache()
     results["estimator"] = estimator_epoch(2_000 if quick else 100_000, repeats)
     return results
@@ -243,7 +273,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.real_machine", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
     parser.add_argument("--out", default=str(Path(__file__).parent), help="where to write")
+    parser.add_argument("--worker", choices=list(TORCH_THREADS),
+                        help="internal: print one torch setting's rows as JSON")
+    parser.add_argument("--repeats", type=int, default=5, help="with --worker")
+    parser.add_argument("--rows", type=int, default=20_000, help="with --worker")
     args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.repeats, args.rows)))
+        return 0
     results = run(args.quick)
     out = Path(args.out)
     (out / REPORT).write_text(markdown(results))

@@ -15,6 +15,8 @@ def test_real_machine_benchmark_runs_small(tmp_path):
     text = (tmp_path / real_machine.REPORT).read_text()
     for heading in ("Thread choice", "competing CPU-bound process", "Estimator epoch"):
         assert heading in text
+    for torch_setting in real_machine.TORCH_THREADS:  # each from its own worker process
+        assert f"| {torch_setting} |" in text
 
 
 def test_competing_process_is_ended():
