@@ -535,6 +535,18 @@ def _next_phase(phase, j, m, lo, hi, n):
 
 
 @njit(**_JIT)
+def _count_implied(phase, y, a, b, xk, xk1):
+    """Whether the Sturm count at y that phase _LEFT (_RIGHT) would take is already known to
+    be k (k + 1) for the task's lam_k, from the points its iteration evaluated: counts are
+    monotone in x, so count(y) = k when some x <= y has count k (the least such is xk) and some
+    x >= y has count <= k (the bracket's a); count(y) = k + 1 when the bracket's b (count
+    >= k + 1) lies at or below y and some x >= y has count k + 1 (the greatest such is xk1)."""
+    if phase == _LEFT:
+        return xk <= y <= a
+    return b <= y <= xk1
+
+
+@njit(**_JIT)
 def block_eigenvalues(dS, eS, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
     """lam[i, :] = eigenvalues lo..hi-1 of the scaled tridiagonal (dS[i], eS[i]) for each
     i in rows[:nrows]; gl[i], gu[i] bracket its spectrum, tn[i] >= ||T_i||. ORs into status[i]:
@@ -558,6 +570,10 @@ def block_eigenvalues(dS, eS, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
     col = np.zeros(L, dtype=np.int64)
     phase = np.full(L, _IDLE, dtype=np.int64)
     its = np.zeros(L, dtype=np.int64)
+    # per lane, the least point evaluated with count k and the greatest with count k + 1
+    # (_count_implied): most tasks then need neither cluster-test count
+    xk = np.full(L, np.inf)
+    xk1 = np.full(L, -np.inf)
     x = S[_LX * LANES:(_LX + 1) * LANES]
     nf = float(n)
     nxt = 0
@@ -580,6 +596,10 @@ def block_eigenvalues(dS, eS, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
             cnt = int(S[_LCNT * LANES + l])
             if ph == _SOLVE:
                 its[l] += 1
+                if cnt == lo + j:
+                    xk[l] = min(xk[l], x[l])
+                elif cnt == lo + j + 1:
+                    xk1[l] = max(xk1[l], x[l])
                 done = laguerre_update(st[l], cnt, S[_LG * LANES + l], S[_LH * LANES + l],
                                        lo + j, nf, tn[i])
                 if not done and its[l] < MAXIT:
@@ -596,16 +616,23 @@ def block_eigenvalues(dS, eS, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
             ph = _next_phase(ph, j, m, lo, hi, n)
             if ph == _LEFT:
                 x[l] = lam[i, 0] - CLUSTER_RTOL * tn[i]
-            elif ph == _RIGHT:
+                if _count_implied(ph, x[l], st[l, _A], st[l, _B], xk[l], xk1[l]):
+                    ph = _next_phase(ph, j, m, lo, hi, n)
+            if ph == _RIGHT:
                 x[l] = lam[i, m - 1] + CLUSTER_RTOL * tn[i]
-            elif nxt < ntask:
-                row[l], col[l] = _load_task(l, nxt, m, lo, n, rows, dS, eS, gl, gu, dT, e2T,
-                                            st, x)
-                its[l] = 0
-                nxt += 1
-                ph = _SOLVE
-            else:
-                active -= 1
+                if _count_implied(ph, x[l], st[l, _A], st[l, _B], xk[l], xk1[l]):
+                    ph = _next_phase(ph, j, m, lo, hi, n)
+            if ph == _IDLE:
+                if nxt < ntask:
+                    row[l], col[l] = _load_task(l, nxt, m, lo, n, rows, dS, eS, gl, gu, dT,
+                                                e2T, st, x)
+                    its[l] = 0
+                    xk[l] = np.inf
+                    xk1[l] = -np.inf
+                    nxt += 1
+                    ph = _SOLVE
+                else:
+                    active -= 1
             phase[l] = ph
 
 
@@ -747,7 +774,13 @@ def block_vectors(dS, eS, tn, lam, trow, tcol, ntask, n, Zb, pre):
         S[_VPTOL * LANES + l] = EPS
     F = np.ones(max(n, 1) * _FROWS * LANES)
     Y = np.zeros((n + 2) * LANES)
-    col = np.zeros(n)
+    # the start vectors, one per column (often one for all tasks): made once, not per lane
+    ncol = 1
+    for t in range(ntask):
+        ncol = max(ncol, tcol[t] + 1)
+    starts = np.zeros((ncol, max(n, 1)))
+    for j in range(ncol):
+        start_vector(starts[j], n, j)
     for t0 in range(0, ntask, L):
         cnt = min(L, ntask - t0)
         for l in range(cnt):
@@ -760,7 +793,7 @@ def block_vectors(dS, eS, tn, lam, trow, tcol, ntask, n, Zb, pre):
             S[_VPTOL * LANES + l] = EPS * tn[i]
         for l in range(nl):
             # a lane past cnt keeps stale data: harmless, its result is not read
-            start_vector(col, n, tcol[t0 + l] if l < cnt else 0)
+            col = starts[tcol[t0 + l] if l < cnt else 0]
             for q in range(n):
                 Y[q * LANES + l] = col[q]
         lanes_lu_factor(dT, eT, n, S, F, nl)

@@ -113,6 +113,54 @@ def test_block_eigenvalues_flags_a_cluster_at_the_range_ends():
         assert status[0] == expect, (lo, hi)
 
 
+def _lanczos_tridiagonal(lam, rng):
+    """A tridiagonal with spectrum lam: Lanczos on diag(lam) with full reorthogonalization."""
+    n = len(lam)
+    V = np.zeros((n, n))
+    v = rng.standard_normal(n)
+    V[:, 0] = v / np.linalg.norm(v)
+    d, e = np.zeros(n), np.zeros(n)
+    for j in range(n):
+        w = lam * V[:, j]
+        d[j] = V[:, j] @ w
+        w -= V[:, :j + 1] @ (V[:, :j + 1].T @ w)
+        w -= V[:, :j + 1] @ (V[:, :j + 1].T @ w)
+        if j + 1 < n:
+            e[j] = np.linalg.norm(w)
+            V[:, j + 1] = w / e[j]
+    return d, e
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_cluster_flags_match_the_gaps_without_their_own_counts(side):
+    """The cluster test's counts just outside the range are often implied by the points the
+    iteration evaluated (_count_implied); the flags must still be exactly the gaps' verdict:
+    a neighbour within CLUSTER_RTOL ||T|| (here 1e-10 or 3e-9) flags the row, one at 3e-8 or
+    farther does not, whichever side the iteration approached from."""
+    rng = np.random.default_rng(7)
+    n, lo, hi = 20, 9, 10
+    rows, expected = [], []
+    for gap in [1e-10, 3e-9, 3e-8, 1e-7, 1e-5, 1e-3]:
+        for _ in range(24):
+            lam = np.sort(rng.uniform(-1, 1, n))
+            lam[0], lam[-1] = -1.0, 1.0  # ||T|| = 1
+            edge = lo if side == "left" else hi - 1
+            lam[edge - 1 if side == "left" else edge + 1] = lam[edge] + (
+                -gap if side == "left" else gap)
+            lam = np.sort(lam)
+            rows.append(_lanczos_tridiagonal(lam, rng))
+            expected.append(gap < K.CLUSTER_RTOL)
+    d = np.array([r[0] for r in rows])
+    e = np.array([r[1] for r in rows])
+    B = len(rows)
+    bounds = np.array([K.gershgorin(d[i], e[i], n) for i in range(B)]).T.copy()
+    lam = np.zeros((B, hi - lo))
+    status = np.zeros(B, dtype=np.int64)
+    K.block_eigenvalues(d, e, bounds[0], bounds[1], bounds[2], np.arange(B), B, n, lo, hi,
+                        lam, status)
+    np.testing.assert_array_equal(status & K.CLUSTERED != 0, expected)
+
+
 @njit
 def _scalar_vector(d, e, n, lam, tnorm, col):
     Z = np.zeros((col + 1, n))
