@@ -108,19 +108,26 @@ def _kernel_arrays(A, lo: int, hi: int, vectors: bool, derivatives: bool):
             A.detach().contiguous().numpy(), lo, hi, vectors, max_threads=torch.get_num_threads()
         )
     if suspect.any():
-        # non-finite input is among the rows the kernels flag: the check costs nothing unless
-        # some row was flagged
-        require_finite(A)
-        dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
-        fixed_values, fixed_Q = _lapack_eigenpairs(dense.detach()[torch.from_numpy(suspect)], lo,
-                                                   hi, vectors)
-        values[suspect] = fixed_values.numpy()
-        if vectors:
-            Q[suspect] = fixed_Q.numpy()
+        fixed_Q = _relapack_flagged(A, suspect, lo, hi, values, Q)
         if derivs is not None:
             for full, fixed in zip(derivs, tridiagonal_derivatives(fixed_Q)):
                 full[suspect] = fixed.numpy()
     return values, Q, derivs
+
+
+def _relapack_flagged(A, suspect, lo: int, hi: int, values, Q):
+    """Rows the kernels flag (``suspect``) re-solved by LAPACK, in place in the kernels' numpy
+    ``values (B, r)`` and ``Q (B, n, r)`` (or None); returns the re-solved vectors. Non-finite
+    input is among the rows the kernels flag, so the finiteness check that names it runs here:
+    it costs nothing unless some row was flagged."""
+    require_finite(A)
+    dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
+    fixed_values, fixed_Q = _lapack_eigenpairs(dense.detach()[torch.from_numpy(suspect)], lo, hi,
+                                               Q is not None)
+    values[suspect] = fixed_values.numpy()
+    if Q is not None:
+        Q[suspect] = fixed_Q.numpy()
+    return fixed_Q
 
 
 def _kernel_eigenpairs(A, lo: int, hi: int, vectors: bool, derivatives: bool):
@@ -198,14 +205,10 @@ def dense_eigenvector(A: torch.Tensor, k: int):
 
     values, vecs, suspect, reflectors = kernels.dense_eigenvector(
         A.detach().contiguous().numpy(), k, max_threads=torch.get_num_threads())
-    B, n = vecs.shape[:2]
-    value, q = torch.from_numpy(values.reshape(B)), torch.from_numpy(vecs.reshape(B, n))
     if suspect.any():
-        require_finite(A)
-        rows = torch.from_numpy(suspect)
-        fixed_values, fixed_Q = _lapack_eigenpairs(A.detach()[rows], k, k + 1, True)
-        value[rows], q[rows] = fixed_values[:, 0], fixed_Q[..., 0]
-    return value, q, reflectors
+        _relapack_flagged(A, suspect, k, k + 1, values, vecs)
+    B, n = vecs.shape[:2]
+    return torch.from_numpy(values.reshape(B)), torch.from_numpy(vecs.reshape(B, n)), reflectors
 
 
 def spectral_weights(problem, values: torch.Tensor, n: int):
