@@ -67,11 +67,6 @@ def competing_process(seconds: float = LOAD_SECONDS):
         proc.wait()
 
 
-def _threads(kernel_threads: int | None) -> None:
-    """The kernels' cap (``None``: automatic); torch's threads are the worker's, fixed."""
-    kernels.set_num_threads(kernel_threads)
-
-
 #: torch's intra-op threads per worker: as a new process has them (never set), set to one (as
 #: the README recommends for small-batch training on a shared machine), and set to two
 TORCH_THREADS = {"default": None, "1": 1, "2 (set)": 2}
@@ -99,11 +94,11 @@ def thread_choice(repeats: int, rows: int, torch_label: str) -> list[dict]:
         row = {"case": label, "torch threads": torch_label}
         for _ in range(repeats if "epoch" in label else 1):  # interleave the settings' epochs
             for name, n in settings.items():
-                _threads(n)
+                kernels.set_num_threads(n)  # torch's threads: the worker's, fixed
                 row.setdefault(name, []).append(fn())
         out.append({k: (float(np.median(v)) if isinstance(v, list) else v)
                     for k, v in row.items()})
-    _threads(None)
+    kernels.set_num_threads(None)
     return out
 
 
@@ -126,7 +121,7 @@ def loaded(repeats: int, rows: int, torch_label: str) -> list[dict]:
              for approach in ("ours", NO_SOLVE)]
     quiet = {case: [] for case in cases}
     busy = {case: [] for case in cases}
-    _threads(None)  # the kernels: automatic
+    kernels.set_num_threads(None)  # the kernels: automatic
     for _ in range(repeats):
         for times, load in ((quiet, contextlib.nullcontext()), (busy, competing_process())):
             with load:
