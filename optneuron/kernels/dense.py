@@ -8,7 +8,7 @@ back-transformation of only the wanted vectors.
 import numpy as np
 
 from ._compiled import _dense_batch
-from .threads import dense_work, plan_threads, run_chunks
+from .threads import dense_work, run_planned
 from .tridiagonal import _check_range
 
 
@@ -56,5 +56,5 @@ def run_eigenpairs(A, lo, hi, vectors, max_threads, batch_kernel, work):
     def kernel(c0, c1, nchunks):
         batch_kernel(A, lo, hi, flag, c0, c1, nchunks, vals, out, suspect)
 
-    run_chunks(kernel, B, plan_threads(work(B, n, m), B, max_threads))
+    run_planned(kernel, B, work(B, n, m), "dense", max_threads)
     return vals, vecs, suspect

@@ -33,7 +33,7 @@ import numpy as np
 
 from ._compiled import _dense_adjoint_batch, _dense_solution_batch, _tri_adjoint_batch
 from .dense import check_dense
-from .threads import dense_work, plan_threads, run_chunks
+from .threads import dense_work, run_planned
 from .tridiagonal import _check_range, check_tridiagonal
 
 __all__ = ["tridiagonal_eigenvector_adjoint", "dense_eigenvector", "dense_eigenvector_adjoint"]
@@ -79,7 +79,7 @@ def tridiagonal_eigenvector_adjoint(diag, off, k, q, r, max_threads=None):
         _tri_adjoint_batch(diag, off, k, eps, q, r, c0, c1, nchunks, gd, ge_out, tie)
 
     # two Sturm counts, a factorization and a solve: ~8 passes of n steps
-    run_chunks(kernel, B, plan_threads(12.0 * B * n, B, max_threads))
+    run_planned(kernel, B, 12.0 * B * n, "adjoint_solve", max_threads)
     return gd, ge, tie
 
 
@@ -114,7 +114,7 @@ def dense_eigenvector(A, k, max_threads=None):
             _dense_solution_batch(A, k, c0, c1, nchunks, vals, vecs, suspect, W, tau, dT, eT,
                                   pexp)
 
-        run_chunks(kernel, B, plan_threads(dense_work(B, n, 1, True), B, max_threads))
+        run_planned(kernel, B, dense_work(B, n, 1, True), "dense_eigenvector", max_threads)
     return vals, vecs, suspect, (W, tau, dT, eT, pexp)
 
 
@@ -140,5 +140,5 @@ def dense_eigenvector_adjoint(reflectors, k, q, r, max_threads=None):
         _dense_adjoint_batch(q, r, k, eps, W, tau, dT, eT, pexp, c0, c1, nchunks, G, tie)
 
     # two applications of H^T, one of H and writing the gradient (2n^2 flops each) dominate
-    run_chunks(kernel, B, plan_threads(B * (4.0 * n * n + 12.0 * n), B, max_threads))
+    run_planned(kernel, B, B * (4.0 * n * n + 12.0 * n), "adjoint_gradient", max_threads)
     return G, tie

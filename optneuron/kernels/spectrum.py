@@ -9,7 +9,7 @@ to w it is lam(A). The kernels form these sums per matrix without returning Q.
 import numpy as np
 
 from ._spectrum import _dense_spectrum_batch, _tri_spectrum_batch
-from .threads import dense_work, plan_threads, run_chunks, tridiagonal_work
+from .threads import dense_work, run_planned, tridiagonal_work
 from .tridiagonal import check_tridiagonal
 
 
@@ -79,7 +79,8 @@ def tridiagonal_spectrum(diag, off, weights=None, max_threads=None):
         _tri_spectrum_batch(diag, off, w, gradient, c0, c1, nchunks, vals64, gd64, ge64, suspect)
 
     # all n eigenvalues by QL (~n^2 work) and, with a gradient, n twisted vectors
-    run_chunks(kernel, B, plan_threads(tridiagonal_work(B, n, n, gradient), B, max_threads))
+    run_planned(kernel, B, tridiagonal_work(B, n, n, gradient), "tridiagonal_spectrum",
+                max_threads)
     if vals64 is not vals:
         vals[...] = vals64
     if gradient:
@@ -121,7 +122,7 @@ def dense_spectrum(A, weights=None, max_threads=None):
     def kernel(c0, c1, nchunks):
         _dense_spectrum_batch(A, w, gradient, c0, c1, nchunks, vals64, G64, suspect)
 
-    run_chunks(kernel, B, plan_threads(dense_work(B, n, n, gradient), B, max_threads))
+    run_planned(kernel, B, dense_work(B, n, n, gradient), "dense_spectrum", max_threads)
     if vals64 is not vals:
         vals[...] = vals64
         if gradient:

@@ -18,6 +18,9 @@ The thread count is chosen per call, smallest of:
 * the work: a call too small to repay a thread hand-off (``MIN_WORK_PER_THREAD``) runs on
   the calling thread alone.
 
+And a call runs on the calling thread alone for a while after helpers were late
+(``Contention``): a busy machine deschedules a helper holding a chunk, and the caller waits.
+
 Results never depend on the thread count or the chunking: each matrix is solved by the same
 arithmetic whichever chunk holds it (tests/kernels/test_kernels_lanes.py checks the bits).
 """
@@ -27,9 +30,10 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["set_num_threads", "get_num_threads", "plan_threads", "run_chunks"]
+__all__ = ["set_num_threads", "get_num_threads", "plan_threads", "run_chunks", "run_planned"]
 
 #: matrices per chunk at least: the kernels advance 32 iterations at once (their lanes)
 MIN_CHUNK = 32
@@ -109,29 +113,116 @@ def dense_work(batch: int, n: int, count: int, vectors: bool) -> float:
     )
 
 
-def run_chunks(kernel, batch: int, threads: int) -> None:
-    """Call ``kernel(c0, c1, nchunks)`` so that chunks ``0 .. nchunks-1`` of a batch are each
-    run exactly once, on ``threads`` threads (the calling thread is one of them)."""
+#: the longest run of calls on the calling thread alone after a late parallel call
+MAX_ALONE_RUN = 1024
+
+
+class Contention:
+    """When to stop handing chunks to helper threads: they were late.
+
+    Helpers can cost more than they save, in two ways the work estimate cannot see: a busy
+    machine deschedules a helper holding a chunk for a scheduler time slice (milliseconds)
+    while the calling thread, done with its own chunks, waits for it; and on some machines
+    (virtual ones) waking an idle thread and sharing the core's caches costs more than the
+    ~20–40 µs that ``MIN_WORK_PER_THREAD`` assumes. So each parallel call is timed: it was
+    *late* when it took longer than the calling thread alone takes for that much work (its
+    measured time per work unit for this ``kind`` of kernel, or before there is one, its own
+    time per chunk times the chunks). After a late call the next ``penalty`` calls run on the
+    calling thread alone (timed, to keep the per-unit time current); the penalty doubles with
+    each late call in a row, up to ``MAX_ALONE_RUN``, and is forgotten when helpers pay off.
+    Under lasting load one call in up to ``MAX_ALONE_RUN`` tries helpers; on a machine where
+    they pay, none is late. Results do not depend on it (nor on the thread count).
+
+    Calls from several threads share one record: a lost update costs one call's choice.
+    """
+
+    def __init__(self):
+        self.penalty = 0
+        self.alone_left = 0
+        self.alone_seconds_per_unit: dict[str, float] = {}
+
+    def run_alone(self) -> bool:
+        """Whether this call stays on the calling thread (and counts it)."""
+        if self.alone_left > 0:
+            self.alone_left -= 1
+            return True
+        return False
+
+    def record_alone(self, kind: str, seconds: float, work: float) -> None:
+        """A call of ``work`` units that ran on the calling thread alone in ``seconds``."""
+        rate = seconds / max(work, 1.0)
+        old = self.alone_seconds_per_unit.get(kind)
+        self.alone_seconds_per_unit[kind] = rate if old is None else 0.75 * old + 0.25 * rate
+
+    def record_parallel(self, kind: str, seconds: float, work: float, own_seconds: float,
+                        own_chunks: int, nchunks: int) -> None:
+        """A parallel call of ``work`` units: ``seconds`` in all, ``own_seconds`` of them on the
+        calling thread's ``own_chunks`` of ``nchunks`` chunks."""
+        rate = self.alone_seconds_per_unit.get(kind)
+        if rate is not None:
+            alone = rate * work
+        elif own_chunks > 0:
+            alone = own_seconds / own_chunks * nchunks
+        else:
+            return
+        if seconds > alone:
+            self.penalty = min(MAX_ALONE_RUN, 2 * self.penalty or 1)
+            self.alone_left = self.penalty
+        else:
+            self.penalty = 0
+
+
+contention = Contention()
+
+
+def run_planned(kernel, batch: int, work: float, kind: str, max_threads: int | None = None):
+    """``run_chunks`` on ``plan_threads(work, batch, max_threads)`` threads, or on the calling
+    thread alone while ``contention`` says helpers have lately been late; ``kind`` names the
+    kernel (its own time per work unit is kept apart)."""
+    threads = plan_threads(work, batch, max_threads)
     if threads <= 1 or batch <= MIN_CHUNK:
         kernel(0, 1, 1)
         return
+    start = time.perf_counter()
+    if contention.run_alone():
+        kernel(0, 1, 1)
+        contention.record_alone(kind, time.perf_counter() - start, work)
+        return
+    own_chunks, nchunks, own_seconds = run_chunks(kernel, batch, threads)
+    contention.record_parallel(kind, time.perf_counter() - start, work, own_seconds, own_chunks,
+                               nchunks)
+
+
+def run_chunks(kernel, batch: int, threads: int) -> tuple[int, int, float]:
+    """Call ``kernel(c0, c1, nchunks)`` so that chunks ``0 .. nchunks-1`` of a batch are each
+    run exactly once, on ``threads`` threads (the calling thread is one of them). Returns
+    ``(chunks the calling thread ran, nchunks, seconds until it had run them)``."""
+    start = time.perf_counter()
+    if threads <= 1 or batch <= MIN_CHUNK:
+        kernel(0, 1, 1)
+        return 1, 1, time.perf_counter() - start
     nchunks = max(1, min(-(-batch // MIN_CHUNK), CHUNKS_PER_THREAD * threads))
     threads = min(threads, nchunks)
     taken = itertools.count()  # next() on a count is atomic under the GIL
 
     def work():
+        done = 0
         while (c := next(taken)) < nchunks:
             kernel(c, c + 1, nchunks)
+            done += 1
+        return done
 
     futures = [_get_pool().submit(work) for _ in range(threads - 1)]
     try:
-        work()
+        own_chunks = work()
+        own_seconds = time.perf_counter() - start
     finally:
         # a helper that has not started finds no chunk left: drop it instead of waiting for
         # a pool thread (another caller may be using them)
         for f in futures:
             if not f.cancel():
                 f.result()
+    return own_chunks, nchunks, own_seconds
 
 
 def _get_pool() -> ThreadPoolExecutor:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ._tiny import TINY_MAX_N, _pencil_batch, _tiny_batch
 from .dense import check_dense, run_eigenpairs
-from .threads import plan_threads, run_chunks
+from .threads import run_planned
 
 __all__ = ["TINY_MAX_N", "tiny_eigenpairs", "pencil_eigenvalue", "pencil_eigenvalue_unchecked",
            "tiny_work"]
@@ -78,5 +78,5 @@ def pencil_eigenvalue_unchecked(C, index, scale, n, k, max_threads=None):
     def kernel(c0, c1, nchunks):
         _pencil_batch(C, index, scale, n, k, c0, c1, nchunks, vals, grads, suspect)
 
-    run_chunks(kernel, B, plan_threads(tiny_work(B, n), B, max_threads))
+    run_planned(kernel, B, tiny_work(B, n), "tiny", max_threads)
     return vals, grads, suspect

@@ -3,7 +3,7 @@
 import numpy as np
 
 from ._compiled import _tri_batch
-from .threads import plan_threads, run_chunks, tridiagonal_work
+from .threads import run_planned, tridiagonal_work
 
 
 def _check_range(n, lo, hi):
@@ -77,6 +77,5 @@ def tridiagonal_eigenpairs(diag, off, lo, hi, vectors=True, derivatives=False, m
         _tri_batch(diag, off, lo, hi, vectors, derivatives, c0, c1, nchunks, vals, vecs_out,
                    dd_out, de_out, suspect)
 
-    threads = plan_threads(tridiagonal_work(B, n, m, vectors), B, max_threads)
-    run_chunks(kernel, B, threads)
+    run_planned(kernel, B, tridiagonal_work(B, n, m, vectors), "tridiagonal", max_threads)
     return result

@@ -30,7 +30,7 @@ import numpy as np
 # the compiled code lives in _compiled.py with every other jitted function: numba's disk cache
 # is keyed on a function's own file, so a caller here would keep a stale copy of a helper there
 from ._compiled import tr_back, tr_batch, tr_reduce
-from .threads import plan_threads, run_chunks
+from .threads import run_planned
 
 __all__ = ["tridiagonal_trust_region", "dense_reduction", "dense_back_transform"]
 
@@ -41,7 +41,7 @@ def _rows(kernel, B: int, work: float) -> None:
     def chunk(c0, c1, nchunks):
         kernel(c0 * nrows // nchunks, c1 * nrows // nchunks)
 
-    run_chunks(chunk, B, plan_threads(work, B))
+    run_planned(chunk, B, work, "trust_region")
 
 
 def tridiagonal_trust_region(diag, off, b, lam0, q0, ball=False):

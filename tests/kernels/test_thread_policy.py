@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -13,6 +14,7 @@ from optneuron.kernels import threads as pool
 def _automatic(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(pool, "CPUS", 8)
+    monkeypatch.setattr(pool, "contention", pool.Contention())
     pool.set_num_threads(None)
     yield
     pool.set_num_threads(None)
@@ -65,10 +67,11 @@ def test_run_chunks_covers_each_chunk_once(threads, batch):
             seen.extend((c, nchunks) for c in range(c0, c1))
             workers.add(threading.get_ident())
 
-    pool.run_chunks(kernel, batch, threads)
+    own, reported, _ = pool.run_chunks(kernel, batch, threads)
     nchunks = {n for _, n in seen}
     assert len(nchunks) == 1
     (total,) = nchunks
+    assert reported == total and 0 <= own <= total
     assert sorted(c for c, _ in seen) == list(range(total))
     assert total <= pool.CHUNKS_PER_THREAD * threads
     assert total == 1 or total * pool.MIN_CHUNK <= batch + pool.MIN_CHUNK
@@ -88,3 +91,51 @@ def test_package_level_names_are_the_kernels_own():
 
     assert optneuron.set_num_threads is pool.set_num_threads
     assert optneuron.get_num_threads is pool.get_num_threads
+
+
+def _kernel_with_helpers_late(delay: float, threads_seen: list):
+    """A chunk kernel whose chunks take ~1 ms, and ``delay`` s longer on a helper thread."""
+    caller = threading.get_ident()
+
+    def kernel(c0, c1, nchunks):
+        threads_seen.append(threading.get_ident())
+        time.sleep(0.001 + (delay if threading.get_ident() != caller else 0.0))
+
+    return kernel
+
+
+def test_late_helpers_send_the_next_calls_to_the_calling_thread():
+    seen = []
+    work = 1e12  # earns every allowed thread
+    # first call: the helper's chunk takes 30 ms more than the caller's 1 ms ones: late
+    pool.run_planned(_kernel_with_helpers_late(0.03, seen), 4096, work, "test", max_threads=2)
+    assert len(set(seen)) == 2
+    assert pool.contention.penalty == 1
+    # the next call runs alone (one chunk, on the calling thread) and times itself
+    seen.clear()
+    pool.run_planned(_kernel_with_helpers_late(0.03, seen), 4096, work, "test", max_threads=2)
+    assert seen == [threading.get_ident()]
+    assert "test" in pool.contention.alone_seconds_per_unit
+    # helpers late again: twice as many calls alone
+    pool.run_planned(_kernel_with_helpers_late(0.03, seen), 4096, work, "test", max_threads=2)
+    assert pool.contention.penalty == 2 and pool.contention.alone_left == 2
+
+
+def test_helpers_that_pay_keep_the_calls_parallel():
+    seen = []
+    for _ in range(3):
+        pool.run_planned(_kernel_with_helpers_late(0.0, seen), 4096, 1e12, "test", max_threads=2)
+    # eight 1 ms chunks on two threads take ~4 ms, against ~8 ms alone
+    assert pool.contention.penalty == 0 and pool.contention.alone_left == 0
+    assert set(seen) - {threading.get_ident()}  # helpers ran chunks
+
+
+def test_the_penalty_is_capped():
+    contention = pool.Contention()
+    for _ in range(20):
+        contention.record_parallel("k", seconds=2.0, work=1.0, own_seconds=1.0, own_chunks=1,
+                                   nchunks=1)
+    assert contention.penalty == pool.MAX_ALONE_RUN
+    contention.record_parallel("k", seconds=0.5, work=1.0, own_seconds=0.25, own_chunks=1,
+                               nchunks=4)
+    assert contention.penalty == 0
