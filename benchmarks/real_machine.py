@@ -12,8 +12,10 @@ Tables:
 
 * **thread choice**: the kernels' automatic choice (``optneuron.kernels.set_num_threads(None)``)
   against one and two kernel threads, for a batch-64 training epoch (tridiagonal dim 45) and
-  for dense forward+backward at n = 16, B = 4096, each with torch's own threads held fixed (at
-  its default, and at one): torch's threads run the user's ops, which optneuron does not choose;
+  for dense forward+backward at n = 16, B = 64 (the work estimate says two threads; whether
+  they pay depends on the machine: ``kernels.threads.Contention``) and B = 4096, each with
+  torch's own threads held fixed (at its default, and at one): torch's threads run the user's
+  ops, which optneuron does not choose;
 * **loaded**: the batch-64 training epochs (tridiagonal dim 45, dense dim 16), quiet and under
   one competing process, with torch's threads as a new process has them, set to one, and set
   to two (the kernels at their automatic choice), each beside the same loop without the solve
@@ -83,16 +85,23 @@ def thread_choice(repeats: int, rows: int, torch_label: str) -> list[dict]:
     """Automatic vs 1 vs 2 threads at batch 64 (an epoch) and at B = 4096 (one call)."""
     out = []
     A = _random_dense(4096, 16, torch.float32)
+    small = [_random_dense(64, 16, torch.float32, seed=s) for s in range(100)]
     layer = OptLayer(SphereQP(8))
     settings = {"automatic": None, "1 thread": 1, "2 threads": 2}
+
+    def small_batches():  # 100 batch-64 solves, each on other matrices: per call below
+        for A64 in small:
+            _dense_fwd_bwd(layer, A64)
+
     cases = [
         ("tridiagonal dim=45 epoch, batch 64",
          lambda: _epoch_ours("tridiagonal", 45, rows)),
+        ("dense n=16 B=64 fwd+bwd, per call", lambda: _timed(small_batches, 1) / len(small)),
         ("dense n=16 B=4096 fwd+bwd", lambda: _timed(lambda: _dense_fwd_bwd(layer, A), repeats)),
     ]
     for label, fn in cases:
         row = {"case": label, "torch threads": torch_label}
-        for _ in range(repeats if "epoch" in label else 1):  # interleave the settings' epochs
+        for _ in range(repeats if "B=4096" not in label else 1):  # interleave the settings
             for name, n in settings.items():
                 kernels.set_num_threads(n)  # torch's threads: the worker's, fixed
                 row.setdefault(name, []).append(fn())
@@ -222,8 +231,8 @@ def markdown(results: dict) -> str:
              "| case | torch threads | automatic | 1 thread | 2 threads |",
              "|---|---|---|---|---|"]
     for r in results["threads"]:
-        lines.append(f"| {r['case']} | {r['torch threads']} | {r['automatic'] * 1e3:.1f} | "
-                     f"{r['1 thread'] * 1e3:.1f} | {r['2 threads'] * 1e3:.1f} |")
+        lines.append(f"| {r['case']} | {r['torch threads']} | {r['automatic'] * 1e3:.2f} | "
+                     f"{r['1 thread'] * 1e3:.2f} | {r['2 threads'] * 1e3:.2f} |")
     lines += ["", "## One competing CPU-bound process (ms)", "",
               "Kernels at their automatic thread choice. Torch's intra-op threads: `default`, "
               "a process that never called `torch.set_num_threads`; `1`; `2 (set)`, "

@@ -18,8 +18,9 @@ The thread count is chosen per call, smallest of:
 * the work: a call too small to repay a thread hand-off (``MIN_WORK_PER_THREAD``) runs on
   the calling thread alone.
 
-And a call runs on the calling thread alone for a while after helpers were late
-(``Contention``): a busy machine deschedules a helper holding a chunk, and the caller waits.
+Under the automatic choice, a call also runs on the calling thread alone for a while after
+helpers were late (``Contention``): a busy machine deschedules a helper holding a chunk, and
+the caller waits.
 
 Results never depend on the thread count or the chunking: each matrix is solved by the same
 arithmetic whichever chunk holds it (tests/kernels/test_kernels_lanes.py checks the bits).
@@ -56,7 +57,9 @@ def set_num_threads(n: int | None) -> None:
     """Cap the threads the eigen kernels use; ``None`` restores the automatic choice.
 
     The automatic choice runs small batches on the calling thread and spreads large ones over
-    at most ``min(os.cpu_count(), OMP_NUM_THREADS, torch.get_num_threads())`` threads.
+    at most ``min(os.cpu_count(), OMP_NUM_THREADS, torch.get_num_threads())`` threads, falling
+    back to the calling thread while helpers turn out late (``Contention``). With ``n`` set,
+    a call large enough for ``n`` threads uses them.
     """
     global _user_threads
     if n is not None:
@@ -176,12 +179,16 @@ contention = Contention()
 
 
 def run_planned(kernel, batch: int, work: float, kind: str, max_threads: int | None = None):
-    """``run_chunks`` on ``plan_threads(work, batch, max_threads)`` threads, or on the calling
-    thread alone while ``contention`` says helpers have lately been late; ``kind`` names the
-    kernel (its own time per work unit is kept apart)."""
+    """``run_chunks`` on ``plan_threads(work, batch, max_threads)`` threads; under the automatic
+    choice (no ``set_num_threads(n)``), on the calling thread alone while ``contention`` says
+    helpers have lately been late. ``kind`` names the kernel (its time per work unit is kept
+    apart from the others')."""
     threads = plan_threads(work, batch, max_threads)
     if threads <= 1 or batch <= MIN_CHUNK:
         kernel(0, 1, 1)
+        return
+    if _user_threads is not None:  # the user's count: as many threads as it and the work allow
+        run_chunks(kernel, batch, threads)
         return
     start = time.perf_counter()
     if contention.run_alone():

@@ -139,3 +139,13 @@ def test_the_penalty_is_capped():
     contention.record_parallel("k", seconds=0.5, work=1.0, own_seconds=0.25, own_chunks=1,
                                nchunks=4)
     assert contention.penalty == 0
+
+
+def test_a_users_thread_count_is_kept_even_when_helpers_are_late():
+    pool.set_num_threads(2)
+    seen = []
+    pool.run_planned(_kernel_with_helpers_late(0.01, seen), 4096, 1e12, "test")
+    seen.clear()
+    pool.run_planned(_kernel_with_helpers_late(0.01, seen), 4096, 1e12, "test")
+    assert pool.contention.penalty == 0
+    assert set(seen) - {threading.get_ident()}  # the second call used a helper too
