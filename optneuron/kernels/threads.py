@@ -120,6 +120,17 @@ def dense_work(batch: int, n: int, count: int, vectors: bool) -> float:
 MAX_ALONE_RUN = 1024
 
 
+class SizeClass:
+    """``Contention``'s record for one kind of kernel call at one size (work within 2×)."""
+
+    __slots__ = ("penalty", "alone_left", "alone_seconds_per_unit")
+
+    def __init__(self):
+        self.penalty = 0
+        self.alone_left = 0
+        self.alone_seconds_per_unit: float | None = None
+
+
 class Contention:
     """When to stop handing chunks to helper threads: they were late.
 
@@ -127,52 +138,61 @@ class Contention:
     machine deschedules a helper holding a chunk for a scheduler time slice (milliseconds)
     while the calling thread, done with its own chunks, waits for it; and on some machines
     (virtual ones) waking an idle thread and sharing the core's caches costs more than the
-    ~20–40 µs that ``MIN_WORK_PER_THREAD`` assumes. So each parallel call is timed: it was
+    ~20–40 µs that ``MIN_WORK_PER_THREAD`` assumes. So each parallel call is timed, and judged
+    against calls of its ``kind`` and size (``SizeClass``: work within a factor of 2): it was
     *late* when it took longer than the calling thread alone takes for that much work (its
-    measured time per work unit for this ``kind`` of kernel, or before there is one, its own
-    time per chunk times the chunks). After a late call the next ``penalty`` calls run on the
-    calling thread alone (timed, to keep the per-unit time current); the penalty doubles with
-    each late call in a row, up to ``MAX_ALONE_RUN``, and is forgotten when helpers pay off.
-    Under lasting load one call in up to ``MAX_ALONE_RUN`` tries helpers; on a machine where
-    they pay, none is late. Results do not depend on it (nor on the thread count).
+    measured time per work unit, or before there is one, its own time per chunk times the
+    chunks). After a late call the next ``penalty`` calls of the class run on the calling
+    thread alone (timed, to keep the time per unit current); the penalty doubles with each
+    late call in a row, up to ``MAX_ALONE_RUN``, and is forgotten when helpers pay off. Under
+    lasting load one call in up to ``MAX_ALONE_RUN`` tries helpers; where they pay, none is
+    late. Results do not depend on it (nor on the thread count).
 
-    Calls from several threads share one record: a lost update costs one call's choice.
+    Calls from several threads share the record: a lost update costs one call's choice.
     """
 
     def __init__(self):
-        self.penalty = 0
-        self.alone_left = 0
-        self.alone_seconds_per_unit: dict[str, float] = {}
+        self.classes: dict[tuple[str, int], SizeClass] = {}
 
-    def run_alone(self) -> bool:
+    def size_class(self, kind: str, work: float) -> SizeClass:
+        """The record of ``kind`` calls of about ``work`` units."""
+        key = (kind, int(work).bit_length())
+        record = self.classes.get(key)
+        if record is None:
+            record = self.classes[key] = SizeClass()
+        return record
+
+    @staticmethod
+    def run_alone(record: SizeClass) -> bool:
         """Whether this call stays on the calling thread (and counts it)."""
-        if self.alone_left > 0:
-            self.alone_left -= 1
+        if record.alone_left > 0:
+            record.alone_left -= 1
             return True
         return False
 
-    def record_alone(self, kind: str, seconds: float, work: float) -> None:
+    @staticmethod
+    def record_alone(record: SizeClass, seconds: float, work: float) -> None:
         """A call of ``work`` units that ran on the calling thread alone in ``seconds``."""
         rate = seconds / max(work, 1.0)
-        old = self.alone_seconds_per_unit.get(kind)
-        self.alone_seconds_per_unit[kind] = rate if old is None else 0.75 * old + 0.25 * rate
+        old = record.alone_seconds_per_unit
+        record.alone_seconds_per_unit = rate if old is None else 0.75 * old + 0.25 * rate
 
-    def record_parallel(self, kind: str, seconds: float, work: float, own_seconds: float,
+    @staticmethod
+    def record_parallel(record: SizeClass, seconds: float, work: float, own_seconds: float,
                         own_chunks: int, nchunks: int) -> None:
         """A parallel call of ``work`` units: ``seconds`` in all, ``own_seconds`` of them on the
         calling thread's ``own_chunks`` of ``nchunks`` chunks."""
-        rate = self.alone_seconds_per_unit.get(kind)
-        if rate is not None:
-            alone = rate * work
+        if record.alone_seconds_per_unit is not None:
+            alone = record.alone_seconds_per_unit * work
         elif own_chunks > 0:
             alone = own_seconds / own_chunks * nchunks
         else:
             return
         if seconds > alone:
-            self.penalty = min(MAX_ALONE_RUN, 2 * self.penalty or 1)
-            self.alone_left = self.penalty
+            record.penalty = min(MAX_ALONE_RUN, 2 * record.penalty or 1)
+            record.alone_left = record.penalty
         else:
-            self.penalty = 0
+            record.penalty = 0
 
 
 contention = Contention()
@@ -190,14 +210,15 @@ def run_planned(kernel, batch: int, work: float, kind: str, max_threads: int | N
     if _user_threads is not None:  # the user's count: as many threads as it and the work allow
         run_chunks(kernel, batch, threads)
         return
+    record = contention.size_class(kind, work)
     start = time.perf_counter()
-    if contention.run_alone():
+    if contention.run_alone(record):
         kernel(0, 1, 1)
-        contention.record_alone(kind, time.perf_counter() - start, work)
+        contention.record_alone(record, time.perf_counter() - start, work)
         return
     own_chunks, nchunks, own_seconds = run_chunks(kernel, batch, threads)
-    contention.record_parallel(kind, time.perf_counter() - start, work, own_seconds, own_chunks,
-                               nchunks)
+    contention.record_parallel(record, time.perf_counter() - start, work, own_seconds,
+                               own_chunks, nchunks)
 
 
 def run_chunks(kernel, batch: int, threads: int) -> tuple[int, int, float]:

@@ -108,17 +108,24 @@ def test_late_helpers_send_the_next_calls_to_the_calling_thread():
     seen = []
     work = 1e12  # earns every allowed thread
     # first call: the helper's chunk takes 30 ms more than the caller's 1 ms ones: late
+    record = pool.contention.size_class("test", work)
     pool.run_planned(_kernel_with_helpers_late(0.03, seen), 4096, work, "test", max_threads=2)
     assert len(set(seen)) == 2
-    assert pool.contention.penalty == 1
+    assert record.penalty == 1
     # the next call runs alone (one chunk, on the calling thread) and times itself
     seen.clear()
     pool.run_planned(_kernel_with_helpers_late(0.03, seen), 4096, work, "test", max_threads=2)
     assert seen == [threading.get_ident()]
-    assert "test" in pool.contention.alone_seconds_per_unit
+    assert record.alone_seconds_per_unit is not None
+    # calls of another size, or of another kernel, still get helpers
+    for other_work, kind in ((work / 4, "test"), (work, "other")):
+        seen.clear()
+        pool.run_planned(_kernel_with_helpers_late(0.0, seen), 4096, other_work, kind,
+                         max_threads=2)
+        assert set(seen) - {threading.get_ident()}
     # helpers late again: twice as many calls alone
     pool.run_planned(_kernel_with_helpers_late(0.03, seen), 4096, work, "test", max_threads=2)
-    assert pool.contention.penalty == 2 and pool.contention.alone_left == 2
+    assert record.penalty == 2 and record.alone_left == 2
 
 
 def test_helpers_that_pay_keep_the_calls_parallel():
@@ -126,19 +133,20 @@ def test_helpers_that_pay_keep_the_calls_parallel():
     for _ in range(3):
         pool.run_planned(_kernel_with_helpers_late(0.0, seen), 4096, 1e12, "test", max_threads=2)
     # eight 1 ms chunks on two threads take ~4 ms, against ~8 ms alone
-    assert pool.contention.penalty == 0 and pool.contention.alone_left == 0
+    record = pool.contention.size_class("test", 1e12)
+    assert record.penalty == 0 and record.alone_left == 0
     assert set(seen) - {threading.get_ident()}  # helpers ran chunks
 
 
 def test_the_penalty_is_capped():
-    contention = pool.Contention()
+    record = pool.SizeClass()
     for _ in range(20):
-        contention.record_parallel("k", seconds=2.0, work=1.0, own_seconds=1.0, own_chunks=1,
-                                   nchunks=1)
-    assert contention.penalty == pool.MAX_ALONE_RUN
-    contention.record_parallel("k", seconds=0.5, work=1.0, own_seconds=0.25, own_chunks=1,
-                               nchunks=4)
-    assert contention.penalty == 0
+        pool.Contention.record_parallel(record, seconds=2.0, work=1.0, own_seconds=1.0,
+                                        own_chunks=1, nchunks=1)
+    assert record.penalty == pool.MAX_ALONE_RUN
+    pool.Contention.record_parallel(record, seconds=0.5, work=1.0, own_seconds=0.25,
+                                    own_chunks=1, nchunks=4)
+    assert record.penalty == 0
 
 
 def test_a_users_thread_count_is_kept_even_when_helpers_are_late():
@@ -147,5 +155,5 @@ def test_a_users_thread_count_is_kept_even_when_helpers_are_late():
     pool.run_planned(_kernel_with_helpers_late(0.01, seen), 4096, 1e12, "test")
     seen.clear()
     pool.run_planned(_kernel_with_helpers_late(0.01, seen), 4096, 1e12, "test")
-    assert pool.contention.penalty == 0
+    assert pool.contention.size_class("test", 1e12).penalty == 0
     assert set(seen) - {threading.get_ident()}  # the second call used a helper too
