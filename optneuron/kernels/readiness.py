@@ -7,14 +7,22 @@ call must not wait for silently. So ``ensure_ready(kind, dtype, block)``:
 
 * returns ``True`` at once for a specialization this process has already loaded;
 * loads it (a second or so) and returns ``True`` when numba's disk cache holds it;
-* otherwise, with ``block=False``, starts compiling every specialization on one background
-  thread (once per process) and returns ``False``: the caller solves this batch another way
-  (the eigen backend uses LAPACK, which meets the same accuracy contract) and switches to the
+* otherwise, with ``block=False``, starts compiling every specialization in the background
+  (once per process) and returns ``False``: the caller solves this batch another way (the
+  eigen backend uses LAPACK, which meets the same accuracy contract) and switches to the
   kernels when they are ready;
 * with ``block=True`` compiles it now, after printing one line to stderr saying so.
 
-At interpreter exit a background compile finishes the specialization it is on and stops
-(``_stop_at_exit``); the rest is compiled by a later process.
+The background compile runs in a child process (``_compile_in_child``), which fills numba's
+disk cache; a thread here loads each kernel as the child reports it. numba's compiler holds
+the GIL for much of a compile, so on a thread of this process it starved the caller's own
+Python: a first ``SpectralRegressor().fit`` on a cold cache took 8.2–10.2 s with the compile
+on a thread here and 5.5–6.3 s with the child (``python -m benchmarks.real_machine``,
+cold-cache table, on the same 2-core machine). Where no child can be started, the thread
+compiles here instead.
+
+At interpreter exit the child is ended (a later process compiles what it had not finished);
+a compile on the thread here finishes the specialization it is on first (``_stop_at_exit``).
 
 Results from LAPACK and from the kernels agree to the accuracy contract, not bit for bit; so
 a run that must be bit-reproducible from its first call passes ``block=True`` (the eigen
@@ -24,6 +32,8 @@ backend does when ``torch.are_deterministic_algorithms_enabled()``), or calls ``
 from __future__ import annotations
 
 import atexit
+import os
+import subprocess
 import sys
 import threading
 
@@ -41,6 +51,7 @@ _ready: set[tuple[str, type]] = set()
 _compile_lock = threading.Lock()  # one compilation at a time (numba serializes them anyway)
 _start_lock = threading.Lock()
 _background: threading.Thread | None = None
+_child: subprocess.Popen | None = None  # the background compile's process, while it runs
 _stop = threading.Event()  # set at exit: the background compile stops after its current kernel
 _announced = False
 
@@ -188,7 +199,7 @@ def _start_background(first: tuple[str, type]) -> None:
         order = [first] + [key for key in _all_keys() if key != first]
 
         def compile_all():
-            for key in order:
+            for key in _compile_in_child(order):
                 if _stop.is_set():
                     return
                 with _compile_lock:
@@ -198,21 +209,75 @@ def _start_background(first: tuple[str, type]) -> None:
         _background.start()
 
 
+def _child_command(order: list[tuple[str, type]]) -> list[str]:
+    code = "from optneuron.kernels.readiness import _child_main; _child_main()"
+    return [sys.executable, "-c", code, *(f"{kind}:{np.dtype(dt).name}" for kind, dt in order)]
+
+
+def _child_environment() -> dict[str, str]:
+    """This process's environment, with this copy of optneuron first on the child's path: numba
+    caches by source file, so the child must compile the files this process loads."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
+
+
+def _compile_in_child(order: list[tuple[str, type]]) -> list[tuple[str, type]]:
+    """Compile ``order`` in a child process, loading each specialization here once the child
+    reports it in the disk cache; returns the ones it did not deliver (it could not start, or
+    failed) for the caller to compile here. Stopped (``_stop``), it returns none."""
+    global _child
+    try:
+        _child = subprocess.Popen(_child_command(order), env=_child_environment(),
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True)
+    except OSError:
+        return order
+    delivered = set()
+    with _child.stdout:
+        for line in _child.stdout:
+            kind, name = line.strip().split(":")
+            key = _key(kind, name)
+            with _compile_lock:
+                if _stop.is_set():
+                    break
+                _compile(key)  # from the disk cache the child just wrote
+            delivered.add(key)
+    _child.wait()
+    return [] if _stop.is_set() else [key for key in order if key not in delivered]
+
+
+def _child_main() -> None:
+    """The background compile's child: compile each ``kind:dtype`` of ``sys.argv`` in order,
+    printing it once cached; ends quietly when the parent stops reading."""
+    for arg in sys.argv[1:]:
+        _compile(_key(*arg.split(":")))
+        try:
+            print(arg, flush=True)
+        except BrokenPipeError:
+            return
+
+
 @atexit.register
 def _stop_at_exit() -> None:
-    """Let the background compile finish the kernel it is on, then stop it, before the
-    interpreter finalizes. Python ends a daemon thread still running at finalization with
-    pthread_exit when it next takes the GIL, under native code it called (numba, LLVM) that may
-    be torn down at the same time; a fresh-clone test run once saw a torchrun worker abort at
-    exit ("terminate called without an active exception", SIGABRT) while the kernels were
-    compiling in the background. Waiting costs at most one kernel's compile (the first
-    tridiagonal one took ~15 s on 2 cores: README, "First run"); a later process compiles the
-    rest."""
+    """End the background compile before the interpreter finalizes: the child process is
+    terminated (what it had not finished is compiled by a later process) and the thread here
+    finishes the load it may be in; a compile on the thread here (no child) finishes the kernel
+    it is on, announced. Python ends a daemon thread still running at finalization with
+    pthread_exit when it next takes the GIL, under native code it called (numba, LLVM) that
+    may be torn down at the same time; a fresh-clone test run once saw a torchrun worker abort
+    at exit ("terminate called without an active exception", SIGABRT) while the kernels were
+    compiling on a thread. Waiting costs at most one kernel's compile there (the first
+    tridiagonal one took ~15 s on 2 cores: README, "First run")."""
     thread = _background
     if thread is not None and thread.is_alive():
         _stop.set()
-        print("optneuron: finishing the kernel being compiled before exit (cached for later "
-              "runs)", file=sys.stderr, flush=True)
+        child = _child
+        if child is not None and child.poll() is None:
+            child.terminate()  # its reports end; the thread finishes a load under way, if any
+        else:
+            print("optneuron: finishing the kernel being compiled before exit (cached for "
+                  "later runs)", file=sys.stderr, flush=True)
         thread.join()
 
 

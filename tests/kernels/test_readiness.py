@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -9,6 +10,8 @@ import numpy as np
 import pytest
 
 from optneuron.kernels import readiness
+
+_real_compile_in_child = readiness._compile_in_child
 
 
 @pytest.fixture
@@ -25,7 +28,17 @@ def fresh(monkeypatch):
     monkeypatch.setattr(readiness, "_background", None)
     monkeypatch.setattr(readiness, "_announced", False)
     monkeypatch.setattr(readiness, "_run_once", run_once)
+    monkeypatch.setattr(readiness, "_child", None)
+    # no child process unless a test starts one: the thread compiles here (the fallback)
+    monkeypatch.setattr(readiness, "_compile_in_child", lambda order: order)
     return compiled, release
+
+
+def _child_printing(lines: list[str], then_sleep: float = 0.0):
+    """A stand-in child command: prints ``lines`` (kind:dtype reports), then sleeps."""
+    code = (f"import sys, time\nfor line in {lines!r}: print(line, flush=True)\n"
+            f"time.sleep({then_sleep})")
+    return lambda order: [sys.executable, "-c", code]
 
 
 def test_cold_cache_compiles_in_the_background(fresh, monkeypatch):
@@ -108,3 +121,49 @@ def test_float64_only_kinds_share_one_specialization():
     assert readiness._key("dense", np.float32) == ("dense", np.float32)
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         readiness.ensure_ready("dense", np.int64)
+
+
+def test_the_child_compiles_in_order_and_reports_each(fresh, monkeypatch, capsys):
+    compiled, release = fresh
+    release.set()
+    monkeypatch.setattr(sys, "argv", ["-c", "dense:float32", "tridiagonal:float64"])
+    readiness._child_main()
+    assert compiled == [("dense", "float32"), ("tridiagonal", "float64")]
+    assert capsys.readouterr().out.split() == ["dense:float32", "tridiagonal:float64"]
+
+
+def test_kernels_the_child_reports_are_loaded_and_the_rest_compiled_here(fresh, monkeypatch):
+    compiled, release = fresh
+    release.set()
+    monkeypatch.setattr(readiness, "is_cached", lambda kind, dtype: False)
+    monkeypatch.setattr(readiness, "_compile_in_child", _real_compile_in_child)
+    # a child that delivers two specializations and then fails
+    monkeypatch.setattr(readiness, "_child_command",
+                        _child_printing(["dense:float32", "tiny:float64"]))
+    assert readiness.ensure_ready("dense", np.float32) is False
+    assert readiness.wait_until_ready(timeout=10)
+    assert compiled[:2] == [("dense", "float32"), ("tiny", "float64")]
+    assert sorted(compiled) == sorted({
+        (k, "float64" if k in readiness._FLOAT64_ONLY else d)
+        for k in readiness.KINDS for d in ("float32", "float64")})
+
+
+def test_exit_ends_the_child_without_waiting_for_it(fresh, monkeypatch, capsys):
+    compiled, release = fresh
+    release.set()
+    monkeypatch.setattr(readiness, "_stop", threading.Event())
+    monkeypatch.setattr(readiness, "is_cached", lambda kind, dtype: False)
+    monkeypatch.setattr(readiness, "_compile_in_child", _real_compile_in_child)
+    monkeypatch.setattr(readiness, "_child_command", _child_printing(["dense:float64"], 60.0))
+    assert readiness.ensure_ready("dense", np.float64) is False
+    deadline = time.monotonic() + 10
+    while compiled != [("dense", "float64")]:  # the first report was loaded
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    start = time.monotonic()
+    readiness._stop_at_exit()
+    assert time.monotonic() - start < 5  # not the child's 60 s
+    assert readiness._child.poll() is not None
+    assert not readiness._background.is_alive()
+    assert compiled == [("dense", "float64")]  # nothing compiled here after the stop
+    assert capsys.readouterr().err == ""
