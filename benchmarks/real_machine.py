@@ -13,7 +13,7 @@ Tables:
 * **thread choice**: the kernels' automatic choice (``optneuron.kernels.set_num_threads(None)``)
   against one and two kernel threads, for a batch-64 training epoch (tridiagonal dim 45) and
   for dense forward+backward at n = 16, B = 64 (the work estimate says two threads; whether
-  they pay depends on the machine: ``kernels.threads.Contention``) and B = 4096, each with
+  they pay depends on the machine: ``kernels.threads.SizeClass``) and B = 4096, each with
   torch's own threads held fixed (at its default, and at one): torch's threads run the user's
   ops, which optneuron does not choose;
 * **loaded**: the batch-64 training epochs (tridiagonal dim 45, dense dim 16), quiet and under

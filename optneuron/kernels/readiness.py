@@ -17,9 +17,9 @@ The background compile runs in a child process (``_compile_in_child``), which fi
 disk cache; a thread here loads each kernel as the child reports it. numba's compiler holds
 the GIL for much of a compile, so on a thread of this process it starved the caller's own
 Python: a first ``SpectralRegressor().fit`` on a cold cache took 8.2–10.2 s with the compile
-on a thread here and 5.5–6.3 s with the child (``python -m benchmarks.real_machine``,
-cold-cache table, on the same 2-core machine). Where no child can be started, the thread
-compiles here instead.
+on a thread here and 5.5–8.3 s (median 6.3, six runs) with the child (``python -m
+benchmarks.real_machine``, cold-cache table, on the same 2-core machine, 2026-12-02). Where no
+child can be started, the thread compiles here instead.
 
 At interpreter exit the child is ended (a later process compiles what it had not finished);
 a compile on the thread here finishes the specialization it is on first (``_stop_at_exit``).

@@ -19,8 +19,8 @@ The thread count is chosen per call, smallest of:
   the calling thread alone.
 
 Under the automatic choice, a call also runs on the calling thread alone for a while after
-helpers were late (``Contention``): a busy machine deschedules a helper holding a chunk, and
-the caller waits.
+helpers were late for calls of its kind and size (``SizeClass``): a busy machine deschedules
+a helper holding a chunk, and the caller waits.
 
 Results never depend on the thread count or the chunking: each matrix is solved by the same
 arithmetic whichever chunk holds it (tests/kernels/test_kernels_lanes.py checks the bits).
@@ -58,7 +58,7 @@ def set_num_threads(n: int | None) -> None:
 
     The automatic choice runs small batches on the calling thread and spreads large ones over
     at most ``min(os.cpu_count(), OMP_NUM_THREADS, torch.get_num_threads())`` threads, falling
-    back to the calling thread while helpers turn out late (``Contention``). With ``n`` set,
+    back to the calling thread while helpers turn out late (``SizeClass``). With ``n`` set,
     a call large enough for ``n`` threads uses them.
     """
     global _user_threads
@@ -121,7 +121,24 @@ MAX_ALONE_RUN = 1024
 
 
 class SizeClass:
-    """``Contention``'s record for one kind of kernel call at one size (work within 2×)."""
+    """When to stop handing chunks to helper threads for one kind of kernel call at one size
+    (work within a factor of 2; ``Contention`` keeps one per kind and size): they were late.
+
+    Helpers can cost more than they save, in two ways the work estimate cannot see: a busy
+    machine deschedules a helper holding a chunk for a scheduler time slice (milliseconds)
+    while the calling thread, done with its own chunks, waits for it; and on some machines
+    (virtual ones) waking an idle thread and sharing the core's caches costs more than the
+    ~20–40 µs that ``MIN_WORK_PER_THREAD`` assumes. So each parallel call is timed: it was
+    *late* when it took longer than the calling thread alone takes for that much work (the
+    class's measured time per work unit, or before there is one, the call's own time per chunk
+    times the chunks). After a late call the next ``penalty`` calls of the class run on the
+    calling thread alone (timed, to keep the time per unit current); the penalty doubles with
+    each late call in a row, up to ``MAX_ALONE_RUN``, and is forgotten when helpers pay off.
+    Under lasting load one call in up to ``MAX_ALONE_RUN`` tries helpers; where they pay, none
+    is late. Results do not depend on it (nor on the thread count).
+
+    Calls from several threads share a record: a lost update costs one call's choice.
+    """
 
     __slots__ = ("penalty", "alone_left", "alone_seconds_per_unit")
 
@@ -130,26 +147,38 @@ class SizeClass:
         self.alone_left = 0
         self.alone_seconds_per_unit: float | None = None
 
+    def run_alone(self) -> bool:
+        """Whether this call stays on the calling thread (and counts it)."""
+        if self.alone_left > 0:
+            self.alone_left -= 1
+            return True
+        return False
+
+    def record_alone(self, seconds: float, work: float) -> None:
+        """A call of ``work`` units that ran on the calling thread alone in ``seconds``."""
+        rate = seconds / max(work, 1.0)
+        old = self.alone_seconds_per_unit
+        self.alone_seconds_per_unit = rate if old is None else 0.75 * old + 0.25 * rate
+
+    def record_parallel(self, seconds: float, work: float, own_seconds: float,
+                        own_chunks: int, nchunks: int) -> None:
+        """A parallel call of ``work`` units: ``seconds`` in all, ``own_seconds`` of them on the
+        calling thread's ``own_chunks`` of ``nchunks`` chunks."""
+        if self.alone_seconds_per_unit is not None:
+            alone = self.alone_seconds_per_unit * work
+        elif own_chunks > 0:
+            alone = own_seconds / own_chunks * nchunks
+        else:
+            return
+        if seconds > alone:
+            self.penalty = min(MAX_ALONE_RUN, 2 * self.penalty or 1)
+            self.alone_left = self.penalty
+        else:
+            self.penalty = 0
+
 
 class Contention:
-    """When to stop handing chunks to helper threads: they were late.
-
-    Helpers can cost more than they save, in two ways the work estimate cannot see: a busy
-    machine deschedules a helper holding a chunk for a scheduler time slice (milliseconds)
-    while the calling thread, done with its own chunks, waits for it; and on some machines
-    (virtual ones) waking an idle thread and sharing the core's caches costs more than the
-    ~20–40 µs that ``MIN_WORK_PER_THREAD`` assumes. So each parallel call is timed, and judged
-    against calls of its ``kind`` and size (``SizeClass``: work within a factor of 2): it was
-    *late* when it took longer than the calling thread alone takes for that much work (its
-    measured time per work unit, or before there is one, its own time per chunk times the
-    chunks). After a late call the next ``penalty`` calls of the class run on the calling
-    thread alone (timed, to keep the time per unit current); the penalty doubles with each
-    late call in a row, up to ``MAX_ALONE_RUN``, and is forgotten when helpers pay off. Under
-    lasting load one call in up to ``MAX_ALONE_RUN`` tries helpers; where they pay, none is
-    late. Results do not depend on it (nor on the thread count).
-
-    Calls from several threads share the record: a lost update costs one call's choice.
-    """
+    """The ``SizeClass`` records of this process, by kernel kind and size."""
 
     def __init__(self):
         self.classes: dict[tuple[str, int], SizeClass] = {}
@@ -161,38 +190,6 @@ class Contention:
         if record is None:
             record = self.classes[key] = SizeClass()
         return record
-
-    @staticmethod
-    def run_alone(record: SizeClass) -> bool:
-        """Whether this call stays on the calling thread (and counts it)."""
-        if record.alone_left > 0:
-            record.alone_left -= 1
-            return True
-        return False
-
-    @staticmethod
-    def record_alone(record: SizeClass, seconds: float, work: float) -> None:
-        """A call of ``work`` units that ran on the calling thread alone in ``seconds``."""
-        rate = seconds / max(work, 1.0)
-        old = record.alone_seconds_per_unit
-        record.alone_seconds_per_unit = rate if old is None else 0.75 * old + 0.25 * rate
-
-    @staticmethod
-    def record_parallel(record: SizeClass, seconds: float, work: float, own_seconds: float,
-                        own_chunks: int, nchunks: int) -> None:
-        """A parallel call of ``work`` units: ``seconds`` in all, ``own_seconds`` of them on the
-        calling thread's ``own_chunks`` of ``nchunks`` chunks."""
-        if record.alone_seconds_per_unit is not None:
-            alone = record.alone_seconds_per_unit * work
-        elif own_chunks > 0:
-            alone = own_seconds / own_chunks * nchunks
-        else:
-            return
-        if seconds > alone:
-            record.penalty = min(MAX_ALONE_RUN, 2 * record.penalty or 1)
-            record.alone_left = record.penalty
-        else:
-            record.penalty = 0
 
 
 contention = Contention()
@@ -212,13 +209,12 @@ def run_planned(kernel, batch: int, work: float, kind: str, max_threads: int | N
         return
     record = contention.size_class(kind, work)
     start = time.perf_counter()
-    if contention.run_alone(record):
+    if record.run_alone():
         kernel(0, 1, 1)
-        contention.record_alone(record, time.perf_counter() - start, work)
+        record.record_alone(time.perf_counter() - start, work)
         return
     own_chunks, nchunks, own_seconds = run_chunks(kernel, batch, threads)
-    contention.record_parallel(record, time.perf_counter() - start, work, own_seconds,
-                               own_chunks, nchunks)
+    record.record_parallel(time.perf_counter() - start, work, own_seconds, own_chunks, nchunks)
 
 
 def run_chunks(kernel, batch: int, threads: int) -> tuple[int, int, float]:

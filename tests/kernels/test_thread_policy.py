@@ -141,11 +141,9 @@ def test_helpers_that_pay_keep_the_calls_parallel():
 def test_the_penalty_is_capped():
     record = pool.SizeClass()
     for _ in range(20):
-        pool.Contention.record_parallel(record, seconds=2.0, work=1.0, own_seconds=1.0,
-                                        own_chunks=1, nchunks=1)
+        record.record_parallel(seconds=2.0, work=1.0, own_seconds=1.0, own_chunks=1, nchunks=1)
     assert record.penalty == pool.MAX_ALONE_RUN
-    pool.Contention.record_parallel(record, seconds=0.5, work=1.0, own_seconds=0.25,
-                                    own_chunks=1, nchunks=4)
+    record.record_parallel(seconds=0.5, work=1.0, own_seconds=0.25, own_chunks=1, nchunks=4)
     assert record.penalty == 0
 
 
