@@ -24,7 +24,7 @@ EPS = 2.220446049250313e-16
 #: above this the Householder kernels of _compiled.py win)
 TINY_MAX_N = 8
 #: matrices iterated together (one vectorized loop per rotation)
-LANES = 16
+LANES = 64
 #: Jacobi converges quadratically: n <= 8 needs <= 10 sweeps; more means no convergence
 MAX_SWEEPS = 40
 #: a rotation is skipped when |a_pq| <= SKIP * eps * ||A||_F (scaled): the dropped entries
