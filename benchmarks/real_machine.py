@@ -18,9 +18,10 @@ Tables:
   ops, which optneuron does not choose;
 * **loaded**: the batch-64 training epochs (tridiagonal dim 45, dense dim 16), quiet and under
   one competing process, with torch's threads as a new process has them, set to one, and set
-  to two (the kernels at their automatic choice), each beside the same loop without the solve
-  (``bench.NO_SOLVE``), whose slowdown is torch's own; and ``SpectralRegressor``'s epoch; a
-  fair share of two cores is 2× the quiet time;
+  to two (the kernels at their automatic choice, under which optneuron lowers torch's threads
+  while the load lasts: ``optneuron/backends/torch_threads.py``), each beside the same loop
+  without the solve (``bench.NO_SOLVE``, in a process of its own), whose slowdown is torch's
+  own; and ``SpectralRegressor``'s epoch; a fair share of two cores is 2× the quiet time;
 
 Torch's default is measured in a process that never calls ``torch.set_num_threads``: that
 call, even with the count torch already had, also turns MKL's dynamic threading off for the
@@ -122,40 +123,48 @@ def _timed(fn, repeats: int) -> float:
     return interleaved_medians({"t": fn}, repeats)["t"]
 
 
-def loaded(repeats: int, rows: int, torch_label: str) -> list[dict]:
-    """Batch-64 epochs quiet and under one competing process at this worker's torch threads;
-    each with our neuron and with the same loop without the solve (``NO_SOLVE``), whose
-    slowdown is torch's own, independent of optneuron."""
-    cases = [(structure, dim, approach) for structure, dim in [("tridiagonal", 45), ("dense", 16)]
-             for approach in ("ours", NO_SOLVE)]
+def loaded(repeats: int, rows: int, torch_label: str, approach: str) -> list[dict]:
+    """Batch-64 epochs quiet and under one competing process at this worker's torch threads,
+    with our neuron (``approach="ours"``) or the same loop without the solve (``NO_SOLVE``),
+    whose slowdown is torch's own. Each phase starts 0.5 s after the load changed: optneuron
+    samples the load at most every 0.25 s (``kernels.machine_load``), and an interval that
+    straddles the change reads part of it."""
+    cases = [("tridiagonal", 45), ("dense", 16)]
     quiet = {case: [] for case in cases}
     busy = {case: [] for case in cases}
     kernels.set_num_threads(None)  # the kernels: automatic
     for _ in range(repeats):
-        for times, load in ((quiet, contextlib.nullcontext()), (busy, competing_process())):
+        for times, load in ((quiet, _quiet()), (busy, competing_process())):
             with load:
                 for case in cases:
-                    times[case].append(_epoch_ours(*case[:2], rows, case[2]))
+                    times[case].append(_epoch_ours(*case, rows, approach))
     return [{"case": f"{case[0]} dim={case[1]} epoch, batch 64"
-                     + ("" if case[2] == "ours" else f" ({case[2]})"),
+                     + ("" if approach == "ours" else f" ({approach})"),
              "torch threads": torch_label, "quiet": float(np.median(quiet[case])),
              "loaded": float(np.median(busy[case]))} for case in cases]
 
 
-def worker(torch_label: str, repeats: int, rows: int) -> dict:
-    """The thread-choice and loaded rows at one torch setting (``TORCH_THREADS``), in a process
-    of their own: the default must be a process that never set torch's threads."""
+@contextlib.contextmanager
+def _quiet():
+    time.sleep(0.5)  # as long as competing_process waits for its load to start
+    yield
+
+
+def worker(torch_label: str, approach: str, repeats: int, rows: int) -> dict:
+    """The thread-choice and loaded rows at one torch setting (``TORCH_THREADS``) for one
+    approach, in a process of their own: the default must be a process that never set torch's
+    threads, and the loop without the solve one where optneuron never adjusted them."""
     if TORCH_THREADS[torch_label] is not None:
         torch.set_num_threads(TORCH_THREADS[torch_label])
     kernels.warm_up()
     return {"threads": thread_choice(repeats, rows, torch_label)
-            if torch_label in CHOICE_TORCH else [],
-            "loaded": loaded(repeats, rows, torch_label)}
+            if torch_label in CHOICE_TORCH and approach == "ours" else [],
+            "loaded": loaded(repeats, rows, torch_label, approach)}
 
 
-def _in_worker(torch_label: str, repeats: int, rows: int) -> dict:
+def _in_worker(torch_label: str, approach: str, repeats: int, rows: int) -> dict:
     run = subprocess.run([sys.executable, "-m", "benchmarks.real_machine", "--worker", torch_label,
-                          "--repeats", str(repeats), "--rows", str(rows)],
+                          "--approach", approach, "--repeats", str(repeats), "--rows", str(rows)],
                          check=True, capture_output=True, text=True)
     return json.loads(run.stdout.strip().splitlines()[-1])
 
@@ -234,7 +243,10 @@ def markdown(results: dict) -> str:
         lines.append(f"| {r['case']} | {r['torch threads']} | {r['automatic'] * 1e3:.2f} | "
                      f"{r['1 thread'] * 1e3:.2f} | {r['2 threads'] * 1e3:.2f} |")
     lines += ["", "## One competing CPU-bound process (ms)", "",
-              "Kernels at their automatic thread choice. Torch's intra-op threads: `default`, "
+              "Kernels at their automatic thread choice, under which optneuron lowers torch's "
+              "intra-op threads to the cores other processes leave free "
+              "(`optneuron/backends/torch_threads.py`); the loop without the solve never calls "
+              "optneuron, so it keeps torch's. Torch's intra-op threads at the start: `default`, "
               "a process that never called `torch.set_num_threads`; `1`; `2 (set)`, "
               "`torch.set_num_threads(2)` (the count it already had), which also turns MKL's "
               "dynamic threading off, so that MKL splits Adam's tiny `sqrt` and `div` over both "
@@ -265,7 +277,8 @@ def run(quick: bool = False) -> dict:
     from benchmarks.bench import machine
 
     repeats, rows = (1, 2_000) if quick else (5, 20_000)
-    parts = [_in_worker(label, repeats, rows) for label in TORCH_THREADS]
+    parts = [_in_worker(label, approach, repeats, rows) for label in TORCH_THREADS
+             for approach in ("ours", NO_SOLVE)]
     results = {"machine": machine(), "threads": [r for p in parts for r in p["threads"]],
                "loaded": [r for p in parts for r in p["loaded"]]}
     results["cold"] = {} if quick else cold_cache()
@@ -279,11 +292,13 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(Path(__file__).parent), help="where to write")
     parser.add_argument("--worker", choices=list(TORCH_THREADS),
                         help="internal: print one torch setting's rows as JSON")
+    parser.add_argument("--approach", default="ours", choices=["ours", NO_SOLVE],
+                        help="with --worker")
     parser.add_argument("--repeats", type=int, default=5, help="with --worker")
     parser.add_argument("--rows", type=int, default=20_000, help="with --worker")
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.repeats, args.rows)))
+        print(json.dumps(worker(args.worker, args.approach, args.repeats, args.rows)))
         return 0
     results = run(args.quick)
     out = Path(args.out)

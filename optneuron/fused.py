@@ -31,6 +31,7 @@ import torch
 
 from .backends.eigen import EigenBackend
 from .backends.eigenpairs import kernel_ready
+from .backends.torch_threads import caller_threads
 from .matrices import require_finite
 from .pencils import DensePencil
 from .problems import SphereQP
@@ -107,7 +108,7 @@ def _solve(plan: FusedPlan, C: np.ndarray):
     from .kernels.tiny import pencil_eigenvalue_unchecked
 
     vals, grads, suspect = pencil_eigenvalue_unchecked(C, plan.index, plan.scale, plan.n, plan.k,
-                                                       torch.get_num_threads())
+                                                       caller_threads())
     if suspect.any():  # a (nearly) repeated λ_k or no convergence: LAPACK, as the backend does
         rows = np.flatnonzero(suspect)
         padded = np.concatenate([C[rows], np.zeros((len(rows), 1))], axis=1)

@@ -42,6 +42,7 @@ from ..matrices import SymTridiagonal
 from ..problems import SphereQP
 from ..smoothing import fantope_envelope
 from .eigenpairs import _choose, dense_eigenvector, eigenpairs, kernel_ready
+from .torch_threads import caller_threads
 
 __all__ = ["ReductionCache", "solution_function", "spectral_gap", "tie_tolerance",
            "weights_and_jacobian"]
@@ -286,7 +287,7 @@ def _numpy(t: torch.Tensor):
 
 
 def _threads() -> int:
-    return torch.get_num_threads()
+    return caller_threads()
 
 
 class _TridiagonalEigenvectorKernel(torch.autograd.Function):

@@ -8,6 +8,7 @@ every matrix in a batch, optionally their eigenvectors, and a per-matrix ``suspe
 cache) every specialization once; ``ensure_ready`` compiles one without blocking its caller
 (``readiness.py``). Threads (``threads.py``): a small pool that never spins, sized per call by
 the work and by ``set_num_threads``, ``OMP_NUM_THREADS`` and the caller's cap.
+``MachineLoad`` samples the cores other processes keep busy (machine_load.py).
 
 Method: a power-of-two scaling to ||T|| ~ 1 (exact; inputs from 1e-150 to 1e150 and the zero
 matrix work), Householder reduction for dense input, then per eigenvalue bisection on Sturm
@@ -74,6 +75,7 @@ from .eigenvector_adjoint import (
     dense_eigenvector_adjoint,
     tridiagonal_eigenvector_adjoint,
 )
+from .machine_load import MachineLoad
 from .readiness import ensure_ready, is_ready, wait_until_ready, warm_up
 from .spectrum import dense_spectrum, tridiagonal_spectrum
 from .threads import get_num_threads, set_num_threads
@@ -97,4 +99,5 @@ __all__ = [
     "wait_until_ready",
     "set_num_threads",
     "get_num_threads",
+    "MachineLoad",
 ]

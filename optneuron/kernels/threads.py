@@ -34,7 +34,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["set_num_threads", "get_num_threads", "plan_threads", "run_chunks", "run_planned"]
+__all__ = ["set_num_threads", "get_num_threads", "automatic", "plan_threads", "run_chunks",
+           "run_planned"]
 
 #: matrices per chunk at least: the kernels advance 32 iterations at once (their lanes)
 MIN_CHUNK = 32
@@ -58,8 +59,11 @@ def set_num_threads(n: int | None) -> None:
 
     The automatic choice runs small batches on the calling thread and spreads large ones over
     at most ``min(os.cpu_count(), OMP_NUM_THREADS, torch.get_num_threads())`` threads, falling
-    back to the calling thread while helpers turn out late (``SizeClass``). With ``n`` set,
-    a call large enough for ``n`` threads uses them.
+    back to the calling thread while helpers turn out late (``SizeClass``). Under it, the
+    eigen backend also lowers torch's intra-op threads while other processes keep the cores
+    busy, and restores them when the cores are free again
+    (``optneuron.backends.torch_threads``). With ``n`` set, a call large enough for ``n``
+    threads uses them, and torch's thread count is left alone.
     """
     global _user_threads
     if n is not None:
@@ -68,6 +72,11 @@ def set_num_threads(n: int | None) -> None:
         if n < 1:
             raise ValueError(f"n must be a positive int or None, got {n}")
     _user_threads = n
+
+
+def automatic() -> bool:
+    """Whether the thread choice is automatic (no ``set_num_threads(n)`` in force)."""
+    return _user_threads is None
 
 
 def get_num_threads() -> int:

@@ -1,0 +1,74 @@
+"""Torch's intra-op threads on a shared machine, and the thread cap the kernels get from torch.
+
+Every eigen-backend call asks ``caller_threads()`` for its cap on the kernels' threads (torch's
+intra-op count, ``torch.get_num_threads()``). Under optneuron's automatic thread choice (no
+``optneuron.set_num_threads(n)``), the same call lets ``TorchThreads`` adjust torch's count to
+the cores left free by other processes (``kernels.MachineLoad``):
+
+    torch threads = min(baseline, max(1, cpus − round(other cores busy)))
+
+``baseline`` is torch's count when optneuron first looked (torch's default or the user's
+setting). So on a 2-core machine with one other CPU-bound process, torch runs one thread, and
+two again once that process ends. Why: a descheduled OpenMP worker holds up every parallel
+region it belongs to, so at torch's default two threads a batch-64 training loop ran 3.9–5.0×
+slower than on the quiet machine, with or without an eigen-solve in it; at one thread,
+1.06–1.33× (``benchmarks/real_machine.py``, its loaded table).
+
+The user keeps the last word: once torch's count is not the one optneuron set last (the user
+called ``torch.set_num_threads``), optneuron leaves it alone for the rest of the process; with
+``optneuron.set_num_threads(n)`` it never touches it. Setting torch's count turns MKL's dynamic
+thread choice off (``torch.set_num_threads`` does so), as any call of it would.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import torch
+
+from ..kernels.machine_load import MachineLoad
+from ..kernels.threads import automatic
+
+__all__ = ["TorchThreads", "caller_threads", "torch_threads"]
+
+
+class TorchThreads:
+    """The policy of the module docstring, for one process. ``load`` measures the other
+    processes (a ``MachineLoad``), ``cpus`` is the machine's core count."""
+
+    def __init__(self, load: MachineLoad, cpus: int):
+        self.load, self.cpus = load, max(1, cpus)
+        self.baseline: int | None = None  # torch's count before optneuron changed it
+        self.ours: int | None = None  # the count optneuron set last; None: torch's own
+        self.released = False  # the user set torch's count: hands off
+        self.lock = threading.Lock()
+
+    def threads(self) -> int:
+        """Torch's intra-op thread count after this call's adjustment."""
+        current = torch.get_num_threads()
+        if self.released or not automatic():
+            return current
+        with self.lock:
+            if self.ours is not None and current != self.ours:
+                self.released = True  # someone else set it since
+                return current
+            if self.ours is None:
+                self.baseline = current
+            other = self.load.other_cores()
+            if other is None:
+                return current
+            target = min(self.baseline, max(1, self.cpus - int(other + 0.5)))
+            if target != current:
+                torch.set_num_threads(target)
+                self.ours = None if target == self.baseline else target
+            return target
+
+
+torch_threads = TorchThreads(MachineLoad(), os.cpu_count() or 1)
+
+
+def caller_threads() -> int:
+    """The cap the eigen backend passes to the kernels: torch's intra-op thread count, after
+    ``torch_threads`` adjusted it to the machine's load."""
+    return torch_threads.threads()

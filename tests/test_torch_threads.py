@@ -1,0 +1,73 @@
+"""backends.torch_threads: torch's intra-op threads follow the cores other processes leave."""
+
+import pytest
+import torch
+
+import optneuron as on
+from optneuron.backends import torch_threads as tt
+
+
+class _FakeLoad:
+    def __init__(self, other):
+        self.other = other
+
+    def other_cores(self):
+        return self.other
+
+
+@pytest.fixture
+def torch_two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    on.set_num_threads(None)
+    yield
+    on.set_num_threads(None)
+    torch.set_num_threads(before)
+
+
+def test_lowers_torch_threads_under_load_and_restores_them(torch_two_threads):
+    load = _FakeLoad(1.0)  # one other process busy on a 2-core machine
+    policy = tt.TorchThreads(load, cpus=2)
+    assert policy.threads() == 1 and torch.get_num_threads() == 1
+    load.other = 0.1
+    assert policy.threads() == 2 and torch.get_num_threads() == 2
+    load.other = 0.4  # below half a core: not worth a thread
+    assert policy.threads() == 2
+
+
+def test_never_raises_torch_threads_above_their_count(torch_two_threads):
+    policy = tt.TorchThreads(_FakeLoad(0.0), cpus=16)
+    assert policy.threads() == 2 and torch.get_num_threads() == 2
+
+
+def test_the_users_torch_setting_ends_the_adjustment(torch_two_threads):
+    load = _FakeLoad(1.0)
+    policy = tt.TorchThreads(load, cpus=2)
+    assert policy.threads() == 1
+    torch.set_num_threads(2)  # the user's choice, after optneuron lowered it
+    assert policy.threads() == 2
+    load.other = 1.5
+    assert policy.threads() == 2 and torch.get_num_threads() == 2 and policy.released
+
+
+def test_an_explicit_kernel_thread_count_leaves_torch_alone(torch_two_threads):
+    on.set_num_threads(2)
+    policy = tt.TorchThreads(_FakeLoad(1.0), cpus=2)
+    assert policy.threads() == 2 and torch.get_num_threads() == 2
+
+
+def test_no_signal_leaves_torch_alone(torch_two_threads):
+    policy = tt.TorchThreads(_FakeLoad(None), cpus=2)
+    assert policy.threads() == 2 and torch.get_num_threads() == 2
+
+
+def test_a_layer_call_adjusts_torch_threads(torch_two_threads, monkeypatch):
+    load = _FakeLoad(1.0)
+    monkeypatch.setattr(tt, "torch_threads", tt.TorchThreads(load, cpus=2))
+    d = torch.randn(64, 45, dtype=torch.float64)
+    e = torch.randn(64, 44, dtype=torch.float64)
+    on.OptLayer(on.SphereQP(3))(on.SymTridiagonal(d, e))
+    assert torch.get_num_threads() == 1
+    load.other = 0.0
+    on.OptLayer(on.SphereQP(3))(on.SymTridiagonal(d, e))
+    assert torch.get_num_threads() == 2
