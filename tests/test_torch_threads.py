@@ -56,6 +56,14 @@ def test_an_explicit_kernel_thread_count_leaves_torch_alone(torch_two_threads):
     assert policy.threads() == 2 and torch.get_num_threads() == 2
 
 
+def test_fixing_the_kernel_threads_later_restores_torch_threads(torch_two_threads):
+    policy = tt.TorchThreads(_FakeLoad(1.0), cpus=2)
+    assert policy.threads() == 1
+    on.set_num_threads(2)
+    assert policy.threads() == 2 and torch.get_num_threads() == 2
+    assert policy.threads() == 2  # and stays there while the count is the user's
+
+
 def test_no_signal_leaves_torch_alone(torch_two_threads):
     policy = tt.TorchThreads(_FakeLoad(None), cpus=2)
     assert policy.threads() == 2 and torch.get_num_threads() == 2

@@ -15,9 +15,10 @@ slower than on the quiet machine, with or without an eigen-solve in it; at one t
 1.06–1.33× (``benchmarks/real_machine.py``, its loaded table).
 
 The user keeps the last word: once torch's count is not the one optneuron set last (the user
-called ``torch.set_num_threads``), optneuron leaves it alone for the rest of the process; with
-``optneuron.set_num_threads(n)`` it never touches it. Setting torch's count turns MKL's dynamic
-thread choice off (``torch.set_num_threads`` does so), as any call of it would.
+called ``torch.set_num_threads``), optneuron leaves it alone for the rest of the process; under
+``optneuron.set_num_threads(n)`` it puts back a count it had lowered and changes nothing else.
+Setting torch's count turns MKL's dynamic thread choice off (``torch.set_num_threads`` does
+so), as any call of it would.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class TorchThreads:
     def threads(self) -> int:
         """Torch's intra-op thread count after this call's adjustment."""
         current = torch.get_num_threads()
-        if self.released or not automatic():
+        if self.released or (self.ours is None and not automatic()):
             return current
         with self.lock:
             if self.ours is not None and current != self.ours:
@@ -55,10 +56,13 @@ class TorchThreads:
                 return current
             if self.ours is None:
                 self.baseline = current
-            other = self.load.other_cores()
-            if other is None:
-                return current
-            target = min(self.baseline, max(1, self.cpus - int(other + 0.5)))
+            if automatic():
+                other = self.load.other_cores()
+                if other is None:
+                    return current
+                target = min(self.baseline, max(1, self.cpus - int(other + 0.5)))
+            else:  # the user fixed the kernels' threads since: torch's count goes back
+                target = self.baseline
             if target != current:
                 torch.set_num_threads(target)
                 self.ours = None if target == self.baseline else target
