@@ -39,7 +39,7 @@ matrix) is rounded to float32 at the end.
 
 Tiny dense matrices (n <= TINY_MAX_N = 8): ``tiny_eigenpairs(A, lo, hi, vectors=True)`` has
 the outputs, contract and suspect rule of ``dense_eigenpairs`` by cyclic Jacobi with the
-rotations vectorized across 16 matrices at once (kernels/_tiny.py; tests/kernels/test_tiny.py
+rotations vectorized across 64 matrices at once (kernels/_tiny.py; tests/kernels/test_tiny.py
 checks the contract above against LAPACK), and
 ``pencil_eigenvalue(C, index, scale, n, k)`` solves matrices given by packed coordinates and
 returns ``lam_k`` with its gradient in those coordinates (the estimators' fused step).
