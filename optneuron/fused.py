@@ -33,6 +33,7 @@ from .backends.eigen import EigenBackend
 from .backends.eigenpairs import kernel_ready
 from .backends.torch_threads import caller_threads
 from .matrices import require_finite
+from .packing import packed_like
 from .pencils import DensePencil
 from .problems import SphereQP
 
@@ -181,9 +182,11 @@ def fused_gradients(plan, z, params, loss_gradient):
     """One training step's loss and gradients without autograd: ``params`` are the tensors
     ``(bias, weight, out_weight, out_bias, skip_weight)``; ``loss_gradient(out)`` returns the
     loss and its gradient ``∂loss/∂out`` (numpy). Sets each parameter's ``.grad`` (as
-    ``backward`` would after ``zero_grad(set_to_none=True)``) and returns the loss."""
+    ``backward`` would after ``zero_grad(set_to_none=True)``; the gradients are consecutive
+    views of one flat tensor, ``packing.packed_like``) and returns the loss."""
     out, saved = _forward(plan, z.detach().numpy(), *_arrays(*params))
     loss, g = loss_gradient(out)
-    for p, grad in zip(params, _backward(saved, g, False)[1:]):
-        p.grad = torch.from_numpy(grad)
+    # one flat tensor under the gradients, as under packed parameters (packing.py)
+    for p, grad in zip(params, packed_like(params, _backward(saved, g, False)[1:])):
+        p.grad = grad
     return loss

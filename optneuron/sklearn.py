@@ -68,6 +68,7 @@ from .categorical import CategoricalMatrices, field_matrices, operator_norm
 from .diagnostics import matrix_gap_quantiles, used_eigenvalues
 from .fused import fused_gradients, fused_plan, fused_readout, usable
 from .nn import SpectralLayer, SpectralMixtureLayer
+from .packing import pack_parameters
 from .pencils import pencil_structures
 from .tabular import CategoryCodes, categorical_mask, column
 from .training import TrainingConfig, make_optimizer, train
@@ -117,6 +118,9 @@ class _ReadoutNet(torch.nn.Module):
             self.skip.weight.zero_()
         # the default network's forward and backward in one Function (optneuron/fused.py)
         self._fused = fused_plan(self.spectral, self.categories)
+        # one flat tensor under all parameters: Adam's update runs once over it
+        # (optneuron/packing.py; training._AdamUpdate)
+        pack_parameters(self)
 
     def fast_gradients(self, x, loss_gradient):
         """The training step's loss with every parameter's ``.grad`` set, without autograd

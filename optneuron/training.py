@@ -41,6 +41,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .certify import spectral_penalty
+from .packing import flat_view
 from .validation import check_int, check_real
 
 __all__ = ["TrainingConfig", "TrainingHistory", "train", "make_optimizer"]
@@ -263,11 +264,20 @@ class _AdamUpdate:
     the step's per-call wrappers (profiler record, grad mode, compile guards, grouping by
     device), which cost more than the update itself for the estimators' few small tensors.
     The first step, and any step where a parameter has no gradient, go through
-    ``optimizer.step()``; same arithmetic, same bits (tests/test_training_fast.py)."""
+    ``optimizer.step()``; same arithmetic, same bits (tests/test_training_fast.py).
+
+    Where the parameters are packed (``packing.pack_parameters``), the first step also packs
+    Adam's moments and step counts the same way (the optimizer's state entries become views of
+    them), and a step whose gradients are packed too (``packing.packed_like``) runs each
+    operation once over the flat tensors: the same elementwise arithmetic, so the same bits.
+    """
 
     def __init__(self, optimizer):
         self.optimizer = optimizer
         self.state = None
+        self.flat = None  # (params, exp_avgs, exp_avg_sqs, steps) as flat tensors, if packed
+        self.pointers = None  # the parameters' data pointers when packed
+        self.count = None  # the packed step count, mirrored (reading it back costs ~10 µs)
 
     def __call__(self):
         opt = self.optimizer
@@ -276,26 +286,65 @@ class _AdamUpdate:
         grads = [p.grad for p in params]
         if self.state is None or any(g is None for g in grads):
             opt.step()
-            if all(p in opt.state for p in params):
-                self.state = [[opt.state[p][k] for p in params]
-                              for k in ("exp_avg", "exp_avg_sq", "step")]
+            self.count = None
+            if self.state is None and all(p in opt.state for p in params):
+                self.state = self._pack_state(params)
             return
-        lr, (beta1, beta2) = group["lr"], group["betas"]
-        weight_decay, eps = group["weight_decay"], group["eps"]
+        flat_grad = flat_view(grads) if self.flat is not None else None
+        if flat_grad is not None and tuple(p.data_ptr() for p in params) == self.pointers:
+            flat_params, m, v, s = self.flat
+            if self.count is None:  # a skipped parameter (no gradient) has a count behind
+                counts = set(s.tolist())
+                self.count = counts.pop() if len(counts) == 1 else None
+            if self.count is not None:
+                with torch.no_grad():
+                    s.add_(_ONE)
+                self.count += 1
+                _adam_moments_and_step(group, [flat_params], [flat_grad], [m], [v],
+                                       [self.count])
+                return
         exp_avgs, exp_avg_sqs, steps = self.state
         with torch.no_grad():
             torch._foreach_add_(steps, _ONE, alpha=1.0)
-            if weight_decay != 0:
-                grads = torch._foreach_add(grads, params, alpha=weight_decay)
-            torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
-            torch._foreach_mul_(exp_avg_sqs, beta2)
-            torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
-            counts = [step.item() for step in steps]
-            step_size = [(lr / (1 - beta1**c)) * -1 for c in counts]
-            denom = torch._foreach_sqrt(exp_avg_sqs)
-            torch._foreach_div_(denom, [(1 - beta2**c) ** 0.5 for c in counts])
-            torch._foreach_add_(denom, eps)
-            torch._foreach_addcdiv_(params, exp_avgs, denom, step_size)
+        self.count = None
+        _adam_moments_and_step(group, params, grads, exp_avgs, exp_avg_sqs,
+                               [step.item() for step in steps])
+
+    def _pack_state(self, params):
+        """The state lists ``[exp_avgs, exp_avg_sqs, steps]``; packed like the parameters when
+        they are packed and every step count is equal (else as the optimizer holds them)."""
+        state = self.optimizer.state
+        lists = [[state[p][k] for p in params] for k in ("exp_avg", "exp_avg_sq", "step")]
+        flat_params = flat_view(list(params))
+        if flat_params is None or len({float(s) for s in lists[2]}) != 1:
+            return lists
+        flats = [torch.cat([t.reshape(-1) for t in tensors]) for tensors in lists]
+        views = [list(flats[0].split([p.numel() for p in params])),
+                 list(flats[1].split([p.numel() for p in params])), list(flats[2])]
+        for k, key in enumerate(("exp_avg", "exp_avg_sq", "step")):
+            for p, view in zip(params, views[k]):
+                state[p][key] = view.view_as(lists[k][0] if k == 2 else p)
+        self.flat = (flat_params, *flats)
+        self.pointers = tuple(p.data_ptr() for p in params)
+        return [[state[p][key] for p in params] for key in ("exp_avg", "exp_avg_sq", "step")]
+
+
+def _adam_moments_and_step(group, params, grads, exp_avgs, exp_avg_sqs, counts):
+    """Adam's update after the step counts were advanced to ``counts`` (one per tensor): the
+    operations of ``torch.optim.adam._multi_tensor_adam`` in its order."""
+    lr, (beta1, beta2) = group["lr"], group["betas"]
+    weight_decay, eps = group["weight_decay"], group["eps"]
+    with torch.no_grad():
+        if weight_decay != 0:
+            grads = torch._foreach_add(grads, params, alpha=weight_decay)
+        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+        torch._foreach_mul_(exp_avg_sqs, beta2)
+        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+        step_size = [(lr / (1 - beta1**c)) * -1 for c in counts]
+        denom = torch._foreach_sqrt(exp_avg_sqs)
+        torch._foreach_div_(denom, [(1 - beta2**c) ** 0.5 for c in counts])
+        torch._foreach_add_(denom, eps)
+        torch._foreach_addcdiv_(params, exp_avgs, denom, step_size)
 
 
 #: the step counter's increment, as torch's multi-tensor Adam adds it to CPU step tensors
