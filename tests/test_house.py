@@ -23,7 +23,7 @@ ROOT = PACKAGE.parent
 # A module may import only modules of a lower rank (or, inside a subpackage, its siblings).
 LAYERS = [
     {"validation", "tabular"},
-    {"matrices", "smoothing", "kernels"},
+    {"matrices", "smoothing", "packing", "kernels"},
     {"problems", "solution"},
     {"backends"},
     {"layer", "pencils"},
