@@ -33,7 +33,7 @@ from .backends.eigen import EigenBackend
 from .backends.eigenpairs import kernel_ready
 from .backends.torch_threads import caller_threads
 from .matrices import require_finite
-from .packing import packed_like
+from .packing import PackedGradients
 from .pencils import DensePencil
 from .problems import SphereQP
 
@@ -55,6 +55,7 @@ class FusedPlan:
         self.gather = np.zeros((self.n * self.n, self.size))
         inside = self.index < self.size
         self.gather[np.flatnonzero(inside), self.index[inside]] = self.scale[self.index[inside]]
+        self.gradients = PackedGradients()  # fused_gradients' output tensors, reused
 
 
 def fused_plan(spectral, categories) -> FusedPlan | None:
@@ -182,11 +183,11 @@ def fused_gradients(plan, z, params, loss_gradient):
     """One training step's loss and gradients without autograd: ``params`` are the tensors
     ``(bias, weight, out_weight, out_bias, skip_weight)``; ``loss_gradient(out)`` returns the
     loss and its gradient ``∂loss/∂out`` (numpy). Sets each parameter's ``.grad`` (as
-    ``backward`` would after ``zero_grad(set_to_none=True)``; the gradients are consecutive
-    views of one flat tensor, ``packing.packed_like``) and returns the loss."""
+    ``backward`` would after ``zero_grad(set_to_none=True)``, except that the tensors are
+    consecutive views of one flat tensor that the next call with this ``plan`` overwrites:
+    ``packing.PackedGradients``) and returns the loss."""
     out, saved = _forward(plan, z.detach().numpy(), *_arrays(*params))
     loss, g = loss_gradient(out)
     # one flat tensor under the gradients, as under packed parameters (packing.py)
-    for p, grad in zip(params, packed_like(params, _backward(saved, g, False)[1:])):
-        p.grad = grad
+    plan.gradients.assign(params, _backward(saved, g, False)[1:])
     return loss

@@ -8,8 +8,8 @@ elementwise, so each element sees the same arithmetic (tests/test_packing.py che
 against ``torch.optim.Adam`` on the separate tensors).
 
 ``pack_parameters(module)`` makes a module's parameters views of one flat tensor (same
-``Parameter`` objects, same values); ``packed_like(params, arrays)`` returns gradients laid out
-the same way; ``flat_view(tensors)`` recovers the flat tensor behind consecutive views, or
+``Parameter`` objects, same values); ``PackedGradients`` sets gradients laid out the same
+way; ``flat_view(tensors)`` recovers the flat tensor behind consecutive views, or
 ``None`` when they are not (a model that was never packed, or whose parameters were replaced
 since, e.g. by ``.to(dtype)``): callers then take their per-tensor path.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["pack_parameters", "packed_like", "flat_view"]
+__all__ = ["pack_parameters", "PackedGradients", "flat_view"]
 
 
 def pack_parameters(module: torch.nn.Module) -> torch.Tensor | None:
@@ -38,22 +38,39 @@ def pack_parameters(module: torch.nn.Module) -> torch.Tensor | None:
     return flat
 
 
-def packed_like(params, arrays) -> list[torch.Tensor]:
-    """``arrays`` (numpy, one per parameter, each of its parameter's shape) copied into one
-    flat tensor and returned as its consecutive views, shaped like ``params``."""
-    sizes = [p.numel() for p in params]
-    flat = torch.empty(sum(sizes), dtype=params[0].dtype)
-    out = flat.numpy()
-    offset = 0
-    for a, n in zip(arrays, sizes):
-        out[offset:offset + n] = np.ravel(a)
-        offset += n
-    return [part.view(p.shape) for part, p in zip(flat.split(sizes), params)]
+class PackedGradients:
+    """Gradients laid out like packed parameters: ``assign(params, arrays)`` copies the numpy
+    ``arrays`` (one per parameter, of its shape) into one flat tensor and makes each
+    parameter's ``.grad`` its consecutive view. The flat tensor is kept from call to call
+    (reallocated when the parameters' shapes or dtype change): a step's gradients overwrite
+    the previous step's in place, as an optimizer loop that does not keep them expects, and
+    setting the views (~5 µs each) happens once."""
+
+    def __init__(self):
+        self.key = None
+        self.views: list[torch.Tensor] = []
+        self.out = None  # numpy view of the flat tensor
+
+    def assign(self, params, arrays) -> None:
+        key = tuple((p.shape, p.dtype) for p in params)
+        if key != self.key:
+            sizes = [p.numel() for p in params]
+            flat = torch.empty(sum(sizes), dtype=params[0].dtype)
+            self.views = [part.view(p.shape) for part, p in zip(flat.split(sizes), params)]
+            self.out, self.key = flat.numpy(), key
+        offset = 0
+        for a, view in zip(arrays, self.views):
+            n = view.numel()
+            self.out[offset:offset + n] = np.ravel(a)
+            offset += n
+        for p, view in zip(params, self.views):
+            if p.grad is not view:
+                p.grad = view
 
 
 def flat_view(tensors) -> torch.Tensor | None:
     """The one contiguous tensor whose consecutive slices ``tensors`` are, in order, covering it
-    exactly; else ``None``. Views made by slicing one tensor (``packed_like``) are recognized by
+    exactly; else ``None``. Views made by slicing one tensor (``PackedGradients``) are known by
     their common ``_base``; others (``pack_parameters``' parameters) by their storage."""
     first = tensors[0]
     base = first._base

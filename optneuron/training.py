@@ -268,7 +268,7 @@ class _AdamUpdate:
 
     Where the parameters are packed (``packing.pack_parameters``), the first step also packs
     Adam's moments and step counts the same way (the optimizer's state entries become views of
-    them), and a step whose gradients are packed too (``packing.packed_like``) runs each
+    them), and a step whose gradients are packed too (``packing.PackedGradients``) runs each
     operation once over the flat tensors: the same elementwise arithmetic, so the same bits.
     """
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from optneuron.packing import flat_view, pack_parameters, packed_like
+from optneuron.packing import PackedGradients, flat_view, pack_parameters
 from optneuron.training import TrainingConfig, _AdamUpdate, make_optimizer
 
 
@@ -33,15 +33,24 @@ def test_mixed_dtypes_are_not_packed():
     assert flat_view(list(model.parameters())) is None
 
 
-def test_packed_like_lays_gradients_out_as_the_parameters():
+def test_packed_gradients_lay_out_as_the_parameters_and_are_reused():
     model = _model(0)
     params = list(model.parameters())
+    packed = PackedGradients()
     arrays = [np.full(p.shape, float(i)) for i, p in enumerate(params)]
-    grads = packed_like(params, arrays)
+    packed.assign(params, arrays)
+    grads = [p.grad for p in params]
     for g, p, a in zip(grads, params, arrays):
         assert g.shape == p.shape and np.array_equal(g.numpy(), a)
     base = flat_view(grads)
     assert base is not None and base.numel() == sum(p.numel() for p in params)
+    packed.assign(params, [a + 1 for a in arrays])  # the next step: same tensors, new values
+    for g, p, a in zip(grads, params, arrays):
+        assert p.grad is g and np.array_equal(g.numpy(), a + 1)
+    model.double()[0].weight.data = torch.zeros(2, 3, dtype=torch.float64)  # another shape
+    params = list(model.parameters())
+    packed.assign(params, [np.ones(p.shape) for p in params])
+    assert params[0].grad.shape == (2, 3) and flat_view([p.grad for p in params]) is not None
 
 
 def test_flat_view_rejects_other_layouts():
@@ -69,8 +78,7 @@ def test_adam_over_packed_tensors_equals_optimizer_step_bit_for_bit(weight_decay
             model(x).pow(2).mean().backward()
         params = list(b.parameters())
         if step not in (4, 5):  # steps 4-5: autograd's separate gradients, the per-tensor path
-            for p, g in zip(params, packed_like(params, [p.grad.numpy() for p in params])):
-                p.grad = g
+            PackedGradients().assign(params, [p.grad.numpy() for p in params])
         if step == 6:  # a parameter without a gradient: the optimizer's own step
             a[0].bias.grad = b[0].bias.grad = None
         if step == 3:  # a changed rate (a schedule) is read at every step
@@ -102,8 +110,7 @@ def test_a_replaced_parameter_falls_back_to_the_per_tensor_update():
             model.zero_grad(set_to_none=True)
             model(x).pow(2).mean().backward()
         params = list(b.parameters())
-        for p, g in zip(params, packed_like(params, [p.grad.numpy() for p in params])):
-            p.grad = g
+        PackedGradients().assign(params, [p.grad.numpy() for p in params])
         opt_a.step()
         update()
         assert (update.count is not None) == (step == 1)
