@@ -1,5 +1,5 @@
 """The estimators' default network as one autograd Function: dense eigenvalue neurons, a linear
-readout and a linear skip, forward and backward in a handful of numpy calls.
+readout and a linear skip, forward and backward in a handful of compiled calls.
 
     f(z) = W λ(z) + c + V z,     λ_h(z) = λ_k(diag(μ^h) + Σ_i z_i A_i^h)
 
@@ -8,10 +8,14 @@ with the ``DensePencil`` parametrization (``μ^h`` a cumulative sum of softplus 
 general path builds this from ~20 torch operations (pencil, offset, unpacking, the eigen
 backend, two linears, an add), each a node that autograd records and walks back; at batch 64
 with 8 neurons of 4×4 that bookkeeping cost several times the arithmetic
-(``benchmarks/real_machine.py``'s estimator epoch). Here:
+(``benchmarks/real_machine.py``'s estimator epoch), and so did the ~30 numpy calls that
+replaced it at first (3–10 µs each inside a training step). Here each stage is one compiled
+loop nest (``kernels.tiny``'s ``softplus_offset``, ``readout_coordinates``,
+``readout_output``, ``readout_gradients``):
 
-* forward: coordinates ``C = offset + z · weight`` (one matmul); ``kernels.pencil_eigenvalue``
-  solves each matrix straight from ``C`` (Jacobi over lanes, n ≤ 8) and returns ``λ_k`` with
+* forward: the offset ``μ`` and coordinates ``C = offset + z · weight``;
+  ``kernels.pencil_eigenvalue`` solves each matrix straight from ``C`` (Jacobi over lanes,
+  n ≤ 8) and returns ``λ_k`` with
   ``∂λ_k/∂C`` (``q qᵀ`` in coordinates); matrices the kernel flags (a repeated ``λ_k``) are
   re-solved by LAPACK, as in the eigen backend; then the readout.
 * backward: ``∂f/∂W = gᵀλ``, ``∂f/∂c = Σ g``, ``∂f/∂V = gᵀz``; ``g_λ = g W``,
@@ -93,18 +97,6 @@ def fused_readout(plan, z, bias, weight, out_weight, out_bias, skip_weight) -> t
     return _FusedReadout.apply(z, bias, weight, out_weight, out_bias, skip_weight, plan)
 
 
-def _offset(bias: np.ndarray):
-    """``μ (m, n)``: ``μ_0 = bias_0``, ``μ_j = bias_0 + Σ_{1≤i≤j} softplus(bias_i)``, and
-    ``∂μ_j/∂bias_j`` for the backward pass (torch's softplus: ``x`` and slope 1 above 20)."""
-    raw = bias[:, 1:]
-    low = np.minimum(raw, 20.0)
-    gaps = np.where(raw > 20.0, raw, np.log1p(np.exp(low)))
-    mu = np.concatenate([bias[:, :1], bias[:, :1] + np.cumsum(gaps, axis=1)], axis=1)
-    slope = np.ones_like(bias)
-    slope[:, 1:] = np.where(raw > 20.0, 1.0, 1.0 / (1.0 + np.exp(-low)))
-    return mu, slope
-
-
 def _solve(plan: FusedPlan, C: np.ndarray):
     """``λ_k`` and ``∂λ_k/∂C`` of the matrices with coordinates ``C (rows, size)``."""
     from .kernels.tiny import pencil_eigenvalue_unchecked
@@ -124,59 +116,54 @@ def _solve(plan: FusedPlan, C: np.ndarray):
 
 
 def _forward(plan, z, bias, weight, out_weight, out_bias, skip_weight):
-    """``f(z)`` as a numpy array from numpy arguments, and what ``_backward`` needs."""
+    """``f(z)`` as a numpy array from numpy arguments (C-contiguous float64), and what
+    ``_backward`` needs."""
+    from .kernels.tiny import readout_coordinates, readout_output, softplus_offset
+
     m, d, size = weight.shape
     B = z.shape[0]
-    mu, slope = _offset(bias)
-    # [z, 1] @ [weight; offset]: the coordinates C and, in backward, Σ_b g_C in one product
-    z1 = np.empty((B, d + 1))
-    z1[:, :d] = z
-    z1[:, d] = 1.0
-    wo = np.zeros((d + 1, m, size))
-    wo[:d] = weight.transpose(1, 0, 2)
-    wo[d, :, :plan.n] = mu
-    wo = wo.reshape(d + 1, m * size)
-    vals, grads = _solve(plan, (z1 @ wo).reshape(B * m, size))
-    # [λ, 1, z]: the readout, its bias and the skip as one product (and one in backward)
-    lz = np.empty((B, m + 1 + d))
-    lz[:, :m] = vals.reshape(B, m)
-    lz[:, m] = 1.0
-    lz[:, m + 1:] = z
-    coef = np.concatenate([out_weight, out_bias[:, None], skip_weight], axis=1)
-    return lz @ coef.T, (plan, z1, wo, lz, grads.reshape(B, m, size), out_weight, coef, slope)
+    mu, slope = np.empty((m, plan.n)), np.empty((m, plan.n))
+    softplus_offset(bias, mu, slope)
+    C = np.empty((B * m, size))
+    readout_coordinates(z, mu, weight, C)
+    vals, grads = _solve(plan, C)
+    out = np.empty((B, out_weight.shape[0]))
+    readout_output(vals, z, out_weight, out_bias, skip_weight, out)
+    return out, (z, vals, grads, out_weight, skip_weight, weight, slope)
 
 
-def _backward(saved, g, input_grad: bool):
-    """Gradients ``(z or None, bias, weight, out_weight, out_bias, skip_weight)`` (numpy) of
-    ``Σ g · f(z)``."""
-    plan, z1, wo, lz, grads, ow, coef, slope = saved
-    B, m, size = grads.shape
-    d, n = z1.shape[1] - 1, plan.n
-    gC = ((g @ ow)[:, :, None] * grads).reshape(B, m * size)
-    G = (z1.T @ gC).reshape(d + 1, m, size)
-    g_weight = np.ascontiguousarray(G[:d].transpose(1, 0, 2))
-    g_bias = np.cumsum(G[d, :, n - 1::-1], axis=1)[:, ::-1] * slope  # Σ_{i≥j} g_μi
-    H = g.T @ lz  # (outputs, m + 1 + d): readout weight, bias, skip weight
-    g_z = g @ coef[:, m + 1:] + gC @ wo[:d].T if input_grad else None
-    return (g_z, np.ascontiguousarray(g_bias), g_weight, np.ascontiguousarray(H[:, :m]),
-            np.ascontiguousarray(H[:, m]), np.ascontiguousarray(H[:, m + 1:]))
+def _backward(saved, g, flat, input_grad: bool):
+    """The parameters' gradients of ``Σ g · f(z)`` written into ``flat`` (numpy, their packed
+    order); returns the input's gradient when ``input_grad``, else ``None``."""
+    from .kernels.tiny import readout_gradients
+
+    z, vals, grads, out_weight, skip_weight, weight, slope = saved
+    g = np.ascontiguousarray(g, dtype=np.float64)
+    g_z = g @ skip_weight if input_grad else np.empty((0, z.shape[1]))
+    readout_gradients(g, z, vals, grads, out_weight, slope, weight, flat, g_z)
+    return g_z if input_grad else None
 
 
 def _arrays(*tensors):
-    return [t.detach().numpy() for t in tensors]
+    return [np.ascontiguousarray(t.detach().numpy()) for t in tensors]
 
 
 class _FusedReadout(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z, bias, weight, out_weight, out_bias, skip_weight, plan):
-        out, ctx.saved = _forward(plan, *_arrays(z, bias, weight, out_weight, out_bias,
-                                                 skip_weight))
+        params = (bias, weight, out_weight, out_bias, skip_weight)
+        out, ctx.saved = _forward(plan, *_arrays(z, *params))
+        ctx.shapes = [p.shape for p in params]
         return torch.from_numpy(out)
 
     @staticmethod
     def backward(ctx, grad_out):
-        grads = _backward(ctx.saved, grad_out.detach().numpy(), ctx.needs_input_grad[0])
-        return tuple(None if g is None else torch.from_numpy(g) for g in grads) + (None,)
+        sizes = [shape.numel() for shape in ctx.shapes]
+        flat = torch.empty(sum(sizes), dtype=torch.float64)
+        g_z = _backward(ctx.saved, grad_out.detach().numpy(), flat.numpy(),
+                        ctx.needs_input_grad[0])
+        grads = [part.view(shape) for part, shape in zip(flat.split(sizes), ctx.shapes)]
+        return (None if g_z is None else torch.from_numpy(g_z), *grads, None)
 
 
 def fused_gradients(plan, z, params, loss_gradient):
@@ -186,8 +173,9 @@ def fused_gradients(plan, z, params, loss_gradient):
     ``backward`` would after ``zero_grad(set_to_none=True)``, except that the tensors are
     consecutive views of one flat tensor that the next call with this ``plan`` overwrites:
     ``packing.PackedGradients``) and returns the loss."""
-    out, saved = _forward(plan, z.detach().numpy(), *_arrays(*params))
+    out, saved = _forward(plan, *_arrays(z, *params))
     loss, g = loss_gradient(out)
     # one flat tensor under the gradients, as under packed parameters (packing.py)
-    plan.gradients.assign(params, _backward(saved, g, False)[1:])
+    _backward(saved, g, plan.gradients.buffer(params), False)
+    plan.gradients.attach(params)
     return loss

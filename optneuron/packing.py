@@ -39,9 +39,9 @@ def pack_parameters(module: torch.nn.Module) -> torch.Tensor | None:
 
 
 class PackedGradients:
-    """Gradients laid out like packed parameters: ``assign(params, arrays)`` copies the numpy
-    ``arrays`` (one per parameter, of its shape) into one flat tensor and makes each
-    parameter's ``.grad`` its consecutive view. The flat tensor is kept from call to call
+    """Gradients laid out like packed parameters: one flat tensor (``buffer``, filled by the
+    caller, or by ``assign`` from per-parameter arrays) whose consecutive views become the
+    parameters' ``.grad`` (``attach``). The flat tensor is kept from call to call
     (reallocated when the parameters' shapes or dtype change): a step's gradients overwrite
     the previous step's in place, as an optimizer loop that does not keep them expects, and
     setting the views (~5 µs each) happens once."""
@@ -51,21 +51,31 @@ class PackedGradients:
         self.views: list[torch.Tensor] = []
         self.out = None  # numpy view of the flat tensor
 
-    def assign(self, params, arrays) -> None:
+    def buffer(self, params) -> np.ndarray:
+        """The flat gradient buffer for ``params`` (numpy, their order), to be written."""
         key = tuple((p.shape, p.dtype) for p in params)
         if key != self.key:
             sizes = [p.numel() for p in params]
             flat = torch.empty(sum(sizes), dtype=params[0].dtype)
             self.views = [part.view(p.shape) for part, p in zip(flat.split(sizes), params)]
             self.out, self.key = flat.numpy(), key
-        offset = 0
-        for a, view in zip(arrays, self.views):
-            n = view.numel()
-            self.out[offset:offset + n] = np.ravel(a)
-            offset += n
+        return self.out
+
+    def attach(self, params) -> None:
+        """Make the buffer's views ``params``' gradients (after ``buffer(params)``)."""
         for p, view in zip(params, self.views):
             if p.grad is not view:
                 p.grad = view
+
+    def assign(self, params, arrays) -> None:
+        """``buffer`` filled with ``arrays`` (one per parameter, of its shape), ``attach``."""
+        out = self.buffer(params)
+        offset = 0
+        for a, view in zip(arrays, self.views):
+            n = view.numel()
+            out[offset:offset + n] = np.ravel(a)
+            offset += n
+        self.attach(params)
 
 
 def flat_view(tensors) -> torch.Tensor | None:

@@ -407,3 +407,119 @@ def _pencil_batch(C, index, scale, n, k, c0, c1, nchunks, vals, grads, suspect):
                         zj = z[j]
                         for l in range(L):
                             grads[s0 + l, ix] += sc * zi[l] * zj[l]
+
+
+# --- the estimators' readout network around _pencil_batch (optneuron/fused.py) ---------------
+# f(z) = W lam(z) + c + V z, lam_h = lam_k(diag(mu^h) + sum_f z_f A_f^h): the coordinates in,
+# the readout out, and every parameter's gradient, each one compiled loop nest instead of ~10
+# numpy calls (a numpy call cost 3-10 us inside a training step, the whole nest about that).
+
+
+@njit(**_JIT)
+def softplus_offset(bias, mu, slope):
+    """mu_0 = bias_0, mu_j = bias_0 + sum_{1<=i<=j} softplus(bias_i) (torch's softplus: x
+    itself above 20), and slope = d mu_j / d bias_j, per row of bias (m, n)."""
+    m, n = bias.shape
+    for h in range(m):
+        b0 = bias[h, 0]
+        mu[h, 0] = b0
+        slope[h, 0] = 1.0
+        acc = 0.0
+        for j in range(1, n):
+            x = bias[h, j]
+            if x > 20.0:
+                acc += x
+                slope[h, j] = 1.0
+            else:
+                acc += math.log1p(math.exp(x))
+                slope[h, j] = 1.0 / (1.0 + math.exp(-x))
+            mu[h, j] = b0 + acc
+
+
+@njit(**_JIT)
+def readout_coordinates(z, mu, weight, C):
+    """C[b m + h, c] = sum_f z[b, f] weight[h, f, c] + (mu[h, c] for the diagonal, c < n)."""
+    B, d = z.shape
+    m, n = mu.shape
+    size = weight.shape[2]
+    for b in range(B):
+        for h in range(m):
+            row = C[b * m + h]
+            for c in range(size):
+                row[c] = 0.0
+            for f in range(d):
+                zf = z[b, f]
+                w = weight[h, f]
+                for c in range(size):
+                    row[c] += zf * w[c]
+            for c in range(n):
+                row[c] += mu[h, c]
+
+
+@njit(**_JIT)
+def readout_output(vals, z, out_weight, out_bias, skip_weight, out):
+    """out[b, o] = sum_h W[o, h] lam[b m + h] + c[o] + sum_f V[o, f] z[b, f]."""
+    B, d = z.shape
+    n_out, m = out_weight.shape
+    for b in range(B):
+        for o in range(n_out):
+            s = out_bias[o]
+            for h in range(m):
+                s += out_weight[o, h] * vals[b * m + h]
+            for f in range(d):
+                s += skip_weight[o, f] * z[b, f]
+            out[b, o] = s
+
+
+@njit(**_JIT)
+def readout_gradients(g, z, vals, grads, out_weight, slope, weight, flat, g_z):
+    """The gradients of sum_b g[b] . f(z_b), written into flat in the parameters' order
+    (bias (m, n), weight (m, d, size), W (o, m), c (o,), V (o, d)); when g_z (B, d) has rows,
+    the input gradient's part through the eigenvalues is added to it (the caller puts g V
+    there). g_C[b, h] = (g W)[b, h] grads[b m + h] (grads: d lam / d C); d/d weight[h, f] =
+    sum_b z[b, f] g_C[b, h]; d/d bias_j = slope_j sum_{i>=j} (sum_b g_C[b, h])_i."""
+    B, d = z.shape
+    n_out, m = out_weight.shape
+    size = grads.shape[1]
+    n = slope.shape[1]
+    o_weight = m * n
+    o_w = o_weight + m * d * size
+    o_c = o_w + n_out * m
+    o_v = o_c + n_out
+    for i in range(o_v + n_out * d):
+        flat[i] = 0.0
+    gdiag = np.zeros(n)
+    for h in range(m):
+        for i in range(n):
+            gdiag[i] = 0.0
+        for b in range(B):
+            gl = 0.0
+            for o in range(n_out):
+                gl += g[b, o] * out_weight[o, h]
+            row = grads[b * m + h]
+            for f in range(d):
+                zf = z[b, f] * gl
+                base = o_weight + (h * d + f) * size
+                for c in range(size):
+                    flat[base + c] += zf * row[c]
+            for i in range(n):
+                gdiag[i] += gl * row[i]
+            if g_z.shape[0] > 0:
+                for f in range(d):
+                    w = weight[h, f]
+                    s = 0.0
+                    for c in range(size):
+                        s += w[c] * row[c]
+                    g_z[b, f] += gl * s
+        acc = 0.0
+        for j in range(n - 1, -1, -1):
+            acc += gdiag[j]
+            flat[h * n + j] = acc * slope[h, j]
+    for b in range(B):
+        for o in range(n_out):
+            go = g[b, o]
+            for h in range(m):
+                flat[o_w + o * m + h] += go * vals[b * m + h]
+            flat[o_c + o] += go
+            for f in range(d):
+                flat[o_v + o * d + f] += go * z[b, f]

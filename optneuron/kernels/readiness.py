@@ -103,13 +103,30 @@ def _run_once(kind: str, dtype) -> None:
     elif kind == "tiny":
         tiny_eigenpairs(A, 1, 3, vectors=True)
     elif kind == "tiny_pencil":
-        pencil_eigenvalue(np.array([[2.0, 1.0, 0.5]]), np.array([0, 2, 2, 1]), np.ones(3), 2, 1)
+        vals, grads, _ = pencil_eigenvalue(np.array([[2.0, 1.0, 0.5]]), np.array([0, 2, 2, 1]),
+                                           np.ones(3), 2, 1)
+        _readout_network(vals, grads)
     else:
         b = np.array([[1.0, 0.0, -1.0]])
         lam, q, _ = tridiagonal_eigenpairs(diag, off, 0, 1, True)
         tridiagonal_trust_region(diag, off, b, lam[:, 0], q[:, :, 0])
         d, e, bT, reflectors = dense_reduction(A, b)
         dense_back_transform(reflectors, bT)
+
+
+def _readout_network(vals, grads):
+    """One pass through the readout loops (``tiny.readout_*``) on one row, one 2×2 neuron
+    (coordinates ``size`` = 3), one feature, one output: their only signatures."""
+    from .tiny import readout_coordinates, readout_gradients, readout_output, softplus_offset
+
+    z, bias, weight = np.ones((1, 1)), np.zeros((1, 2)), np.ones((1, 1, 3))
+    mu, slope, C = np.empty((1, 2)), np.empty((1, 2)), np.empty((1, 3))
+    softplus_offset(bias, mu, slope)
+    readout_coordinates(z, mu, weight, C)
+    W, c, V = np.ones((1, 1)), np.zeros(1), np.zeros((1, 1))
+    readout_output(vals, z, W, c, V, np.empty((1, 1)))
+    flat, g_z = np.empty(2 + 3 + 1 + 1 + 1), np.zeros((1, 1))
+    readout_gradients(np.ones((1, 1)), z, vals, grads, W, slope, weight, flat, g_z)
 
 
 def _dispatchers(kind: str):
@@ -125,7 +142,8 @@ def _dispatchers(kind: str):
         "eigenvector_adjoint": (_compiled._tri_adjoint_batch, _compiled._dense_solution_batch,
                                 _compiled._dense_adjoint_batch),
         "tiny": (_tiny._tiny_batch,),
-        "tiny_pencil": (_tiny._pencil_batch,),
+        "tiny_pencil": (_tiny._pencil_batch, _tiny.softplus_offset, _tiny.readout_coordinates,
+                        _tiny.readout_output, _tiny.readout_gradients),
     }[kind]
 
 

@@ -3,17 +3,29 @@
 Cyclic Jacobi over lanes of matrices (``_tiny.py``): for n <= 8 it needs no reduction to
 tridiagonal form, and its rotations vectorize across the matrices of a block. Same outputs,
 accuracy contract and ``suspect`` rule as ``dense_eigenpairs`` (package docstring), plus
-``pencil_eigenvalue``: one eigenvalue and its gradient straight from packed coordinates.
+``pencil_eigenvalue``: one eigenvalue and its gradient straight from packed coordinates, and
+the compiled loops of the estimators' readout network around it (``softplus_offset``,
+``readout_coordinates``, ``readout_output``, ``readout_gradients``; ``optneuron/fused.py``),
+which take C-contiguous float64 arrays.
 """
 
 import numpy as np
 
-from ._tiny import TINY_MAX_N, _pencil_batch, _tiny_batch
+from ._tiny import (
+    TINY_MAX_N,
+    _pencil_batch,
+    _tiny_batch,
+    readout_coordinates,
+    readout_gradients,
+    readout_output,
+    softplus_offset,
+)
 from .dense import check_dense, run_eigenpairs
 from .threads import run_planned
 
 __all__ = ["TINY_MAX_N", "tiny_eigenpairs", "pencil_eigenvalue", "pencil_eigenvalue_unchecked",
-           "tiny_work"]
+           "tiny_work", "softplus_offset", "readout_coordinates", "readout_output",
+           "readout_gradients"]
 
 
 def tiny_work(batch: int, n: int) -> float:
