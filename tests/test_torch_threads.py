@@ -69,13 +69,15 @@ def test_no_signal_leaves_torch_alone(torch_two_threads):
     assert policy.threads() == 2 and torch.get_num_threads() == 2
 
 
-def test_a_layer_call_adjusts_torch_threads(torch_two_threads, monkeypatch):
+@pytest.mark.parametrize("method", ["auto", "lapack"])  # LAPACK's: a cold cache's path
+def test_a_layer_call_adjusts_torch_threads(torch_two_threads, monkeypatch, method):
     load = _FakeLoad(1.0)
     monkeypatch.setattr(tt, "torch_threads", tt.TorchThreads(load, cpus=2))
     d = torch.randn(64, 45, dtype=torch.float64)
     e = torch.randn(64, 44, dtype=torch.float64)
-    on.OptLayer(on.SphereQP(3))(on.SymTridiagonal(d, e))
+    layer = on.OptLayer(on.SphereQP(3), method=method)
+    layer(on.SymTridiagonal(d, e))
     assert torch.get_num_threads() == 1
     load.other = 0.0
-    on.OptLayer(on.SphereQP(3))(on.SymTridiagonal(d, e))
+    layer(torch.randn(8, 5, 5, dtype=torch.float64))
     assert torch.get_num_threads() == 2

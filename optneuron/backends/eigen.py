@@ -46,6 +46,7 @@ from .eigenpairs import (
     tridiagonal_sum,
     unflatten,
 )
+from .torch_threads import caller_threads
 
 __all__ = ["EigenBackend", "solve_spectral"]
 
@@ -149,6 +150,9 @@ class EigenBackend:
 
     def solve(self, problem, *data) -> Solution:
         """``problem`` on its validated data, by the solve registered for its class."""
+        # torch's threads follow the machine's load on every path, LAPACK's included: a cold
+        # cache's LAPACK path runs beside the compiling child process (torch_threads.py)
+        caller_threads()
         return EIGEN.lookup(problem)(self, problem, *data)
 
     def __repr__(self) -> str:
