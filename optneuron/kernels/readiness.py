@@ -18,8 +18,8 @@ disk cache; a thread here loads each kernel as the child reports it. numba's com
 the GIL for much of a compile, so on a thread of this process it starved the caller's own
 Python: a first ``SpectralRegressor().fit`` on a cold cache took 8.2–10.2 s with the compile
 on a thread here and 5.5–8.3 s (median 6.3, six runs) with the child (``python -m
-benchmarks.real_machine``, cold-cache table, on the same 2-core machine, 2026-12-02); 5.1–6.2 s
-(seven runs, 2026-12-03) once torch's threads also made way for the child on the LAPACK path
+benchmarks.real_machine``, cold-cache table, on the same 2-core machine, 2026-12-02); 5.1–6.9 s
+(eight runs, 2026-12-03) once torch's threads also made way for the child on the LAPACK path
 (``backends/torch_threads.py``). Where no
 child can be started, the thread compiles here instead.
 
