@@ -40,6 +40,17 @@ def test_never_raises_torch_threads_above_their_count(torch_two_threads):
     assert policy.threads() == 2 and torch.get_num_threads() == 2
 
 
+def test_a_quiet_machine_keeps_a_count_above_its_cores(torch_two_threads):
+    torch.set_num_threads(4)  # the user's choice, more threads than the (fake) cores
+    load = _FakeLoad(0.0)
+    policy = tt.TorchThreads(load, cpus=2)
+    assert policy.threads() == 4 and torch.get_num_threads() == 4
+    load.other = 1.0
+    assert policy.threads() == 1
+    load.other = 0.0
+    assert policy.threads() == 4 and torch.get_num_threads() == 4
+
+
 def test_the_users_torch_setting_ends_the_adjustment(torch_two_threads):
     load = _FakeLoad(1.0)
     policy = tt.TorchThreads(load, cpus=2)

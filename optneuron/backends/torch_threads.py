@@ -7,12 +7,13 @@ the cores left free by other processes (``kernels.MachineLoad``):
 
     torch threads = min(baseline, max(1, cpus − round(other cores busy)))
 
-``baseline`` is torch's count when optneuron first looked (torch's default or the user's
-setting). So on a 2-core machine with one other CPU-bound process, torch runs one thread, and
-two again once that process ends. Why: a descheduled OpenMP worker holds up every parallel
-region it belongs to, so at torch's default two threads a batch-64 training loop ran 3.9–5.0×
-slower than on the quiet machine, with or without an eigen-solve in it; at one thread,
-1.06–1.33× (``benchmarks/real_machine.py``, its loaded table).
+while other processes keep at least half a core busy, else ``baseline``: torch's count when
+optneuron first looked (torch's default or the user's setting, even one above ``cpus``). So
+on a 2-core machine with one other CPU-bound process, torch runs one thread, and two again
+once that process ends. Why: a descheduled OpenMP worker holds up every parallel region it
+belongs to, so at torch's default two threads a batch-64 training loop without any
+eigen-solve ran 4.2–6.7× slower than on the quiet machine; at one thread, 0.82–1.07×
+(``benchmarks/real_machine.py``, its loaded table, three runs on 2026-12-03).
 
 The user keeps the last word: once torch's count is not the one optneuron set last (the user
 called ``torch.set_num_threads``), optneuron leaves it alone for the rest of the process; under
@@ -60,7 +61,8 @@ class TorchThreads:
                 other = self.load.other_cores()
                 if other is None:
                     return current
-                target = min(self.baseline, max(1, self.cpus - int(other + 0.5)))
+                busy = int(other + 0.5)  # a quiet machine keeps the baseline, even above cpus
+                target = min(self.baseline, max(1, self.cpus - busy)) if busy else self.baseline
             else:  # the user fixed the kernels' threads since: torch's count goes back
                 target = self.baseline
             if target != current:

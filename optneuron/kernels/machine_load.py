@@ -10,10 +10,10 @@ signal (``None``) and nothing that uses it changes its choice.
 
 Why it is needed: a descheduled worker of a thread pool holds up the whole parallel region it
 belongs to. On a 2-core machine with one other CPU-bound process, torch's default two
-intra-op threads made a batch-64 training loop 3.9–5.0× slower than on a quiet machine, with
-or without an eigen-solve in it, and 1.06–1.33× with one thread (``benchmarks/real_machine.py``,
-its loaded table). The pools cannot tell by themselves: a small training step has too little
-parallel work to time.
+intra-op threads made a batch-64 training loop without any eigen-solve 4.2–6.7× slower than on
+a quiet machine, and 0.82–1.07× with one thread (three runs of ``benchmarks/real_machine.py``,
+its loaded table, 2026-12-03). The pools cannot tell by themselves: a small training step has
+too little parallel work to time.
 """
 
 from __future__ import annotations
