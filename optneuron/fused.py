@@ -35,7 +35,7 @@ import torch
 
 from .backends.eigen import EigenBackend
 from .backends.eigenpairs import kernel_ready
-from .backends.torch_threads import caller_threads
+from .backends.torch_threads import follow_machine_load
 from .matrices import require_finite
 from .packing import PackedGradients
 from .pencils import DensePencil
@@ -102,7 +102,7 @@ def _solve(plan: FusedPlan, C: np.ndarray):
     from .kernels.tiny import pencil_eigenvalue_unchecked
 
     vals, grads, suspect = pencil_eigenvalue_unchecked(C, plan.index, plan.scale, plan.n, plan.k,
-                                                       caller_threads())
+                                                       follow_machine_load())
     if suspect.any():  # a (nearly) repeated λ_k or no convergence: LAPACK, as the backend does
         rows = np.flatnonzero(suspect)
         padded = np.concatenate([C[rows], np.zeros((len(rows), 1))], axis=1)

@@ -46,7 +46,7 @@ from .eigenpairs import (
     tridiagonal_sum,
     unflatten,
 )
-from .torch_threads import caller_threads
+from .torch_threads import follow_machine_load
 
 __all__ = ["EigenBackend", "solve_spectral"]
 
@@ -150,9 +150,9 @@ class EigenBackend:
 
     def solve(self, problem, *data) -> Solution:
         """``problem`` on its validated data, by the solve registered for its class."""
-        # torch's threads follow the machine's load on every path, LAPACK's included: a cold
-        # cache's LAPACK path runs beside the compiling child process (torch_threads.py)
-        caller_threads()
+        # here, not at the kernel calls: LAPACK's path (a cold cache's, beside the compiling
+        # child process) runs torch's threads too
+        follow_machine_load()
         return EIGEN.lookup(problem)(self, problem, *data)
 
     def __repr__(self) -> str:

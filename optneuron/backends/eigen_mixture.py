@@ -25,7 +25,6 @@ from .eigenpairs import (
     spectral_weights,
     tridiagonal_derivatives,
 )
-from .torch_threads import caller_threads
 
 # Above this size LAPACK's blocked reduction wins over the dense kernels (eigenpairs.py).
 KERNEL_MAX_DENSE_N = 64
@@ -52,7 +51,7 @@ def _kernel(A, w: torch.Tensor, gradient: bool):
     from .. import kernels
 
     weights = w.detach().contiguous().numpy() if gradient else None
-    threads = caller_threads()
+    threads = torch.get_num_threads()
     if isinstance(A, SymTridiagonal):
         values, gd, ge, suspect = kernels.tridiagonal_spectrum(
             A.diag.detach().contiguous().numpy(), A.off.detach().contiguous().numpy(),

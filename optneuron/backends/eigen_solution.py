@@ -42,7 +42,6 @@ from ..matrices import SymTridiagonal
 from ..problems import SphereQP
 from ..smoothing import fantope_envelope
 from .eigenpairs import _choose, dense_eigenvector, eigenpairs, kernel_ready
-from .torch_threads import caller_threads
 
 __all__ = ["ReductionCache", "solution_function", "spectral_gap", "tie_tolerance",
            "weights_and_jacobian"]
@@ -287,7 +286,7 @@ def _numpy(t: torch.Tensor):
 
 
 def _threads() -> int:
-    return caller_threads()
+    return torch.get_num_threads()
 
 
 class _TridiagonalEigenvectorKernel(torch.autograd.Function):

@@ -14,7 +14,6 @@ import torch
 
 from ..matrices import SymTridiagonal, require_finite
 from ..smoothing import fantope_envelope
-from .torch_threads import caller_threads
 
 __all__ = ["METHODS", "flatten", "unflatten", "eigenpairs", "spectral_weights", "tridiagonal_sum",
            "dense_eigenpair", "dense_eigenvector",
@@ -99,14 +98,14 @@ def _kernel_arrays(A, lo: int, hi: int, vectors: bool, derivatives: bool):
     if isinstance(A, SymTridiagonal):
         values, Q, suspect, *derivs = kernels.tridiagonal_eigenpairs(
             A.diag.detach().contiguous().numpy(), A.off.detach().contiguous().numpy(),
-            lo, hi, vectors, derivatives, max_threads=caller_threads(),
+            lo, hi, vectors, derivatives, max_threads=torch.get_num_threads(),
         )
         derivs = derivs if derivatives else None
     else:
         # n <= 8: Jacobi over lanes of matrices (kernels/tiny.py): no tridiagonal reduction
         tiny = A.shape[-1] <= kernels.TINY_MAX_N and kernel_ready("tiny", A.dtype)
         values, Q, suspect = (kernels.tiny_eigenpairs if tiny else kernels.dense_eigenpairs)(
-            A.detach().contiguous().numpy(), lo, hi, vectors, max_threads=caller_threads()
+            A.detach().contiguous().numpy(), lo, hi, vectors, max_threads=torch.get_num_threads()
         )
     if suspect.any():
         fixed_Q = _relapack_flagged(A, suspect, lo, hi, values, Q)
@@ -205,7 +204,7 @@ def dense_eigenvector(A: torch.Tensor, k: int):
     from .. import kernels
 
     values, vecs, suspect, reflectors = kernels.dense_eigenvector(
-        A.detach().contiguous().numpy(), k, max_threads=caller_threads())
+        A.detach().contiguous().numpy(), k, max_threads=torch.get_num_threads())
     if suspect.any():
         _relapack_flagged(A, suspect, k, k + 1, values, vecs)
     B, n = vecs.shape[:2]

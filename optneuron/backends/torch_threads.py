@@ -1,9 +1,10 @@
-"""Torch's intra-op threads on a shared machine, and the thread cap the kernels get from torch.
+"""Torch's intra-op threads on a shared machine.
 
-Every eigen-backend call asks ``caller_threads()`` for its cap on the kernels' threads (torch's
-intra-op count, ``torch.get_num_threads()``). Under optneuron's automatic thread choice (no
-``optneuron.set_num_threads(n)``), the same call lets ``TorchThreads`` adjust torch's count to
-the cores left free by other processes (``kernels.MachineLoad``):
+Every eigen-backend solve (``EigenBackend.solve``, whichever path, LAPACK's included) and every
+step of the estimators' fused network first calls ``follow_machine_load()``. Under optneuron's
+automatic thread choice (no ``optneuron.set_num_threads(n)``) it lets ``TorchThreads`` adjust
+torch's intra-op count to the cores left free by other processes (``kernels.MachineLoad``);
+the kernels then take ``torch.get_num_threads()`` as their cap, as before:
 
     torch threads = min(baseline, max(1, cpus − round(other cores busy)))
 
@@ -32,7 +33,7 @@ import torch
 from ..kernels.machine_load import MachineLoad
 from ..kernels.threads import automatic
 
-__all__ = ["TorchThreads", "caller_threads", "torch_threads"]
+__all__ = ["TorchThreads", "follow_machine_load", "torch_threads"]
 
 
 class TorchThreads:
@@ -74,7 +75,7 @@ class TorchThreads:
 torch_threads = TorchThreads(MachineLoad(), os.cpu_count() or 1)
 
 
-def caller_threads() -> int:
-    """The cap the eigen backend passes to the kernels: torch's intra-op thread count, after
-    ``torch_threads`` adjusted it to the machine's load."""
+def follow_machine_load() -> int:
+    """Torch's intra-op thread count after ``torch_threads`` adjusted it to the machine's load
+    (the module docstring); once per solve or training step."""
     return torch_threads.threads()
