@@ -40,11 +40,10 @@ def pack_parameters(module: torch.nn.Module) -> torch.Tensor | None:
 
 class PackedGradients:
     """Gradients laid out like packed parameters: one flat tensor (``buffer``, filled by the
-    caller, or by ``assign`` from per-parameter arrays) whose consecutive views become the
-    parameters' ``.grad`` (``attach``). The flat tensor is kept from call to call
-    (reallocated when the parameters' shapes or dtype change): a step's gradients overwrite
-    the previous step's in place, as an optimizer loop that does not keep them expects, and
-    setting the views (~5 µs each) happens once."""
+    caller) whose consecutive views become the parameters' ``.grad`` (``attach``). The flat
+    tensor is kept from call to call (reallocated when the parameters' shapes or dtype
+    change): a step's gradients overwrite the previous step's in place, as an optimizer loop
+    that does not keep them expects, and setting the views (~5 µs each) happens once."""
 
     def __init__(self):
         self.key = None
@@ -66,16 +65,6 @@ class PackedGradients:
         for p, view in zip(params, self.views):
             if p.grad is not view:
                 p.grad = view
-
-    def assign(self, params, arrays) -> None:
-        """``buffer`` filled with ``arrays`` (one per parameter, of its shape), ``attach``."""
-        out = self.buffer(params)
-        offset = 0
-        for a, view in zip(arrays, self.views):
-            n = view.numel()
-            out[offset:offset + n] = np.ravel(a)
-            offset += n
-        self.attach(params)
 
 
 def flat_view(tensors) -> torch.Tensor | None:

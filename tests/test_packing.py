@@ -8,6 +8,12 @@ from optneuron.packing import PackedGradients, flat_view, pack_parameters
 from optneuron.training import TrainingConfig, _AdamUpdate, make_optimizer
 
 
+def _assign(packed, params, arrays):
+    """``packed``'s buffer filled with ``arrays`` (one per parameter), attached."""
+    packed.buffer(params)[:] = np.concatenate([np.ravel(a) for a in arrays])
+    packed.attach(params)
+
+
 def _model(seed):
     torch.manual_seed(seed)
     return torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1)
@@ -38,18 +44,18 @@ def test_packed_gradients_lay_out_as_the_parameters_and_are_reused():
     params = list(model.parameters())
     packed = PackedGradients()
     arrays = [np.full(p.shape, float(i)) for i, p in enumerate(params)]
-    packed.assign(params, arrays)
+    _assign(packed, params, arrays)
     grads = [p.grad for p in params]
     for g, p, a in zip(grads, params, arrays):
         assert g.shape == p.shape and np.array_equal(g.numpy(), a)
     base = flat_view(grads)
     assert base is not None and base.numel() == sum(p.numel() for p in params)
-    packed.assign(params, [a + 1 for a in arrays])  # the next step: same tensors, new values
+    _assign(packed, params, [a + 1 for a in arrays])  # the next step: same tensors, new values
     for g, p, a in zip(grads, params, arrays):
         assert p.grad is g and np.array_equal(g.numpy(), a + 1)
     model.double()[0].weight.data = torch.zeros(2, 3, dtype=torch.float64)  # another shape
     params = list(model.parameters())
-    packed.assign(params, [np.ones(p.shape) for p in params])
+    _assign(packed, params, [np.ones(p.shape) for p in params])
     assert params[0].grad.shape == (2, 3) and flat_view([p.grad for p in params]) is not None
 
 
@@ -78,7 +84,7 @@ def test_adam_over_packed_tensors_equals_optimizer_step_bit_for_bit(weight_decay
             model(x).pow(2).mean().backward()
         params = list(b.parameters())
         if step not in (4, 5):  # steps 4-5: autograd's separate gradients, the per-tensor path
-            PackedGradients().assign(params, [p.grad.numpy() for p in params])
+            _assign(PackedGradients(), params, [p.grad.numpy() for p in params])
         if step == 6:  # a parameter without a gradient: the optimizer's own step
             a[0].bias.grad = b[0].bias.grad = None
         if step == 3:  # a changed rate (a schedule) is read at every step
@@ -110,7 +116,7 @@ def test_a_replaced_parameter_falls_back_to_the_per_tensor_update():
             model.zero_grad(set_to_none=True)
             model(x).pow(2).mean().backward()
         params = list(b.parameters())
-        PackedGradients().assign(params, [p.grad.numpy() for p in params])
+        _assign(PackedGradients(), params, [p.grad.numpy() for p in params])
         opt_a.step()
         update()
         assert (update.count is not None) == (step == 1)
