@@ -9,9 +9,10 @@ general path builds this from ~20 torch operations (pencil, offset, unpacking, t
 backend, two linears, an add), each a node that autograd records and walks back; at batch 64
 with 8 neurons of 4×4 that bookkeeping cost several times the arithmetic
 (``benchmarks/real_machine.py``'s estimator epoch), and so did the ~30 numpy calls that
-replaced it at first (3–10 µs each inside a training step). Here each stage is one compiled
-loop nest (``kernels.tiny``'s ``softplus_offset``, ``readout_coordinates``,
-``readout_output``, ``readout_gradients``):
+replaced it at first: the forward's glue around the eigen kernel cost 106–130 µs per step.
+Here each stage is one compiled loop nest (``kernels.tiny``'s ``softplus_offset``,
+``readout_coordinates``, ``readout_output``, ``readout_gradients``), and that glue costs
+60–61 µs (``python -m benchmarks.estimator_step``, before and after, two runs each, 2026-12-03):
 
 * forward: the offset ``μ`` and coordinates ``C = offset + z · weight``;
   ``kernels.pencil_eigenvalue`` solves each matrix straight from ``C`` (Jacobi over lanes,

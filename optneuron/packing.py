@@ -1,11 +1,12 @@
 """Parameters and gradients held as consecutive views of one flat tensor.
 
 An elementwise optimizer update runs each of its operations once per tensor: Adam's ten
-operations over the estimators' five small parameter tensors were ~50 dispatches, 119 µs of a
-~600 µs training step (timed inside a ``SpectralRegressor`` epoch, 2026-12-03). Over one flat
-tensor that covers all five they are ten, with the same numbers: every operation is
-elementwise, so each element sees the same arithmetic (tests/test_packing.py checks the bits
-against ``torch.optim.Adam`` on the separate tensors).
+operations over the estimators' five small parameter tensors were ~50 dispatches, 139–172 µs
+of a 620–746 µs training step. Over one flat tensor that covers all five they are ten, 84–87
+µs (``python -m benchmarks.estimator_step``, before and after, two runs each, 2026-12-03),
+with the same numbers: every operation is elementwise, so each element sees the same
+arithmetic (tests/test_packing.py checks the bits against ``torch.optim.Adam`` on the
+separate tensors).
 
 ``pack_parameters(module)`` makes a module's parameters views of one flat tensor (same
 ``Parameter`` objects, same values); ``PackedGradients`` sets gradients laid out the same
@@ -43,7 +44,7 @@ class PackedGradients:
     caller) whose consecutive views become the parameters' ``.grad`` (``attach``). The flat
     tensor is kept from call to call (reallocated when the parameters' shapes or dtype
     change): a step's gradients overwrite the previous step's in place, as an optimizer loop
-    that does not keep them expects, and setting the views (~5 µs each) happens once."""
+    that does not keep them expects, and the views are set as gradients once."""
 
     def __init__(self):
         self.key = None

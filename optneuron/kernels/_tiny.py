@@ -412,7 +412,7 @@ def _pencil_batch(C, index, scale, n, k, c0, c1, nchunks, vals, grads, suspect):
 # --- the estimators' readout network around _pencil_batch (optneuron/fused.py) ---------------
 # f(z) = W lam(z) + c + V z, lam_h = lam_k(diag(mu^h) + sum_f z_f A_f^h): the coordinates in,
 # the readout out, and every parameter's gradient, each one compiled loop nest instead of ~10
-# numpy calls (a numpy call cost 3-10 us inside a training step, the whole nest about that).
+# numpy calls (python -m benchmarks.estimator_step times them inside the training step).
 
 
 @njit(**_JIT)
