@@ -313,20 +313,19 @@ class _AdamUpdate:
     def _pack_state(self, params):
         """The state lists ``[exp_avgs, exp_avg_sqs, steps]``; packed like the parameters when
         they are packed and every step count is equal (else as the optimizer holds them)."""
-        state = self.optimizer.state
-        lists = [[state[p][k] for p in params] for k in ("exp_avg", "exp_avg_sq", "step")]
+        state, keys = self.optimizer.state, ("exp_avg", "exp_avg_sq", "step")
+        lists = [[state[p][k] for p in params] for k in keys]
         flat_params = flat_view(list(params))
         if flat_params is None or len({float(s) for s in lists[2]}) != 1:
             return lists
         flats = [torch.cat([t.reshape(-1) for t in tensors]) for tensors in lists]
-        views = [list(flats[0].split([p.numel() for p in params])),
-                 list(flats[1].split([p.numel() for p in params])), list(flats[2])]
-        for k, key in enumerate(("exp_avg", "exp_avg_sq", "step")):
-            for p, view in zip(params, views[k]):
-                state[p][key] = view.view_as(lists[k][0] if k == 2 else p)
+        for key, flat, tensors in zip(keys, flats, lists):
+            parts = flat.split([t.numel() for t in tensors])
+            for p, part, t in zip(params, parts, tensors):
+                state[p][key] = part.view_as(t)
         self.flat = (flat_params, *flats)
         self.pointers = tuple(p.data_ptr() for p in params)
-        return [[state[p][key] for p in params] for key in ("exp_avg", "exp_avg_sq", "step")]
+        return [[state[p][k] for p in params] for k in keys]
 
 
 def _adam_moments_and_step(group, params, grads, exp_avgs, exp_avg_sqs, counts):
