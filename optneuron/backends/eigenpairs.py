@@ -96,9 +96,11 @@ def _kernel_arrays(A, lo: int, hi: int, vectors: bool, derivatives: bool):
         raise ValueError(f"method='kernel' needs CPU tensors, got device {A.device}")
     derivs = None
     if isinstance(A, SymTridiagonal):
-        values, Q, suspect, *derivs = kernels.tridiagonal_eigenpairs(
+        # a SymTridiagonal's tensors were checked when it was built, and lo, hi come from a
+        # problem's eigen_range: the kernels' own argument checks would repeat them
+        values, Q, suspect, *derivs = kernels.checked_tridiagonal_eigenpairs(
             A.diag.detach().contiguous().numpy(), A.off.detach().contiguous().numpy(),
-            lo, hi, vectors, derivatives, max_threads=torch.get_num_threads(),
+            lo, hi, vectors, derivatives, torch.get_num_threads(),
         )
         derivs = derivs if derivatives else None
     else:

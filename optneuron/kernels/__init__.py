@@ -80,7 +80,7 @@ from .readiness import ensure_ready, is_ready, wait_until_ready, warm_up
 from .spectrum import dense_spectrum, tridiagonal_spectrum
 from .threads import get_num_threads, set_num_threads
 from .tiny import TINY_MAX_N, pencil_eigenvalue, tiny_eigenpairs
-from .tridiagonal import tridiagonal_eigenpairs
+from .tridiagonal import checked_tridiagonal_eigenpairs, tridiagonal_eigenpairs
 
 __all__ = [
     "dense_eigenpairs",
@@ -88,6 +88,7 @@ __all__ = [
     "pencil_eigenvalue",
     "TINY_MAX_N",
     "tridiagonal_eigenpairs",
+    "checked_tridiagonal_eigenpairs",
     "dense_spectrum",
     "tridiagonal_spectrum",
     "tridiagonal_eigenvector_adjoint",

@@ -104,6 +104,8 @@ def _omp_num_threads() -> int | None:
 def plan_threads(work: float, batch: int, max_threads: int | None = None) -> int:
     """Threads for a call of estimated serial cost ``work`` (``work_units``) over ``batch``
     matrices: 1 below ``MIN_WORK_PER_THREAD``, else as many as the work and the caps allow."""
+    if work < MIN_WORK_PER_THREAD or batch <= MIN_CHUNK:
+        return 1  # decided before the caps: a training step's small calls skip reading them
     limit = get_num_threads()
     if max_threads is not None:
         limit = min(limit, max(1, int(max_threads)))

@@ -5,7 +5,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kernel_helpers import check_against_lapack, random_orthogonal, tridiag_to_dense
 
-from optneuron.kernels import dense_eigenpairs, tridiagonal_eigenpairs
+from optneuron.kernels import (
+    checked_tridiagonal_eigenpairs,
+    dense_eigenpairs,
+    tridiagonal_eigenpairs,
+)
 
 
 @st.composite
@@ -75,3 +79,24 @@ def test_tridiagonal_matches_lapack(p, split_frac):
         norm = np.abs(w).max(axis=-1, keepdims=True, initial=0.0)
         got = vals.astype(np.float64) / scale
         assert np.all(np.abs(got - w[:, lo:hi]) <= 2 * np.finfo(np.float32).eps * norm)
+
+
+@settings(max_examples=25, deadline=None)
+@given(problems(), st.booleans(), st.booleans())
+def test_checked_entry_point_equals_the_checking_one(p, vectors, derivatives):
+    # the eigen backend's entry point skips the argument checks, nothing else: same arrays,
+    # bit for bit, for every shape the checks admit (B = 0 and n = 1 included)
+    n, lo, hi, B, seed, _, dtype, scale = p
+    derivatives = derivatives and vectors
+    rng = np.random.default_rng(seed)
+    d = (rng.standard_normal((B, n)) * scale).astype(dtype)
+    e = (rng.standard_normal((B, max(n - 1, 0))) * scale).astype(dtype)
+    checked = checked_tridiagonal_eigenpairs(d, e, lo, hi, vectors, derivatives)
+    public = tridiagonal_eigenpairs(d, e, lo, hi, vectors, derivatives)
+    assert len(checked) == len(public) == (5 if derivatives else 3)
+    for a, b in zip(checked, public):
+        if b is None:
+            assert a is None
+        else:
+            assert a.dtype == b.dtype and a.shape == b.shape
+            np.testing.assert_array_equal(a, b)
