@@ -13,14 +13,17 @@ the work and by ``set_num_threads``, ``OMP_NUM_THREADS`` and the caller's cap.
 Method: a power-of-two scaling to ||T|| ~ 1 (exact; inputs from 1e-150 to 1e150 and the zero
 matrix work), Householder reduction for dense input, then per eigenvalue bisection on Sturm
 counts until the count at x is k or k+1 and Laguerre's cubically convergent step towards lam_k
-inside that bracket; eigenvectors by inverse iteration with a pivoted tridiagonal LU
-(reorthogonalized within groups closer than 1e-3 ||T||), back-transformed for dense input.
+inside that bracket; eigenvectors of isolated eigenvalues (no other of the range within
+1e-3 ||T||) by the twisted factorization (forward and backward pivots of T - lam I, the vector
+from the row where |gamma| is least), kept when its residual is below max(n, 4) eps ||T||;
+all others by inverse iteration with a pivoted tridiagonal LU (reorthogonalized within groups
+closer than 1e-3 ||T||); back-transformed for dense input.
 Sign convention: the largest-magnitude component of each eigenvector is positive.
-Both iterations run on 32 "lanes" at once: each Sturm pass (a chain of dependent divisions)
-advances 32 (matrix, eigenvalue) tasks in one vectorized loop, and a lane whose task is done
-takes the next one; the first inverse-iteration solves of isolated eigenvalues are batched the
-same way. Results are those of the one-matrix-at-a-time iteration, bit for bit
-(tests/kernels/test_kernels_lanes.py holds that reference).
+Both run on 32 "lanes" at once: each Sturm pass (a chain of dependent divisions) advances 32
+(matrix, eigenvalue) tasks in one vectorized loop, and a lane whose task is done takes the
+next one; the twisted factorizations of isolated eigenvalues are batched the same way.
+Results are those of the one-matrix-at-a-time routines, bit for bit
+(tests/kernels/test_kernels_lanes.py holds those references).
 
 suspect[b] is True when the kernel cannot vouch for matrix b: an eigenvalue of lo..hi-1 lies
 within 1e-8 ||T|| of another one of the range or of lam_{lo-1} / lam_hi (then the vectors are

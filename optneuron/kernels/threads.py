@@ -116,7 +116,7 @@ def plan_threads(work: float, batch: int, max_threads: int | None = None) -> int
 
 def tridiagonal_work(batch: int, n: int, count: int, vectors: bool) -> float:
     """Estimated serial cost (units of ``plan_threads``) of ``count`` eigenpairs per matrix."""
-    # ~8 Sturm passes of n steps per eigenvalue; inverse iteration adds ~3 passes per vector
+    # ~8 Sturm passes of n steps per eigenvalue; a vector adds ~3 passes' worth
     return batch * n * count * (8 + 3 * vectors) * 1.5
 
 
