@@ -30,8 +30,8 @@ def rows(repeats: int) -> dict:
             d16 = dense_case(16, 4096, torch.float32, repeats, False)["forward_backward"]
             d45 = dense_case(45, 1024, torch.float32, repeats, False)["forward_backward"]
             tri = tridiagonal_case(45, 1024, torch.float64, repeats)["forward_backward"]
-            # as many repeats as optneuron bench gives it: its SciPy baseline alone varies by
-            # up to a third from one epoch to the next on this 2-core machine
+            # as many repeats as optneuron bench gives it: with two, a single slow SciPy epoch
+            # moved the row's median (README, "Speed", gives the row's spread over runs)
             epoch = training_case("tridiagonal", 45, 64, repeats=repeats)["epoch"]
             out[f"threads={threads or 'auto'}"] = {
                 "dense f32 n=16 B=4096 vs torch.eigvalsh": d16["torch.eigvalsh"] / d16["ours"],

@@ -558,8 +558,8 @@ def block_eigenvalues(dS, eS, gl, gu, tn, rows, nrows, n, lo, hi, lam, status):
     Each (matrix, index) pair is a task run by laguerre_update; LANES tasks advance together,
     one vectorized Sturm/Laguerre pass at a time, and a lane whose task finishes takes the next.
     Once none is left, the busy lanes move down (_compact_lanes) whenever a whole vector of
-    lanes idles, so that the last passes run over as few lanes as their tasks need: 64 tasks
-    of n = 45 took 26 passes of 32 lanes, of which 18.6 would hold the work.
+    lanes idles, so that the last passes, where the tasks still running thin out, run over as
+    few lanes as those tasks need.
     """
     m = hi - lo
     ntask = nrows * m

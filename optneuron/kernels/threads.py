@@ -212,7 +212,7 @@ def run_planned(kernel, batch: int, work: float, kind: str, max_threads: int | N
     helpers have lately been late. ``kind`` names the kernel (its time per work unit is kept
     apart from the others')."""
     threads = plan_threads(work, batch, max_threads)
-    if threads <= 1 or batch <= MIN_CHUNK:
+    if threads <= 1:  # plan_threads gives 1 for a batch of one chunk or less
         kernel(0, 1, 1)
         return
     if _user_threads is not None:  # the user's count: as many threads as it and the work allow

@@ -64,9 +64,8 @@ def checked_tridiagonal_eigenpairs(diag, off, lo, hi, vectors, derivatives, max_
     ``diag (B, n)`` and ``off (B, n-1)`` of one dtype, float32 or float64, ints
     ``0 <= lo <= hi <= n``, and bools with ``derivatives`` only if ``vectors``. Nothing is
     verified here: this is the eigen backend's path, whose tensors come from a checked
-    ``SymTridiagonal`` and whose range from a problem's ``eigen_range``; a training step calls
-    it once, and the checks and copies it skips were a visible share of a batch-64 step
-    (``python -m benchmarks.headline``'s epoch row)."""
+    ``SymTridiagonal`` and whose range from a problem's ``eigen_range``, once per training
+    step, where checking them again would only repeat that work."""
     B, n = diag.shape
     m = hi - lo
     dt = diag.dtype
