@@ -103,8 +103,8 @@ class SymTridiagonal:
 
     @property
     def shape(self) -> torch.Size:
-        n = self.diag.shape[-1]
-        return torch.Size((*self.diag.shape[:-1], n, n))
+        shape = self.diag.shape  # (..., n) + (n,): a Size, built without unpacking
+        return shape + shape[-1:]
 
     @property
     def dtype(self) -> torch.dtype:

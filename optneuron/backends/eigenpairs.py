@@ -43,27 +43,31 @@ def _choose(A, method: str) -> str:
     """``"kernel"`` or ``"lapack"`` for this batch: kernels on CPU for the sizes they win, once
     compiled. Until then LAPACK serves (same accuracy contract) while they compile in the
     background, unless torch was asked for deterministic algorithms: then the first call
-    compiles them, saying so (``kernels.readiness``)."""
-    kind = "tridiagonal" if isinstance(A, SymTridiagonal) else "dense"
+    compiles them, saying so (``kernels.readiness``). ``method="kernel"`` on another device
+    raises ``ValueError``."""
+    tridiagonal = isinstance(A, SymTridiagonal)
+    # the tensor's flag, not ``A.device.type``: a device object per call is a visible share of
+    # a small training step's glue
+    on_cpu = (A.diag if tridiagonal else A).is_cpu
+    kind = "tridiagonal" if tridiagonal else "dense"
+    if method == "auto":  # first: a training step's every call takes this branch
+        if not on_cpu or (not tridiagonal and A.shape[-1] > _KERNEL_MAX_DENSE_N):
+            return "lapack"
+        return "kernel" if kernel_ready(kind, A.dtype) else "lapack"
     if method == "kernel":
-        if A.device.type == "cpu":
-            kernel_ready(kind, A.dtype, block=True)
-        return method
-    if method != "auto" or A.device.type != "cpu":
-        return "lapack"
-    if kind == "dense" and A.shape[-1] > _KERNEL_MAX_DENSE_N:
-        return "lapack"
-    return "kernel" if kernel_ready(kind, A.dtype) else "lapack"
+        if not on_cpu:
+            raise ValueError(f"method='kernel' needs CPU tensors, got device {A.device}")
+        kernel_ready(kind, A.dtype, block=True)
+    return method
 
 
 def kernel_ready(kind: str, dtype: torch.dtype, block: bool = False) -> bool:
     """Whether the ``kind`` kernels (``kernels.readiness.KINDS``) can run now for ``dtype``;
     blocks (announced) when ``block`` or torch's deterministic mode asks for one path."""
-    from .. import kernels
+    from ..kernels import ensure_ready
 
     block = block or torch.are_deterministic_algorithms_enabled()
-    np_dtype = "float32" if dtype == torch.float32 else "float64"
-    return kernels.ensure_ready(kind, np_dtype, block=block)
+    return ensure_ready(kind, "float32" if dtype == torch.float32 else "float64", block=block)
 
 
 def fix_signs(Q: torch.Tensor) -> torch.Tensor:
@@ -89,18 +93,18 @@ def tridiagonal_derivatives(Q: torch.Tensor):
 
 def _kernel_arrays(A, lo: int, hi: int, vectors: bool, derivatives: bool):
     """The compiled kernels' numpy outputs ``(values, Q or None, derivatives or None)``; rows
-    they flag (clusters, no convergence) are re-solved by LAPACK in place."""
+    they flag (clusters, no convergence) are re-solved by LAPACK in place. For a
+    ``SymTridiagonal`` the derivatives do not need ``vectors`` (the kernels then skip storing
+    the vectors). ``A`` is on the CPU (``_choose`` said ``"kernel"``)."""
     from .. import kernels
 
-    if A.device.type != "cpu":
-        raise ValueError(f"method='kernel' needs CPU tensors, got device {A.device}")
     derivs = None
     if isinstance(A, SymTridiagonal):
         # a SymTridiagonal's tensors were checked when it was built, and lo, hi come from a
         # problem's eigen_range: the kernels' own argument checks would repeat them
         values, Q, suspect, *derivs = kernels.checked_tridiagonal_eigenpairs(
-            A.diag.detach().contiguous().numpy(), A.off.detach().contiguous().numpy(),
-            lo, hi, vectors, derivatives, torch.get_num_threads(),
+            A.diag.detach().contiguous().numpy(), A.off.detach().contiguous().numpy(), lo, hi,
+            vectors, derivatives, torch.get_num_threads(),
         )
         derivs = derivs if derivatives else None
     else:
@@ -110,22 +114,22 @@ def _kernel_arrays(A, lo: int, hi: int, vectors: bool, derivatives: bool):
             A.detach().contiguous().numpy(), lo, hi, vectors, max_threads=torch.get_num_threads()
         )
     if suspect.any():
-        fixed_Q = _relapack_flagged(A, suspect, lo, hi, values, Q)
+        fixed_Q = _relapack_flagged(A, suspect, lo, hi, values, Q, vectors=derivs is not None)
         if derivs is not None:
             for full, fixed in zip(derivs, tridiagonal_derivatives(fixed_Q)):
                 full[suspect] = fixed.numpy()
     return values, Q, derivs
 
 
-def _relapack_flagged(A, suspect, lo: int, hi: int, values, Q):
+def _relapack_flagged(A, suspect, lo: int, hi: int, values, Q, vectors: bool = False):
     """Rows the kernels flag (``suspect``) re-solved by LAPACK, in place in the kernels' numpy
-    ``values (B, r)`` and ``Q (B, n, r)`` (or None); returns the re-solved vectors. Non-finite
-    input is among the rows the kernels flag, so the finiteness check that names it runs here:
-    it costs nothing unless some row was flagged."""
+    ``values (B, r)`` and ``Q (B, n, r)`` (or None); returns the re-solved vectors (None unless
+    ``Q`` or ``vectors``). Non-finite input is among the rows the kernels flag, so the
+    finiteness check that names it runs here: it costs nothing unless some row was flagged."""
     require_finite(A)
     dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
     fixed_values, fixed_Q = _lapack_eigenpairs(dense.detach()[torch.from_numpy(suspect)], lo, hi,
-                                               Q is not None)
+                                               vectors or Q is not None)
     values[suspect] = fixed_values.numpy()
     if Q is not None:
         Q[suspect] = fixed_Q.numpy()
@@ -165,7 +169,7 @@ def tridiagonal_sum(T: SymTridiagonal, lo: int, hi: int, method: str):
     autograd Function costs autograd's view bookkeeping on every step.
     """
     if T.diag.shape[0] > 0 and _choose(T, method) == "kernel":
-        values, _, (dd, de) = _kernel_arrays(T, lo, hi, True, True)
+        values, _, (dd, de) = _kernel_arrays(T, lo, hi, False, True)
         if hi - lo == 1:
             B, n = dd.shape[:2]
             return tuple(map(torch.from_numpy, (values.reshape(B), dd.reshape(B, n),

@@ -936,13 +936,18 @@ def unscale(lam, m, p):
 @njit(**_JIT)
 def _tri_batch(diag, off, lo, hi, vectors, derivatives, c0, c1, nchunks, vals, vecs, dd, de,
                suspect):
+    """Eigenvalues lo..hi-1 of matrices in chunks c0..c1-1 into vals; their vectors, needed for
+    vecs (vectors) or for dd and de (derivatives), into whichever of the two is asked for.
+    Derivatives alone skip storing the vectors and their sign fix: q_ij**2 and 2 q_ij q_{i+1,j}
+    do not depend on the sign."""
     B, n = diag.shape
     m = hi - lo
+    solve = vectors or derivatives
     for c in range(c0, c1):
         b0, b1 = chunk_bounds(c, nchunks, B)
         cap = min(BLOCK, b1 - b0)
-        dS, eS, bounds, pexp, rows, status, lam, Z, ws = block_scratch(cap, n, m, vectors)
-        Zb, pre, trow, tcol = vector_scratch(cap, n, m, vectors)
+        dS, eS, bounds, pexp, rows, status, lam, Z, ws = block_scratch(cap, n, m, solve)
+        Zb, pre, trow, tcol = vector_scratch(cap, n, m, solve)
         for s0 in range(b0, b1, BLOCK):
             nrows = 0
             for b in range(s0, min(s0 + BLOCK, b1)):
@@ -957,7 +962,7 @@ def _tri_batch(diag, off, lo, hi, vectors, derivatives, c0, c1, nchunks, vals, v
                     x = np.float64(off[b, q])
                     amax = max(amax, abs(x))
                     chk += x * 0.0
-                st = special_matrix(chk, amax, np.float64(diag[b, 0]), n, lo, hi, vectors,
+                st = special_matrix(chk, amax, np.float64(diag[b, 0]), n, lo, hi, solve,
                                     lam[i], Z)
                 if st >= 0:
                     write_row(b, n, m, vectors, st, lam[i], Z, vals, vecs, suspect)
@@ -971,11 +976,11 @@ def _tri_batch(diag, off, lo, hi, vectors, derivatives, c0, c1, nchunks, vals, v
                 for q in range(n - 1):
                     eS[i, q] = np.float64(off[b, q]) * sc
                 nrows = admit_row(i, nrows, dS, eS, bounds, status, rows, n)
-            solve_block(dS, eS, bounds, status, rows, nrows, n, lo, hi, vectors, lam, Zb, pre,
+            solve_block(dS, eS, bounds, status, rows, nrows, n, lo, hi, solve, lam, Zb, pre,
                         trow, tcol)
             for r in range(nrows):
                 i = rows[r]
-                st = row_vectors(i, dS, eS, bounds, status, lam, n, m, vectors, Z, ws, Zb, pre)
+                st = row_vectors(i, dS, eS, bounds, status, lam, n, m, solve, Z, ws, Zb, pre)
                 unscale(lam[i], m, pexp[i])
                 write_row(s0 + i, n, m, vectors, st, lam[i], Z, vals, vecs, suspect)
                 if derivatives:

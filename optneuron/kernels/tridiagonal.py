@@ -38,19 +38,18 @@ def tridiagonal_eigenpairs(diag, off, lo, hi, vectors=True, derivatives=False, m
     vecs (B, n, hi-lo) or None if not vectors, suspect (B,) bool), values and vecs in the input
     dtype; see the package docstring for the accuracy contract and the meaning of suspect.
 
-    derivatives=True (needs vectors) appends the derivatives of each eigenvalue with respect to
-    the entries, from its unit eigenvector q_j: dd (B, n, hi-lo) with dd[b, i, j] = q_ij**2 =
+    derivatives=True appends the derivatives of each eigenvalue with respect to the entries,
+    from its unit eigenvector q_j: dd (B, n, hi-lo) with dd[b, i, j] = q_ij**2 =
     d lam_j / d diag_i, and de (B, n-1, hi-lo) with de[b, i, j] = 2 q_ij q_{i+1,j} =
     d lam_j / d off_i (exact for simple eigenvalues; a Clarke subgradient of the ordered
-    eigenvalue otherwise).
+    eigenvalue otherwise). The vectors are computed for them either way; with vectors=False
+    they are not returned (vecs is None), which saves storing them.
 
     max_threads caps the threads of this call (``threads.plan_threads`` picks the count from the
     work and the other caps); the result does not depend on it.
     """
     diag, off = check_tridiagonal(diag, off)
     lo, hi = _check_range(diag.shape[1], lo, hi)
-    if derivatives and not vectors:
-        raise ValueError("derivatives=True needs vectors=True")
     return checked_tridiagonal_eigenpairs(np.ascontiguousarray(diag), np.ascontiguousarray(off),
                                           lo, hi, bool(vectors), bool(derivatives), max_threads)
 
@@ -62,7 +61,7 @@ _NONE = {dt: np.empty((0, 0, 0), dtype=dt) for dt in (np.float32, np.float64)}
 def checked_tridiagonal_eigenpairs(diag, off, lo, hi, vectors, derivatives, max_threads=None):
     """``tridiagonal_eigenpairs`` on arguments that already meet its checks: C-contiguous
     ``diag (B, n)`` and ``off (B, n-1)`` of one dtype, float32 or float64, ints
-    ``0 <= lo <= hi <= n``, and bools with ``derivatives`` only if ``vectors``. Nothing is
+    ``0 <= lo <= hi <= n``, and bools. Nothing is
     verified here: this is the eigen backend's path, whose tensors come from a checked
     ``SymTridiagonal`` and whose range from a problem's ``eigen_range``, once per training
     step, where checking them again would only repeat that work."""
@@ -89,5 +88,6 @@ def checked_tridiagonal_eigenpairs(diag, off, lo, hi, vectors, derivatives, max_
         _tri_batch(diag, off, lo, hi, vectors, derivatives, c0, c1, nchunks, vals, vecs_out,
                    dd_out, de_out, suspect)
 
-    run_planned(kernel, B, tridiagonal_work(B, n, m, vectors), "tridiagonal", max_threads)
+    run_planned(kernel, B, tridiagonal_work(B, n, m, vectors or derivatives), "tridiagonal",
+                max_threads)
     return result
