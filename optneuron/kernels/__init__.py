@@ -4,7 +4,9 @@
 ``dense_eigenpairs(A, lo, hi, vectors=True)`` return eigenvalues lo..hi-1 (0-based, ascending) of
 every matrix in a batch, optionally their eigenvectors, and a per-matrix ``suspect`` flag:
 ``(values (B, hi-lo), vecs (B, n, hi-lo) or None, suspect (B,) bool)``, in the input dtype
-(float32 or float64; all arithmetic is float64). ``warm_up()`` compiles (or loads from numba's
+(float32 or float64; all arithmetic is float64). The tridiagonal one's ``derivatives=True``
+appends ``∂λ_j/∂diag`` and ``∂λ_j/∂off`` from the vectors, which it computes even with
+``vectors=False`` (it then only skips storing them). ``warm_up()`` compiles (or loads from numba's
 cache) every specialization once; ``ensure_ready`` compiles one without blocking its caller
 (``readiness.py``). Threads (``threads.py``): a small pool that never spins, sized per call by
 the work and by ``set_num_threads``, ``OMP_NUM_THREADS`` and the caller's cap.
