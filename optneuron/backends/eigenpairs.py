@@ -10,6 +10,7 @@ tensors that are not torch views.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ..matrices import SymTridiagonal, require_finite
@@ -46,28 +47,42 @@ def _choose(A, method: str) -> str:
     compiles them, saying so (``kernels.readiness``). ``method="kernel"`` on another device
     raises ``ValueError``."""
     tridiagonal = isinstance(A, SymTridiagonal)
-    # the tensor's flag, not ``A.device.type``: a device object per call is a visible share of
-    # a small training step's glue
-    on_cpu = (A.diag if tridiagonal else A).is_cpu
+    # the tensor's own flag and dtype: a device object, or a SymTridiagonal property, per call
+    # is a visible share of a small training step's glue
+    tensor = A.diag if tridiagonal else A
     kind = "tridiagonal" if tridiagonal else "dense"
     if method == "auto":  # first: a training step's every call takes this branch
-        if not on_cpu or (not tridiagonal and A.shape[-1] > _KERNEL_MAX_DENSE_N):
+        if not tensor.is_cpu or (not tridiagonal and A.shape[-1] > _KERNEL_MAX_DENSE_N):
             return "lapack"
-        return "kernel" if kernel_ready(kind, A.dtype) else "lapack"
+        return "kernel" if kernel_ready(kind, tensor.dtype) else "lapack"
     if method == "kernel":
-        if not on_cpu:
+        if not tensor.is_cpu:
             raise ValueError(f"method='kernel' needs CPU tensors, got device {A.device}")
-        kernel_ready(kind, A.dtype, block=True)
+        kernel_ready(kind, tensor.dtype, block=True)
     return method
+
+
+_kernels_module = None
+
+
+def _kernels():
+    """``optneuron.kernels``, imported on first use: ``import optneuron`` does not load numba.
+    Kept here after that, because an import statement in a function runs importlib's Python
+    on every call, and a training step calls these functions every time."""
+    global _kernels_module
+    if _kernels_module is None:
+        from .. import kernels
+
+        _kernels_module = kernels
+    return _kernels_module
 
 
 def kernel_ready(kind: str, dtype: torch.dtype, block: bool = False) -> bool:
     """Whether the ``kind`` kernels (``kernels.readiness.KINDS``) can run now for ``dtype``;
     blocks (announced) when ``block`` or torch's deterministic mode asks for one path."""
-    from ..kernels import ensure_ready
-
     block = block or torch.are_deterministic_algorithms_enabled()
-    return ensure_ready(kind, "float32" if dtype == torch.float32 else "float64", block=block)
+    np_dtype = "float32" if dtype == torch.float32 else "float64"
+    return _kernels().ensure_ready(kind, np_dtype, block=block)
 
 
 def fix_signs(Q: torch.Tensor) -> torch.Tensor:
@@ -96,8 +111,7 @@ def _kernel_arrays(A, lo: int, hi: int, vectors: bool, derivatives: bool):
     they flag (clusters, no convergence) are re-solved by LAPACK in place. For a
     ``SymTridiagonal`` the derivatives do not need ``vectors`` (the kernels then skip storing
     the vectors). ``A`` is on the CPU (``_choose`` said ``"kernel"``)."""
-    from .. import kernels
-
+    kernels = _kernels()
     derivs = None
     if isinstance(A, SymTridiagonal):
         # a SymTridiagonal's tensors were checked when it was built, and lo, hi come from a
@@ -113,7 +127,7 @@ def _kernel_arrays(A, lo: int, hi: int, vectors: bool, derivatives: bool):
         values, Q, suspect = (kernels.tiny_eigenpairs if tiny else kernels.dense_eigenpairs)(
             A.detach().contiguous().numpy(), lo, hi, vectors, max_threads=torch.get_num_threads()
         )
-    if suspect.any():
+    if np.count_nonzero(suspect):  # C, where ndarray.any() runs numpy's Python wrapper
         fixed_Q = _relapack_flagged(A, suspect, lo, hi, values, Q, vectors=derivs is not None)
         if derivs is not None:
             for full, fixed in zip(derivs, tridiagonal_derivatives(fixed_Q)):
@@ -191,9 +205,7 @@ def dense_eigenpair(A: torch.Tensor, k: int, method: str, reduction: bool = Fals
     reduce ``A`` a second time. The numbers agree to rounding either way (usually to the bit:
     ``kernels.dense_eigenvector``)."""
     if A.shape[0] > 0 and _choose(A, method) == "kernel":
-        from .. import kernels
-
-        if (reduction and A.shape[-1] > kernels.TINY_MAX_N
+        if (reduction and A.shape[-1] > _kernels().TINY_MAX_N
                 and kernel_ready("eigenvector_adjoint", A.dtype)):
             return dense_eigenvector(A, k)
         values, Q, _ = _kernel_arrays(A, k, k + 1, True, False)
@@ -207,11 +219,9 @@ def dense_eigenvector(A: torch.Tensor, k: int):
     """``(λ_k (B,), q_k (B, n), reflectors)`` by ``kernels.dense_eigenvector``; rows it flags get
     ``(λ_k, q_k)`` from LAPACK (their reflectors stay valid: the reduction does not depend on
     the eigen-solve), after the finiteness check that names bad input."""
-    from .. import kernels
-
-    values, vecs, suspect, reflectors = kernels.dense_eigenvector(
+    values, vecs, suspect, reflectors = _kernels().dense_eigenvector(
         A.detach().contiguous().numpy(), k, max_threads=torch.get_num_threads())
-    if suspect.any():
+    if np.count_nonzero(suspect):
         _relapack_flagged(A, suspect, k, k + 1, values, vecs)
     B, n = vecs.shape[:2]
     return torch.from_numpy(values.reshape(B)), torch.from_numpy(vecs.reshape(B, n)), reflectors

@@ -64,11 +64,19 @@ class SphereQP(Problem):
     def __post_init__(self):
         object.__setattr__(self, "index", check_int("index", self.index))
         object.__setattr__(self, "smoothing", check_smoothing(self.smoothing))
+        # resolve_index's answers by matrix size (not a field: equality, hash and repr ignore
+        # it). Every layer call resolves the index twice, checking n and the index each time,
+        # and in a training step each of those Python calls costs microseconds.
+        object.__setattr__(self, "_resolved", {})
 
     def resolve_index(self, n: int) -> int:
         """The 0-based ascending index for size ``n``; ValueError if out of range."""
+        if type(n) is int and n in self._resolved:  # a size this problem already checked
+            return self._resolved[n]
         n = check_size(n)
-        return check_index("index", self.index, n, what="matrices") % n
+        k = check_index("index", self.index, n, what="matrices") % n
+        self._resolved[n] = k
+        return k
 
     def check_size(self, n: int) -> int:
         self.resolve_index(n)
