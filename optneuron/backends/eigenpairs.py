@@ -80,9 +80,12 @@ def _kernels():
 def kernel_ready(kind: str, dtype: torch.dtype, block: bool = False) -> bool:
     """Whether the ``kind`` kernels (``kernels.readiness.KINDS``) can run now for ``dtype``;
     blocks (announced) when ``block`` or torch's deterministic mode asks for one path."""
-    block = block or torch.are_deterministic_algorithms_enabled()
+    kernels = _kernels_module or _kernels()
     np_dtype = "float32" if dtype == torch.float32 else "float64"
-    return _kernels().ensure_ready(kind, np_dtype, block=block)
+    if kernels.is_ready(kind, np_dtype):  # the steady state, in one call
+        return True
+    block = block or torch.are_deterministic_algorithms_enabled()
+    return kernels.ensure_ready(kind, np_dtype, block=block)
 
 
 def fix_signs(Q: torch.Tensor) -> torch.Tensor:
@@ -111,7 +114,7 @@ def _kernel_arrays(A, lo: int, hi: int, vectors: bool, derivatives: bool):
     they flag (clusters, no convergence) are re-solved by LAPACK in place. For a
     ``SymTridiagonal`` the derivatives do not need ``vectors`` (the kernels then skip storing
     the vectors). ``A`` is on the CPU (``_choose`` said ``"kernel"``)."""
-    kernels = _kernels()
+    kernels = _kernels_module or _kernels()
     derivs = None
     if isinstance(A, SymTridiagonal):
         # a SymTridiagonal's tensors were checked when it was built, and lo, hi come from a

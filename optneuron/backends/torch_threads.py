@@ -50,7 +50,10 @@ class TorchThreads:
     def threads(self) -> int:
         """Torch's intra-op thread count after this call's adjustment."""
         current = torch.get_num_threads()
-        if self.released or (self.ours is None and not automatic()):
+        if self.released:
+            return current
+        auto = automatic()
+        if self.ours is None and not auto:
             return current
         with self.lock:
             if self.ours is not None and current != self.ours:
@@ -58,7 +61,7 @@ class TorchThreads:
                 return current
             if self.ours is None:
                 self.baseline = current
-            if automatic():
+            if auto:
                 other = self.load.other_cores()
                 if other is None:
                     return current

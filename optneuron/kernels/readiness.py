@@ -171,7 +171,7 @@ def _numba_type(dtype):
 
 def is_ready(kind: str, dtype) -> bool:
     """Whether this process can run the ``kind`` kernel for ``dtype`` without compiling."""
-    return _key(kind, dtype) in _ready
+    return (_KEYS.get((kind, dtype)) or _key(kind, dtype)) in _ready
 
 
 def _compile(key: tuple[str, type]) -> None:

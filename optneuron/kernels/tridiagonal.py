@@ -3,7 +3,7 @@
 import numpy as np
 
 from ._compiled import _tri_batch
-from .threads import run_planned, tridiagonal_work
+from .threads import plan_threads, run_planned, tridiagonal_work
 
 
 def _check_range(n, lo, hi):
@@ -80,14 +80,15 @@ def checked_tridiagonal_eigenpairs(diag, off, lo, hi, vectors, derivatives, max_
         # keep the kernel's argument types fixed (a 2-D C array) for n = 1
         off = np.zeros((B, 1), dtype=dt)
     none = _NONE[dt.type]
-    vecs_out = vecs if vectors else none
-    dd_out = dd if derivatives else none
-    de_out = de if derivatives else none
-
-    def kernel(c0, c1, nchunks):
-        _tri_batch(diag, off, lo, hi, vectors, derivatives, c0, c1, nchunks, vals, vecs_out,
-                   dd_out, de_out, suspect)
-
-    run_planned(kernel, B, tridiagonal_work(B, n, m, vectors or derivatives), "tridiagonal",
-                max_threads)
+    args = (diag, off, lo, hi, vectors, derivatives)
+    outs = (vals, vecs if vectors else none, dd if derivatives else none,
+            de if derivatives else none, suspect)
+    work = tridiagonal_work(B, n, m, vectors or derivatives)
+    if plan_threads(work, B, max_threads) == 1:
+        # straight to the kernel, as run_planned would: a training step's calls land here, and
+        # each Python call skipped is microseconds there
+        _tri_batch(*args, 0, 1, 1, *outs)
+        return result
+    run_planned(lambda c0, c1, nchunks: _tri_batch(*args, c0, c1, nchunks, *outs), B, work,
+                "tridiagonal", max_threads)
     return result
