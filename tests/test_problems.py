@@ -14,6 +14,30 @@ def test_sphereqp_index_resolution_matches_python_indexing(n):
             SphereQP(bad).resolve_index(n)
 
 
+def test_resolve_index_memo_answers_as_the_checks_do():
+    # the memo behind resolve_index (a training step asks twice per call) must not change any
+    # answer or error, survive pickling and dataclasses.replace, and stay out of eq/hash/repr
+    import dataclasses
+    import pickle
+
+    p = SphereQP(-1)
+    for _ in range(2):  # the second round answers from the memo
+        assert p.resolve_index(5) == 4 and p.eigen_range(5) == (4, 5)
+        with pytest.raises(TypeError, match="n must be an int"):
+            p.resolve_index(True)
+        with pytest.raises(ValueError, match="at least 1"):
+            p.resolve_index(0)
+    with pytest.raises(ValueError, match="index 5 is out of range"):
+        SphereQP(5).resolve_index(3)
+    assert p == SphereQP(-1) and hash(p) == hash(SphereQP(-1))
+    assert repr(p) == "SphereQP(index=-1, smoothing=None)"
+    assert pickle.loads(pickle.dumps(p)).resolve_index(7) == 6
+    assert dataclasses.replace(p, index=2).resolve_index(5) == 2
+    old = pickle.loads(pickle.dumps(p))
+    del old.__dict__["_resolved"]  # as unpickled from a version without the memo
+    assert old.resolve_index(5) == 4
+
+
 @pytest.mark.parametrize(
     "make, error, match",
     [

@@ -71,11 +71,16 @@ class SphereQP(Problem):
 
     def resolve_index(self, n: int) -> int:
         """The 0-based ascending index for size ``n``; ValueError if out of range."""
-        if type(n) is int and n in self._resolved:  # a size this problem already checked
-            return self._resolved[n]
+        try:
+            resolved = self._resolved
+        except AttributeError:  # unpickled from a version without the memo
+            resolved = {}
+            object.__setattr__(self, "_resolved", resolved)
+        if type(n) is int and n in resolved:  # a size this problem already checked
+            return resolved[n]
         n = check_size(n)
         k = check_index("index", self.index, n, what="matrices") % n
-        self._resolved[n] = k
+        resolved[n] = k
         return k
 
     def check_size(self, n: int) -> int:
