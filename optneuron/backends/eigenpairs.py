@@ -130,7 +130,8 @@ def _kernel_arrays(A, lo: int, hi: int, vectors: bool, derivatives: bool):
         values, Q, suspect = (kernels.tiny_eigenpairs if tiny else kernels.dense_eigenpairs)(
             A.detach().contiguous().numpy(), lo, hi, vectors, max_threads=torch.get_num_threads()
         )
-    if np.count_nonzero(suspect):  # C, where ndarray.any() runs numpy's Python wrapper
+    # the ufunc's reduce is C alone; ndarray.any() and np.count_nonzero run numpy Python first
+    if np.logical_or.reduce(suspect):
         fixed_Q = _relapack_flagged(A, suspect, lo, hi, values, Q, vectors=derivs is not None)
         if derivs is not None:
             for full, fixed in zip(derivs, tridiagonal_derivatives(fixed_Q)):
@@ -224,7 +225,7 @@ def dense_eigenvector(A: torch.Tensor, k: int):
     the eigen-solve), after the finiteness check that names bad input."""
     values, vecs, suspect, reflectors = _kernels().dense_eigenvector(
         A.detach().contiguous().numpy(), k, max_threads=torch.get_num_threads())
-    if np.count_nonzero(suspect):
+    if np.logical_or.reduce(suspect):
         _relapack_flagged(A, suspect, k, k + 1, values, vecs)
     B, n = vecs.shape[:2]
     return torch.from_numpy(values.reshape(B)), torch.from_numpy(vecs.reshape(B, n)), reflectors
