@@ -3,7 +3,7 @@
 import numpy as np
 
 from ._compiled import _tri_batch
-from .threads import plan_threads, run_planned, tridiagonal_work
+from .threads import run_planned, tridiagonal_work
 
 
 def _check_range(n, lo, hi):
@@ -61,10 +61,10 @@ _NONE = {dt: np.empty((0, 0, 0), dtype=dt) for dt in (np.float32, np.float64)}
 def checked_tridiagonal_eigenpairs(diag, off, lo, hi, vectors, derivatives, max_threads=None):
     """``tridiagonal_eigenpairs`` on arguments that already meet its checks: C-contiguous
     ``diag (B, n)`` and ``off (B, n-1)`` of one dtype, float32 or float64, ints
-    ``0 <= lo <= hi <= n``, and bools. Nothing is
-    verified here: this is the eigen backend's path, whose tensors come from a checked
-    ``SymTridiagonal`` and whose range from a problem's ``eigen_range``, once per training
-    step, where checking them again would only repeat that work."""
+    ``0 <= lo <= hi <= n``, and bools. Nothing is verified here: this is the eigen backend's
+    path, whose tensors come from a checked ``SymTridiagonal`` and whose range from a
+    problem's ``eigen_range``, once per training step, where checking them again would only
+    repeat that work."""
     B, n = diag.shape
     m = hi - lo
     dt = diag.dtype
@@ -80,15 +80,14 @@ def checked_tridiagonal_eigenpairs(diag, off, lo, hi, vectors, derivatives, max_
         # keep the kernel's argument types fixed (a 2-D C array) for n = 1
         off = np.zeros((B, 1), dtype=dt)
     none = _NONE[dt.type]
-    args = (diag, off, lo, hi, vectors, derivatives)
-    outs = (vals, vecs if vectors else none, dd if derivatives else none,
-            de if derivatives else none, suspect)
-    work = tridiagonal_work(B, n, m, vectors or derivatives)
-    if plan_threads(work, B, max_threads) == 1:
-        # straight to the kernel, as run_planned would: a training step's calls land here, and
-        # each Python call skipped is microseconds there
-        _tri_batch(*args, 0, 1, 1, *outs)
-        return result
-    run_planned(lambda c0, c1, nchunks: _tri_batch(*args, c0, c1, nchunks, *outs), B, work,
-                "tridiagonal", max_threads)
+    vecs_out = vecs if vectors else none
+    dd_out = dd if derivatives else none
+    de_out = de if derivatives else none
+
+    def kernel(c0, c1, nchunks):
+        _tri_batch(diag, off, lo, hi, vectors, derivatives, c0, c1, nchunks, vals, vecs_out,
+                   dd_out, de_out, suspect)
+
+    run_planned(kernel, B, tridiagonal_work(B, n, m, vectors or derivatives), "tridiagonal",
+                max_threads)
     return result
