@@ -113,7 +113,7 @@ class _TridiagonalValue(torch.autograd.Function):
         if problem.smoothing is None:
             value, grad_diag, grad_off = tridiagonal_sum(T, lo, hi, method)
         else:
-            values, _, (dd, de) = eigenpairs(T, lo, hi, True, method, derivatives=True)
+            values, _, (dd, de) = eigenpairs(T, lo, hi, False, method, derivatives=True)
             value, w = spectral_weights(problem, values, n)
             w = w.unsqueeze(-2)
             grad_diag, grad_off = (dd * w).sum(-1), (de * w).sum(-1)

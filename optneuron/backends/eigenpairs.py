@@ -47,8 +47,8 @@ def _choose(A, method: str) -> str:
     compiles them, saying so (``kernels.readiness``). ``method="kernel"`` on another device
     raises ``ValueError``."""
     tridiagonal = isinstance(A, SymTridiagonal)
-    # the tensor's own flag and dtype: a device object, or a SymTridiagonal property, per call
-    # is a visible share of a small training step's glue
+    # the tensor's own flag and dtype, not a device object or a SymTridiagonal property: on a
+    # training step's path Python calls are what to count (docs/design.md)
     tensor = A.diag if tridiagonal else A
     kind = "tridiagonal" if tridiagonal else "dense"
     if method == "auto":  # first: a training step's every call takes this branch
@@ -80,7 +80,7 @@ def _kernels():
 def kernel_ready(kind: str, dtype: torch.dtype, block: bool = False) -> bool:
     """Whether the ``kind`` kernels (``kernels.readiness.KINDS``) can run now for ``dtype``;
     blocks (announced) when ``block`` or torch's deterministic mode asks for one path."""
-    kernels = _kernels_module or _kernels()
+    kernels = _kernels()
     np_dtype = "float32" if dtype == torch.float32 else "float64"
     if kernels.is_ready(kind, np_dtype):  # the steady state, in one call
         return True
@@ -114,7 +114,7 @@ def _kernel_arrays(A, lo: int, hi: int, vectors: bool, derivatives: bool):
     they flag (clusters, no convergence) are re-solved by LAPACK in place. For a
     ``SymTridiagonal`` the derivatives do not need ``vectors`` (the kernels then skip storing
     the vectors). ``A`` is on the CPU (``_choose`` said ``"kernel"``)."""
-    kernels = _kernels_module or _kernels()
+    kernels = _kernels()
     derivs = None
     if isinstance(A, SymTridiagonal):
         # a SymTridiagonal's tensors were checked when it was built, and lo, hi come from a
@@ -163,18 +163,19 @@ def _kernel_eigenpairs(A, lo: int, hi: int, vectors: bool, derivatives: bool):
 
 def eigenpairs(A, lo: int, hi: int, vectors: bool, method: str, derivatives: bool = False):
     """Eigenvalues ``lo..hi-1`` of a flat batch, their vectors ``(B, n, hi-lo)`` (or None) and,
-    for a ``SymTridiagonal`` with ``derivatives``, ``tridiagonal_derivatives`` (else None)."""
+    for a ``SymTridiagonal`` with ``derivatives``, ``tridiagonal_derivatives`` (else None).
+    The derivatives need no ``vectors``: they are computed from the vectors either way."""
     if A.shape[0] == 0:
         n = A.shape[-1]
         values = torch.zeros((0, hi - lo), dtype=A.dtype, device=A.device)
-        Q = torch.zeros((0, n, hi - lo), dtype=A.dtype, device=A.device) if vectors else None
+        Q = torch.zeros((0, n, hi - lo), dtype=A.dtype, device=A.device)
     elif _choose(A, method) == "kernel":
         return _kernel_eigenpairs(A, lo, hi, vectors, derivatives)
     else:
         require_finite(A)
         dense = A.to_dense() if isinstance(A, SymTridiagonal) else A
-        values, Q = _lapack_eigenpairs(dense.detach(), lo, hi, vectors)
-    return values, Q, (tridiagonal_derivatives(Q) if derivatives else None)
+        values, Q = _lapack_eigenpairs(dense.detach(), lo, hi, vectors or derivatives)
+    return values, (Q if vectors else None), (tridiagonal_derivatives(Q) if derivatives else None)
 
 
 def tridiagonal_sum(T: SymTridiagonal, lo: int, hi: int, method: str):
@@ -194,7 +195,7 @@ def tridiagonal_sum(T: SymTridiagonal, lo: int, hi: int, method: str):
                                                 de.reshape(B, n - 1))))
         values, dd, de = map(torch.from_numpy, (values, dd, de))
     else:
-        values, _, (dd, de) = eigenpairs(T, lo, hi, True, method, derivatives=True)
+        values, _, (dd, de) = eigenpairs(T, lo, hi, False, method, derivatives=True)
     return values.sum(-1), dd.sum(-1), de.sum(-1)
 
 
