@@ -71,6 +71,11 @@ def _key(kind: str, dtype) -> tuple[str, type]:
 _KEYS = {(kind, name): _key(kind, name) for kind in KINDS for name in ("float32", "float64")}
 
 
+def _lookup(kind: str, dtype) -> tuple[str, type]:
+    """``_key`` from the table when ``dtype`` is a name in it: no np.dtype per call."""
+    return _KEYS.get((kind, dtype)) or _key(kind, dtype)
+
+
 def _run_once(kind: str, dtype) -> None:
     """One tiny call: compiles the specialization or loads it from numba's cache."""
     from .dense import dense_eigenpairs
@@ -171,7 +176,7 @@ def _numba_type(dtype):
 
 def is_ready(kind: str, dtype) -> bool:
     """Whether this process can run the ``kind`` kernel for ``dtype`` without compiling."""
-    return (_KEYS.get((kind, dtype)) or _key(kind, dtype)) in _ready
+    return _lookup(kind, dtype) in _ready
 
 
 def _compile(key: tuple[str, type]) -> None:
@@ -196,7 +201,7 @@ def ensure_ready(kind: str, dtype, block: bool = False) -> bool:
     """``True`` when the ``kind`` kernel for ``dtype`` can run now (loading it from disk if it is
     cached); else compile it now (``block=True``, announced on stderr) or in the background
     (``block=False``, returns ``False``). See the module docstring."""
-    key = _KEYS.get((kind, dtype)) or _key(kind, dtype)  # the table: no np.dtype per call
+    key = _lookup(kind, dtype)
     if key in _ready:
         return True
     if not block and _background is not None:
