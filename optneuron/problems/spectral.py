@@ -64,16 +64,15 @@ class SphereQP(Problem):
     def __post_init__(self):
         object.__setattr__(self, "index", check_int("index", self.index))
         object.__setattr__(self, "smoothing", check_smoothing(self.smoothing))
-        # resolve_index's answers by matrix size (not a field: equality, hash and repr ignore
-        # it). Every layer call resolves the index twice, checking n and the index each time,
-        # and in a training step each of those Python calls costs microseconds.
-        object.__setattr__(self, "_resolved", {})
 
     def resolve_index(self, n: int) -> int:
         """The 0-based ascending index for size ``n``; ValueError if out of range."""
+        # answers by matrix size, made on first use (not a field: equality, hash and repr
+        # ignore it). Validation and eigen_range both resolve the index on every layer call,
+        # and on a training step's path Python calls are what to count (docs/design.md).
         try:
             resolved = self._resolved
-        except AttributeError:  # unpickled from a version without the memo
+        except AttributeError:
             resolved = {}
             object.__setattr__(self, "_resolved", resolved)
         if type(n) is int and n in resolved:  # a size this problem already checked
