@@ -20,8 +20,8 @@ from numba import njit
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 #: small steps that the batch loops call once per matrix, task or lane and pass arrays to:
 #: inlined by numba (its IR, before LLVM), because a call that passes arrays costs tens of ns,
-#: as much as the step's own work. Same arithmetic, same bits. Inlining the 14 steps marked
-#: with it made the batch-64, n = 45 tridiagonal call with derivatives 0.87x as long (one
+#: as much as the step's own work. Same arithmetic, same bits. Inlining the 18 steps marked
+#: with it made the batch-64, n = 45 tridiagonal call with derivatives 0.81x as long (one
 #: process against the kernels without it; python -m benchmarks.headline times the kernel).
 _INLINE = dict(inline="always", **_JIT)
 
@@ -35,7 +35,7 @@ PIVMIN = 1e-120
 MAXIT = 160
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def gershgorin(d, e, n):
     """Gershgorin interval [gl, gu] of T and tnorm = max(|gl|, |gu|) >= ||T||_2."""
     gl = math.inf
@@ -56,7 +56,7 @@ def gershgorin(d, e, n):
     return gl - fudge, gu + fudge, tnorm
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _laguerre_step(g, base, nf, m, right):
     """Laguerre's step for a root of multiplicity m, towards +x if right; 0.0 if unusable."""
     sq = math.sqrt((nf - m) / m * base)
@@ -69,7 +69,7 @@ def _laguerre_step(g, base, nf, m, right):
     return dx
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def _interpolate(a, b, ca, cb, k):
     """Where the count, taken as linear between (a, ca) and (b, cb), reaches k + 1/2."""
     f = (k + 0.5 - ca) / (cb - ca)
@@ -394,7 +394,7 @@ def gaps_clustered(lam, m, tnorm):
     return OK
 
 
-@njit(**_JIT)
+@njit(**_INLINE)
 def sign_fix(z, n):
     """Make the largest-magnitude component positive (the first one on exact ties)."""
     imax = 0
