@@ -46,10 +46,12 @@ def _sturm_laguerre(d, e2, n, x):
 
 
 @njit
-def _scalar_eigenvalue(d, e2, n, k, a, b, tnorm):
-    """The iteration of laguerre_update driven one matrix at a time (the reference)."""
+def _scalar_eigenvalue(d, e2, n, k, bounds):
+    """The iteration of laguerre_update driven one matrix at a time (the reference), from the
+    matrix's spectral_bounds."""
     st = np.zeros(K.STATE_SIZE)
-    K.laguerre_start(st, a, b, n, k)
+    K.laguerre_start(st, bounds[K._GL], bounds[K._GU], n, k, bounds[K._MEAN], bounds[K._SD])
+    tnorm = bounds[K._TN]
     for _ in range(K.MAXIT):
         c, g, h = _sturm_laguerre(d, e2, n, st[K._X])
         if K.laguerre_update(st, c, g, h, k, float(n), tnorm):
@@ -69,7 +71,7 @@ def _scaled_batch(rng, B, n, graded=False):
     d /= amax[:, None]
     e /= amax[:, None]
     e2 = e * e
-    bounds = np.array([K.gershgorin(d[b], e[b], n) for b in range(B)]).T.copy()
+    bounds = np.array([K.spectral_bounds(d[b], e[b], n) for b in range(B)]).T.copy()
     return d, e, e2, bounds
 
 
@@ -83,12 +85,10 @@ def test_block_eigenvalues_equal_the_scalar_iteration(n, lo, hi, graded):
     rows = rng.permutation(B)[:61]  # a subset, out of order
     lam = np.full((B, hi - lo), np.nan)
     status = np.zeros(B, dtype=np.int64)
-    K.block_eigenvalues(d, e, bounds[0], bounds[1], bounds[2], rows, len(rows), n, lo, hi,
-                        lam, status)
+    K.block_eigenvalues(d, e, bounds, rows, len(rows), n, lo, hi, lam, status)
     for i in rows:
         for j in range(hi - lo):
-            x, conv = _scalar_eigenvalue(d[i], e2[i], n, lo + j, bounds[0, i], bounds[1, i],
-                                         bounds[2, i])
+            x, conv = _scalar_eigenvalue(d[i], e2[i], n, lo + j, bounds[:, i].copy())
             assert conv
             assert lam[i, j] == x
     untouched = np.setdiff1d(np.arange(B), rows)
@@ -103,12 +103,11 @@ def test_block_eigenvalues_flags_a_cluster_at_the_range_ends():
     n = 6
     d = np.array([[0.1, 0.5, 0.5, 0.9, -0.3, 0.7]])  # lam_2 = lam_3 = 0.5
     e = np.zeros((1, n))
-    bounds = np.array(K.gershgorin(d[0], e[0], n))[:, None].copy()
+    bounds = np.array(K.spectral_bounds(d[0], e[0], n))[:, None].copy()
     for lo, hi, expect in [(3, 4, K.CLUSTERED), (2, 3, K.CLUSTERED), (4, 5, K.OK)]:
         lam = np.zeros((1, hi - lo))
         status = np.zeros(1, dtype=np.int64)
-        K.block_eigenvalues(d, e, bounds[0], bounds[1], bounds[2], np.zeros(1, np.int64), 1,
-                            n, lo, hi, lam, status)
+        K.block_eigenvalues(d, e, bounds, np.zeros(1, np.int64), 1, n, lo, hi, lam, status)
         assert status[0] == expect, (lo, hi)
 
 
@@ -152,11 +151,10 @@ def test_cluster_flags_match_the_gaps_without_their_own_counts(side):
     d = np.array([r[0] for r in rows])
     e = np.array([r[1] for r in rows])
     B = len(rows)
-    bounds = np.array([K.gershgorin(d[i], e[i], n) for i in range(B)]).T.copy()
+    bounds = np.array([K.spectral_bounds(d[i], e[i], n) for i in range(B)]).T.copy()
     lam = np.zeros((B, hi - lo))
     status = np.zeros(B, dtype=np.int64)
-    K.block_eigenvalues(d, e, bounds[0], bounds[1], bounds[2], np.arange(B), B, n, lo, hi,
-                        lam, status)
+    K.block_eigenvalues(d, e, bounds, np.arange(B), B, n, lo, hi, lam, status)
     np.testing.assert_array_equal(status & K.CLUSTERED != 0, expected)
 
 
