@@ -974,11 +974,11 @@ def take_found(i, st, m, n, Zb, pre, Z):
 
 
 @njit(**_JIT)
-def row_vectors(i, dS, eS, bounds, status, lam, n, m, vectors, Z, ws, Zb, pre):
-    """Status of queued row i, its unit eigenvectors of the scaled tridiagonal in Z if vectors
-    (take_found first: the common case is cheaper there)."""
+def row_vectors(i, dS, eS, bounds, status, lam, n, m, Z, ws, Zb, pre):
+    """Status of queued row i, with its unit eigenvectors of the scaled tridiagonal in Z unless
+    it failed: for the rows take_found could not serve (it serves the common case cheaper)."""
     st = status[i]
-    if vectors and st & FAILED == 0:
+    if st & FAILED == 0:
         st |= tri_vectors(dS[i], eS[i], n, lam[i], m, bounds[_TN, i], Z, ws, Zb[i], pre[i])
     return st
 
@@ -1041,7 +1041,7 @@ def _tri_batch(diag, off, lo, hi, vectors, derivatives, c0, c1, nchunks, vals, v
                 i = rows[r]
                 st = status[i]
                 if solve and not take_found(i, st, m, n, Zb, pre, Z):
-                    st = row_vectors(i, dS, eS, bounds, status, lam, n, m, solve, Z, ws, Zb, pre)
+                    st = row_vectors(i, dS, eS, bounds, status, lam, n, m, Z, ws, Zb, pre)
                 unscale(lam[i], m, pexp[i])
                 write_row(s0 + i, n, m, vectors, st, lam[i], Z, vals, vecs, suspect)
                 if derivatives:
@@ -1215,7 +1215,7 @@ def _dense_batch(A, lo, hi, vectors, c0, c1, nchunks, vals, vecs, suspect):
                 b = s0 + i
                 st = status[i]
                 if vectors and not take_found(i, st, m, n, Zb, pre, Z):
-                    st = row_vectors(i, dS, eS, bounds, status, lam, n, m, vectors, Z, ws, Zb, pre)
+                    st = row_vectors(i, dS, eS, bounds, status, lam, n, m, Z, ws, Zb, pre)
                 if vectors and st & FAILED == 0:
                     Ab = A[b]
                     sc = math.ldexp(1.0, -pexp[i])
@@ -1715,7 +1715,7 @@ def _dense_solution_batch(A, k, c0, c1, nchunks, vals, vecs, suspect, W, tau, dT
                 b = s0 + i
                 st = status[i]
                 if not take_found(i, st, 1, n, Zb, pre, Z):
-                    st = row_vectors(i, dS, eS, bounds, status, lam, n, 1, True, Z, ws, Zb, pre)
+                    st = row_vectors(i, dS, eS, bounds, status, lam, n, 1, Z, ws, Zb, pre)
                 if st & FAILED == 0:
                     Ab = A[b]
                     sc = math.ldexp(1.0, -pex[i])
