@@ -1,0 +1,37 @@
+"""benchmarks/laguerre_start.py and benchmarks/kernel_ab.py: the parts that run without
+compiling another commit's kernels."""
+
+import numpy as np
+
+from benchmarks import kernel_ab, laguerre_start
+from optneuron.kernels import _compiled as K
+
+
+def test_both_starts_converge_and_the_moments_save_passes_off_the_middle():
+    mats = laguerre_start.matrix_sets()["Gaussian, n=45"]
+    moments, interpolated = [], []
+    for d, e in mats:
+        d, e = laguerre_start._scaled(d, e)
+        for k in (0, 4, 22, 40, 44):
+            a = laguerre_start._passes(d, e, k, False)
+            b = laguerre_start._passes(d, e, k, True)
+            assert 1 <= a < K.MAXIT and 1 <= b < K.MAXIT
+            if k in (4, 40):
+                moments.append(a)
+                interpolated.append(b)
+    assert np.mean(moments) < np.mean(interpolated) - 1.0
+
+
+def test_the_base_copy_imports_itself_and_the_inputs_are_the_training_batch():
+    text = ('"eigen": "optneuron.backends.eigen:EigenBackend"\n'
+            'code = "from optneuron.kernels.readiness import _child_main"\n'
+            'from .kernels import warm_up  # optneuron.kernelsx stays\n')
+    out = kernel_ab.rewrite_imports(text)
+    assert '"optneuron_base.backends.eigen:EigenBackend"' in out
+    assert "from optneuron_base.kernels.readiness" in out
+    assert "optneuron.kernelsx" in out and "from .kernels" in out
+    d, e = kernel_ab._inputs(64, 45)
+    assert d.shape == (64, 45) and e.shape == (64, 44) and d.dtype == np.float32
+    assert d.flags.c_contiguous and e.flags.c_contiguous
+    d2, e2 = kernel_ab._inputs(8, 5)
+    assert d2.shape == (8, 5) and e2.shape == (8, 4)
