@@ -20,9 +20,9 @@ from numba import njit
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 #: small steps that the batch loops call once per matrix, task or lane and pass arrays to:
 #: inlined by numba (its IR, before LLVM), because a call that passes arrays costs tens of ns,
-#: as much as the step's own work. Same arithmetic, same bits. Inlining the 18 steps marked
-#: with it made the batch-64, n = 45 tridiagonal call with derivatives 0.81x as long (one
-#: process against the kernels without it; python -m benchmarks.headline times the kernel).
+#: as much as the step's own work. Same arithmetic, same bits. With the 18 steps marked with
+#: it, the batch-64, n = 45 tridiagonal call with derivatives took 0.83x as long as before
+#: (python -m benchmarks.kernel_ab 028e48c, the commit before the inlining).
 _INLINE = dict(inline="always", **_JIT)
 
 # --- bounds and the k-th eigenvalue's iteration (on a scaled matrix: entries <= 1, ||T|| ~ 1) ---
@@ -109,9 +109,9 @@ def laguerre_start(st, a, b, n, k, mean, sd):
 
     Why there: interpolating the count linearly between a and b assumes eigenvalues spread
     evenly over Gershgorin's interval, which overstates the spectrum's width. From the
-    moments, an iteration took ~1.2 fewer Sturm passes for a middle eigenvalue (8.4 -> 7.2)
-    and ~3 fewer at k / n = 0.1 or 0.9, and as many for the extreme ones (random
-    tridiagonals, n = 45 and 200). Where the start lies changes the passes, never the
+    moments, a middle eigenvalue at n = 45 takes 7.1-7.4 Sturm passes instead of 8.5-8.7,
+    one at k / n = 0.1 or 0.9 7.2-8.0 instead of 10.5-11.2, an extreme one as many
+    (python -m benchmarks.laguerre_start). Where the start lies changes the passes, never the
     result's accuracy: the iteration's stopping test is the same."""
     st[_A] = a
     st[_B] = b
@@ -960,8 +960,8 @@ def take_found(i, st, m, n, Zb, pre, Z):
     """Copy queued row i's vectors from Zb into Z and return True if block_vectors found all of
     them (pre[i, :], and the row did not fail: status st); else False, and row_vectors must
     compute them. Callers try this first and call row_vectors only when it fails: a call of
-    row_vectors costs ~10x this copy even when it only copies (measured for batch 64, n = 45:
-    ~14 us against ~1.5 us per kernel call), the setup of the inverse iteration it contains."""
+    row_vectors costs several times this copy even when it only copies, the setup of the
+    inverse iteration it contains (docs/design.md, "Calls inside a kernel")."""
     if st & FAILED:
         return False
     for j in range(m):
