@@ -114,29 +114,34 @@ def _kernel_arrays(A, lo: int, hi: int, vectors: bool, derivatives: bool):
     they flag (clusters, no convergence) are re-solved by LAPACK in place. For a
     ``SymTridiagonal`` the derivatives do not need ``vectors`` (the kernels then skip storing
     the vectors). ``A`` is on the CPU (``_choose`` said ``"kernel"``)."""
-    kernels = _kernels()
-    derivs = None
     if isinstance(A, SymTridiagonal):
-        # a SymTridiagonal's tensors were checked when it was built, and lo, hi come from a
-        # problem's eigen_range: the kernels' own argument checks would repeat them
-        values, Q, suspect, *derivs = kernels.checked_tridiagonal_eigenpairs(
-            A.diag.detach().contiguous().numpy(), A.off.detach().contiguous().numpy(), lo, hi,
-            vectors, derivatives, torch.get_num_threads(),
-        )
-        derivs = derivs if derivatives else None
-    else:
-        # n <= 8: Jacobi over lanes of matrices (kernels/tiny.py): no tridiagonal reduction
-        tiny = A.shape[-1] <= kernels.TINY_MAX_N and kernel_ready("tiny", A.dtype)
-        values, Q, suspect = (kernels.tiny_eigenpairs if tiny else kernels.dense_eigenpairs)(
-            A.detach().contiguous().numpy(), lo, hi, vectors, max_threads=torch.get_num_threads()
-        )
+        return _tridiagonal_arrays(A, lo, hi, vectors, derivatives)
+    kernels = _kernels()
+    # n <= 8: Jacobi over lanes of matrices (kernels/tiny.py): no tridiagonal reduction
+    tiny = A.shape[-1] <= kernels.TINY_MAX_N and kernel_ready("tiny", A.dtype)
+    values, Q, suspect = (kernels.tiny_eigenpairs if tiny else kernels.dense_eigenpairs)(
+        A.detach().contiguous().numpy(), lo, hi, vectors, max_threads=torch.get_num_threads()
+    )
     # the ufunc's reduce is C alone; ndarray.any() and np.count_nonzero run numpy Python first
     if np.logical_or.reduce(suspect):
-        fixed_Q = _relapack_flagged(A, suspect, lo, hi, values, Q, vectors=derivs is not None)
-        if derivs is not None:
+        _relapack_flagged(A, suspect, lo, hi, values, Q)
+    return values, Q, None
+
+
+def _tridiagonal_arrays(T: SymTridiagonal, lo: int, hi: int, vectors: bool, derivatives: bool):
+    """``_kernel_arrays`` for a ``SymTridiagonal`` (``tridiagonal_sum`` calls it directly)."""
+    # a SymTridiagonal's tensors were checked when it was built, and lo, hi come from a
+    # problem's eigen_range: the kernels' own argument checks would repeat them
+    values, Q, suspect, *derivs = _kernels().checked_tridiagonal_eigenpairs(
+        T.diag.detach().contiguous().numpy(), T.off.detach().contiguous().numpy(), lo, hi,
+        vectors, derivatives, torch.get_num_threads(),
+    )
+    if suspect is not None:  # some row flagged (a numpy reduction costs ~3% of a small step)
+        fixed_Q = _relapack_flagged(T, suspect, lo, hi, values, Q, vectors=derivatives)
+        if derivatives:
             for full, fixed in zip(derivs, tridiagonal_derivatives(fixed_Q)):
                 full[suspect] = fixed.numpy()
-    return values, Q, derivs
+    return values, Q, (derivs if derivatives else None)
 
 
 def _relapack_flagged(A, suspect, lo: int, hi: int, values, Q, vectors: bool = False):
@@ -188,7 +193,7 @@ def tridiagonal_sum(T: SymTridiagonal, lo: int, hi: int, method: str):
     autograd Function costs autograd's view bookkeeping on every step.
     """
     if T.diag.shape[0] > 0 and _choose(T, method) == "kernel":
-        values, _, (dd, de) = _kernel_arrays(T, lo, hi, False, True)
+        values, _, (dd, de) = _tridiagonal_arrays(T, lo, hi, False, True)
         if hi - lo == 1:
             B, n = dd.shape[:2]
             return tuple(map(torch.from_numpy, (values.reshape(B), dd.reshape(B, n),

@@ -998,10 +998,13 @@ def _tri_batch(diag, off, lo, hi, vectors, derivatives, c0, c1, nchunks, vals, v
     """Eigenvalues lo..hi-1 of matrices in chunks c0..c1-1 into vals; their vectors, needed for
     vecs (vectors) or for dd and de (derivatives), into whichever of the two is asked for.
     Derivatives alone skip storing the vectors and their sign fix: q_ij**2 and 2 q_ij q_{i+1,j}
-    do not depend on the sign."""
+    do not depend on the sign. Returns how many of these matrices it flagged in suspect, so that
+    a caller learns whether any was without a numpy reduction (inside a training loop one cost
+    as much as 3% of a batch-64 step: docs/design.md, "Training")."""
     B, n = diag.shape
     m = hi - lo
     solve = vectors or derivatives
+    flagged = 0
     for c in range(c0, c1):
         b0, b1 = chunk_bounds(c, nchunks, B)
         cap = min(BLOCK, b1 - b0)
@@ -1025,6 +1028,8 @@ def _tri_batch(diag, off, lo, hi, vectors, derivatives, c0, c1, nchunks, vals, v
                                     lam[i], Z)
                 if st >= 0:
                     write_row(b, n, m, vectors, st, lam[i], Z, vals, vecs, suspect)
+                    if st != 0:
+                        flagged += 1
                     if derivatives:
                         write_derivatives(b, n, m, Z, dd, de)
                     continue
@@ -1044,8 +1049,11 @@ def _tri_batch(diag, off, lo, hi, vectors, derivatives, c0, c1, nchunks, vals, v
                     st = row_vectors(i, dS, eS, bounds, status, lam, n, m, Z, ws, Zb, pre)
                 unscale(lam[i], m, pexp[i])
                 write_row(s0 + i, n, m, vectors, st, lam[i], Z, vals, vecs, suspect)
+                if st != 0:
+                    flagged += 1
                 if derivatives:
                     write_derivatives(s0 + i, n, m, Z, dd, de)
+    return flagged
 
 
 # --- dense: Householder reduction, back-transformation, batch kernel ---

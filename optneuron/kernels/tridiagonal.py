@@ -50,8 +50,12 @@ def tridiagonal_eigenpairs(diag, off, lo, hi, vectors=True, derivatives=False, m
     """
     diag, off = check_tridiagonal(diag, off)
     lo, hi = _check_range(diag.shape[1], lo, hi)
-    return checked_tridiagonal_eigenpairs(np.ascontiguousarray(diag), np.ascontiguousarray(off),
-                                          lo, hi, bool(vectors), bool(derivatives), max_threads)
+    vals, vecs, suspect, *derivs = checked_tridiagonal_eigenpairs(
+        np.ascontiguousarray(diag), np.ascontiguousarray(off), lo, hi, bool(vectors),
+        bool(derivatives), max_threads)
+    if suspect is None:
+        suspect = np.zeros(diag.shape[0], dtype=np.bool_)
+    return (vals, vecs, suspect, *derivs)
 
 
 #: the kernel's unused outputs, by dtype: an empty array keeps its argument types fixed
@@ -64,7 +68,9 @@ def checked_tridiagonal_eigenpairs(diag, off, lo, hi, vectors, derivatives, max_
     ``0 <= lo <= hi <= n``, and bools. Nothing is verified here: this is the eigen backend's
     path, whose tensors come from a checked ``SymTridiagonal`` and whose range from a
     problem's ``eigen_range``, once per training step, where checking them again would only
-    repeat that work."""
+    repeat that work. One difference in what it returns: ``suspect`` is None when no matrix
+    was flagged (the kernel counts them), so that the caller's test is a comparison with None
+    rather than a numpy reduction."""
     B, n = diag.shape
     m = hi - lo
     dt = diag.dtype
@@ -73,21 +79,21 @@ def checked_tridiagonal_eigenpairs(diag, off, lo, hi, vectors, derivatives, max_
     suspect = np.zeros(B, dtype=np.bool_)
     dd = np.empty((B, n, m), dtype=dt) if derivatives else None
     de = np.empty((B, max(n - 1, 0), m), dtype=dt) if derivatives else None
-    result = (vals, vecs, suspect, dd, de) if derivatives else (vals, vecs, suspect)
-    if B == 0 or m == 0:
-        return result
-    if n == 1:
-        # keep the kernel's argument types fixed (a 2-D C array) for n = 1
-        off = np.zeros((B, 1), dtype=dt)
-    none = _NONE[dt.type]
-    vecs_out = vecs if vectors else none
-    dd_out = dd if derivatives else none
-    de_out = de if derivatives else none
+    flagged = []
+    if B > 0 and m > 0:
+        if n == 1:
+            # keep the kernel's argument types fixed (a 2-D C array) for n = 1
+            off = np.zeros((B, 1), dtype=dt)
+        none = _NONE[dt.type]
+        vecs_out = vecs if vectors else none
+        dd_out = dd if derivatives else none
+        de_out = de if derivatives else none
 
-    def kernel(c0, c1, nchunks):
-        _tri_batch(diag, off, lo, hi, vectors, derivatives, c0, c1, nchunks, vals, vecs_out,
-                   dd_out, de_out, suspect)
+        def kernel(c0, c1, nchunks):
+            flagged.append(_tri_batch(diag, off, lo, hi, vectors, derivatives, c0, c1, nchunks,
+                                      vals, vecs_out, dd_out, de_out, suspect))
 
-    run_planned(kernel, B, tridiagonal_work(B, n, m, vectors or derivatives), "tridiagonal",
-                max_threads)
-    return result
+        run_planned(kernel, B, tridiagonal_work(B, n, m, vectors or derivatives), "tridiagonal",
+                    max_threads)
+    suspect = suspect if sum(flagged) else None
+    return (vals, vecs, suspect, dd, de) if derivatives else (vals, vecs, suspect)
