@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .backends import get_backend
+from .matrices import SymTridiagonal
 from .problems import Problem
 from .solution import Solution
 
@@ -20,16 +21,16 @@ def full_precision(datum):
     return datum
 
 
-_CPU = torch.device("cpu")
-
-
-def _autocast_enabled(device: str) -> bool:
-    """Whether an autocast region is active for the device type (False for types autocast
-    does not know, for which there is nothing to turn off)."""
+def _autocast_device(datum) -> str | None:
+    """The device type of ``datum`` (a tensor or a ``SymTridiagonal``) if an autocast region is
+    active for it, else None (also for types autocast does not know: nothing to turn off)."""
+    tensor = datum.diag if isinstance(datum, SymTridiagonal) else datum
+    # a tensor's CPU flag before its device: .device builds an object on every call
+    device = "cpu" if tensor.is_cpu else tensor.device.type
     try:
-        return torch.is_autocast_enabled(device)
+        return device if torch.is_autocast_enabled(device) else None
     except RuntimeError:
-        return False
+        return None
 
 
 class OptLayer(torch.nn.Module):
@@ -58,14 +59,13 @@ class OptLayer(torch.nn.Module):
             )
         self.problem = problem
         self.backend = get_backend(backend, **options)
+        # a backend that tests nan/inf itself (the eigen backend) spares validation the test
+        self._check_finite = not getattr(self.backend, "checks_finite", False)
 
     def forward(self, *data) -> Solution:
-        data = self.problem.validate(
-            *map(full_precision, data),
-            check_finite=not getattr(self.backend, "checks_finite", False),
-        )
-        device = getattr(data[0], "device", _CPU).type
-        if _autocast_enabled(device):
+        data = self.problem.validate(*map(full_precision, data), check_finite=self._check_finite)
+        device = _autocast_device(data[0])
+        if device is not None:
             with torch.autocast(device, enabled=False):
                 return self.backend.solve(self.problem, *data)
         # no autocast region is active: entering a disabled one would change nothing, and a

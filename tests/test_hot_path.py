@@ -8,7 +8,7 @@ import torch
 
 from optneuron import OptLayer, SphereQP, SymTridiagonal
 from optneuron.backends.eigenpairs import dense_eigenpair, tridiagonal_sum
-from optneuron.layer import _autocast_enabled
+from optneuron.layer import _autocast_device
 
 from spectra_helpers import with_spectrum
 
@@ -95,12 +95,13 @@ def test_layer_gradient_is_the_same_with_and_without_autocast(structure):
         for x in leaves:
             x.requires_grad_(True).grad = None
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-            assert _autocast_enabled("cpu") is autocast
+            for datum in (data, torch.zeros(1)):
+                assert _autocast_device(datum) == ("cpu" if autocast else None)
             OptLayer(SphereQP(2))(data).value.sum().backward()
         grads.append([x.grad.clone() for x in leaves])
     for a, b in zip(*grads):
         assert torch.equal(a, b)
-    assert _autocast_enabled("meta") is False  # a device type autocast does not know
+    assert _autocast_device(torch.zeros(1, device="meta")) is None  # a type autocast does not know
 
 
 def test_serial_slices_cover_the_batch_below_the_grain():
