@@ -35,3 +35,25 @@ def test_the_base_copy_imports_itself_and_the_inputs_are_the_training_batch():
     assert d.flags.c_contiguous and e.flags.c_contiguous
     d2, e2 = kernel_ab._inputs(8, 5)
     assert d2.shape == (8, 5) and e2.shape == (8, 4)
+
+
+def test_step_ab_times_every_variant_on_every_step():
+    import torch
+
+    from benchmarks import step_ab
+
+    Z, y = torch.randn(200, 3), torch.randn(200)
+    W = torch.zeros(3, requires_grad=True)
+    calls = {"a": 0, "b": 0}
+
+    def variant(name):
+        def predict(z):
+            calls[name] += 1
+            return z @ W
+        return predict
+
+    times = step_ab.step_times({"a": variant("a"), "b": variant("b")}, [W], Z, y, batch=64,
+                               epochs=2)
+    assert calls == {"a": 6, "b": 6}  # 3 full batches per epoch, every variant on each
+    assert all(t.shape == (6,) and (t > 0).all() for t in times.values())
+    assert W.grad is not None and torch.count_nonzero(W.detach()) > 0  # Adam stepped

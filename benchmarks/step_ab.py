@@ -1,0 +1,97 @@
+"""The batch-64 training step of ``benchmarks/bench.py``'s epoch row with this checkout's layer
+against the same step with another commit's, in one process, each step timed alone.
+
+    python -m benchmarks.step_ab BASE [--epochs 3] [--threads 1]
+
+``BASE`` is any commit (its package is archived and imported as ``optneuron_base``, as in
+``benchmarks.kernel_ab``). Every minibatch goes through each variant in turn, in an order that
+rotates from step to step, each variant with its own Adam on the same parameters; the medians
+of the step times are compared. Why steps rather than epochs: on a shared machine the speed
+drifts by several percent from one epoch to the next, so epochs timed in turn resolve 2–3% at
+best, while steps of all variants interleaved see the same drift and resolve ~0.5%. The
+variants are ``this`` and ``base`` (the layer, as the epoch row calls it) and ``floor`` (the
+same step without the solve). Prints the medians (µs), this / base, and whether both give the
+same values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from benchmarks.kernel_ab import base_kernels
+
+
+def step_times(variants: dict[str, Callable], params, Z, y, batch: int = 64, epochs: int = 3,
+               seed: int = 0) -> dict[str, np.ndarray]:
+    """Seconds of every training step (forward, squared loss, backward, Adam step) of each
+    variant ``z -> prediction``, the variants interleaved step by step in rotating order."""
+    names = list(variants)
+    opts = {name: torch.optim.Adam(params, lr=1e-3) for name in names}
+    times = {name: [] for name in names}
+    g = torch.Generator().manual_seed(seed)
+    step = 0
+    for _ in range(epochs):
+        order = torch.randperm(len(Z), generator=g)
+        for start in range(0, len(Z) - batch + 1, batch):
+            idx = order[start:start + batch]
+            zb, yb = Z[idx], y[idx]
+            step += 1
+            turn = step % len(names)
+            for name in names[turn:] + names[:turn]:
+                begin = time.perf_counter()
+                loss = ((variants[name](zb) - yb) ** 2).mean()
+                opts[name].zero_grad()
+                loss.backward()
+                opts[name].step()
+                times[name].append(time.perf_counter() - begin)
+    return {name: np.array(t) for name, t in times.items()}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.step_ab", description=__doc__)
+    parser.add_argument("base")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch's threads; 1 also fixes both packages' kernels to one")
+    args = parser.parse_args(argv)
+    import optneuron as this
+    import optneuron.kernels  # noqa: F401  (this.kernels below)
+
+    base_kernels(args.base)  # imports optneuron_base.kernels
+    import optneuron_base as base
+
+    torch.set_num_threads(args.threads)
+    for package in (this, base):
+        package.kernels.warm_up()
+        if args.threads == 1:
+            package.set_num_threads(1)
+    g = torch.Generator().manual_seed(1)
+    rows, features, dim = 20_000, 8, 45
+    Z = torch.randn(rows, features, generator=g)
+    y = torch.sin(Z[:, 0]) + Z[:, 1] * Z[:, 2]
+    W_d = (0.3 * torch.randn(features + 1, dim, generator=g)).requires_grad_(True)
+    W_e = (0.3 * torch.randn(features + 1, dim - 1, generator=g)).requires_grad_(True)
+    Z1 = torch.cat([Z, torch.ones(rows, 1)], dim=1)
+
+    def layer_of(package):
+        layer = package.OptLayer(package.SphereQP(dim // 2))
+        return lambda z: layer(package.SymTridiagonal(z @ W_d, z @ W_e)).value
+
+    variants = {"this": layer_of(this), "base": layer_of(base),
+                "floor": lambda z: (z @ W_d).sum(-1) + (z @ W_e).sum(-1)}
+    same = torch.equal(variants["this"](Z1[:64]), variants["base"](Z1[:64]))
+    times = step_times(variants, [W_d, W_e], Z1, y, epochs=args.epochs)
+    med = {name: float(np.median(t)) * 1e6 for name, t in times.items()}
+    out = {**{f"{name} us": round(m, 1) for name, m in med.items()},
+           "this / base": round(med["this"] / med["base"], 3), "same values": bool(same)}
+    print(out)
+    return out
+
+
+if __name__ == "__main__":
+    main()
