@@ -4,14 +4,19 @@ against the same step with another commit's, in one process, each step timed alo
     python -m benchmarks.step_ab BASE [--epochs 3] [--threads 1]
 
 ``BASE`` is any commit (its package is archived and imported as ``optneuron_base``, as in
-``benchmarks.kernel_ab``). Every minibatch goes through each variant in turn, in an order that
-rotates from step to step, each variant with its own Adam on the same parameters; the medians
-of the step times are compared. Why steps rather than epochs: on a shared machine the speed
-drifts by several percent from one epoch to the next, so epochs timed in turn resolve 2–3% at
-best, while steps of all variants interleaved see the same drift and resolve ~0.5%. The
-variants are ``this`` and ``base`` (the layer, as the epoch row calls it) and ``floor`` (the
-same step without the solve). Prints the medians (µs), this / base, and whether both give the
-same values.
+``benchmarks.kernel_ab``). The minibatches go in blocks of 16: each variant runs a block in
+turn (the order rotating from block to block), each with its own Adam on the same parameters,
+and the medians of the step times are compared, a block's first step left out.
+
+Why blocks rather than epochs: on a shared machine the speed drifts by several percent from
+one epoch to the next, so epochs timed in turn resolve 2–3% at best, while blocks a few ms
+long see the same drift. Why not single steps interleaved: a step right after another
+variant's finds caches and branch predictors set for other code and takes ~1.5× as long,
+which an epoch never sees.
+
+The variants are ``this`` and ``base`` (the layer, as the epoch row calls it) and ``floor``
+(the same step without the solve). Prints the medians (µs), this / base, and whether both
+give the same values.
 """
 
 from __future__ import annotations
@@ -27,28 +32,32 @@ from benchmarks.kernel_ab import base_kernels
 
 
 def step_times(variants: dict[str, Callable], params, Z, y, batch: int = 64, epochs: int = 3,
-               seed: int = 0) -> dict[str, np.ndarray]:
-    """Seconds of every training step (forward, squared loss, backward, Adam step) of each
-    variant ``z -> prediction``, the variants interleaved step by step in rotating order."""
+               block: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seconds of the training steps (forward, squared loss, backward, Adam step) of each
+    variant ``z -> prediction``: the minibatches go in blocks of ``block``, each variant runs
+    a whole block in turn (the order rotating from block to block), and a block's first step
+    is not kept, so that every kept step follows a step of its own variant, as in an epoch."""
     names = list(variants)
     opts = {name: torch.optim.Adam(params, lr=1e-3) for name in names}
     times = {name: [] for name in names}
     g = torch.Generator().manual_seed(seed)
-    step = 0
+    turn = 0
     for _ in range(epochs):
         order = torch.randperm(len(Z), generator=g)
-        for start in range(0, len(Z) - batch + 1, batch):
-            idx = order[start:start + batch]
-            zb, yb = Z[idx], y[idx]
-            step += 1
-            turn = step % len(names)
-            for name in names[turn:] + names[:turn]:
-                begin = time.perf_counter()
-                loss = ((variants[name](zb) - yb) ** 2).mean()
-                opts[name].zero_grad()
-                loss.backward()
-                opts[name].step()
-                times[name].append(time.perf_counter() - begin)
+        starts = range(0, len(Z) - batch + 1, batch)
+        for first in range(0, len(starts), block):
+            data = [(Z[order[s:s + batch]], y[order[s:s + batch]])
+                    for s in starts[first:first + block]]
+            turn += 1
+            for name in names[turn % len(names):] + names[:turn % len(names)]:
+                for i, (zb, yb) in enumerate(data):
+                    begin = time.perf_counter()
+                    loss = ((variants[name](zb) - yb) ** 2).mean()
+                    opts[name].zero_grad()
+                    loss.backward()
+                    opts[name].step()
+                    if i > 0:
+                        times[name].append(time.perf_counter() - begin)
     return {name: np.array(t) for name, t in times.items()}
 
 

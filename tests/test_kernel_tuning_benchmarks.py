@@ -52,8 +52,10 @@ def test_step_ab_times_every_variant_on_every_step():
             return z @ W
         return predict
 
-    times = step_ab.step_times({"a": variant("a"), "b": variant("b")}, [W], Z, y, batch=64,
-                               epochs=2)
-    assert calls == {"a": 6, "b": 6}  # 3 full batches per epoch, every variant on each
-    assert all(t.shape == (6,) and (t > 0).all() for t in times.values())
+    times = step_ab.step_times({"a": variant("a"), "b": variant("b")}, [W], Z, y, batch=32,
+                               epochs=2, block=4)
+    # 6 full batches per epoch in blocks of 4 and 2: every variant on each, the first step of
+    # every block not kept
+    assert calls == {"a": 12, "b": 12}
+    assert all(t.shape == (8,) and (t > 0).all() for t in times.values())
     assert W.grad is not None and torch.count_nonzero(W.detach()) > 0  # Adam stepped
