@@ -2,6 +2,7 @@
 against the same step with another commit's, in one process, each step timed alone.
 
     python -m benchmarks.step_ab BASE [--epochs 3] [--threads 1]
+    python -m benchmarks.step_ab --torch-threads [--epochs 3]
 
 ``BASE`` is any commit (its package is archived and imported as ``optneuron_base``, as in
 ``benchmarks.kernel_ab``). The minibatches go in blocks of 16: each variant runs a block in
@@ -16,7 +17,9 @@ which an epoch never sees.
 
 The variants are ``this`` and ``base`` (the layer, as the epoch row calls it) and ``floor``
 (the same step without the solve). Prints the medians (µs), this / base, and whether both
-give the same values.
+give the same values. ``--torch-threads`` instead times this step, the step without the solve
+and the SciPy approach's at one and at two torch threads (the kernels on one): what torch's
+thread count costs each, and the SciPy / ours ratio per step at each count.
 """
 
 from __future__ import annotations
@@ -61,13 +64,77 @@ def step_times(variants: dict[str, Callable], params, Z, y, batch: int = 64, epo
     return {name: np.array(t) for name, t in times.items()}
 
 
+def _training_data():
+    """``bench.training_case``'s tridiagonal data: ``(Z with a ones column, y, W_d, W_e)``."""
+    g = torch.Generator().manual_seed(1)
+    rows, features, dim = 20_000, 8, 45
+    Z = torch.randn(rows, features, generator=g)
+    y = torch.sin(Z[:, 0]) + Z[:, 1] * Z[:, 2]
+    W_d = (0.3 * torch.randn(features + 1, dim, generator=g)).requires_grad_(True)
+    W_e = (0.3 * torch.randn(features + 1, dim - 1, generator=g)).requires_grad_(True)
+    return torch.cat([Z, torch.ones(rows, 1)], dim=1), y, W_d, W_e
+
+
+def at_torch_threads(threads: int, predict: Callable) -> Callable:
+    """``predict`` run with torch on ``threads`` intra-op threads (set when it is not: a
+    block's first step, which ``step_times`` does not keep)."""
+    def run(z):
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        return predict(z)
+    return run
+
+
+def _report(times: dict, ratios: dict) -> dict:
+    med = {name: float(np.median(t)) * 1e6 for name, t in times.items()}
+    out = {**{f"{name} us": round(m, 1) for name, m in med.items()},
+           **{f"{a} / {b}": round(med[a] / med[b], 3) for a, b in ratios.items()}}
+    print(out)
+    return out
+
+
+def threads_ab(epochs: int) -> dict:
+    """The step at one and at two torch threads: ours, the loop without the solve, and the
+    SciPy approach (``bench._ScipyTridiagonalEig``), the kernels on one thread throughout."""
+    import optneuron as this
+    from benchmarks.bench import _ScipyTridiagonalEig
+    from optneuron import kernels
+
+    kernels.warm_up()
+    Z1, y, W_d, W_e = _training_data()
+    layer = this.OptLayer(this.SphereQP(W_d.shape[1] // 2))
+    predict = {
+        "ours": lambda z: layer(this.SymTridiagonal(z @ W_d, z @ W_e)).value,
+        "floor": lambda z: (z @ W_d).sum(-1) + (z @ W_e).sum(-1),
+        "scipy": lambda z: _ScipyTridiagonalEig.apply(z @ W_d, z @ W_e, W_d.shape[1] // 2),
+    }
+    variants = {f"{name}@{t}": at_torch_threads(t, f) for name, f in predict.items()
+                for t in (1, 2)}
+    previous = torch.get_num_threads()
+    kernels.set_num_threads(1)
+    try:
+        times = step_times(variants, [W_d, W_e], Z1, y, epochs=epochs)
+    finally:
+        torch.set_num_threads(previous)
+        kernels.set_num_threads(None)
+    return _report(times, {"scipy@1": "ours@1", "scipy@2": "ours@2", "ours@2": "ours@1",
+                           "floor@2": "floor@1"})
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.step_ab", description=__doc__)
-    parser.add_argument("base")
+    parser.add_argument("base", nargs="?", help="the commit to compare with")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch's threads; 1 also fixes both packages' kernels to one")
+    parser.add_argument("--torch-threads", action="store_true",
+                        help="instead of BASE: this step, the loop without the solve and the "
+                             "SciPy approach's, each at one and at two torch threads")
     args = parser.parse_args(argv)
+    if args.torch_threads:
+        return threads_ab(args.epochs)
+    if args.base is None:
+        parser.error("BASE is needed unless --torch-threads is given")
     import optneuron as this
     import optneuron.kernels  # noqa: F401  (this.kernels below)
 
@@ -79,26 +146,19 @@ def main(argv=None) -> dict:
         package.kernels.warm_up()
         if args.threads == 1:
             package.set_num_threads(1)
-    g = torch.Generator().manual_seed(1)
-    rows, features, dim = 20_000, 8, 45
-    Z = torch.randn(rows, features, generator=g)
-    y = torch.sin(Z[:, 0]) + Z[:, 1] * Z[:, 2]
-    W_d = (0.3 * torch.randn(features + 1, dim, generator=g)).requires_grad_(True)
-    W_e = (0.3 * torch.randn(features + 1, dim - 1, generator=g)).requires_grad_(True)
-    Z1 = torch.cat([Z, torch.ones(rows, 1)], dim=1)
+    Z1, y, W_d, W_e = _training_data()
 
     def layer_of(package):
-        layer = package.OptLayer(package.SphereQP(dim // 2))
+        layer = package.OptLayer(package.SphereQP(W_d.shape[1] // 2))
         return lambda z: layer(package.SymTridiagonal(z @ W_d, z @ W_e)).value
 
     variants = {"this": layer_of(this), "base": layer_of(base),
                 "floor": lambda z: (z @ W_d).sum(-1) + (z @ W_e).sum(-1)}
     same = torch.equal(variants["this"](Z1[:64]), variants["base"](Z1[:64]))
-    times = step_times(variants, [W_d, W_e], Z1, y, epochs=args.epochs)
-    med = {name: float(np.median(t)) * 1e6 for name, t in times.items()}
-    out = {**{f"{name} us": round(m, 1) for name, m in med.items()},
-           "this / base": round(med["this"] / med["base"], 3), "same values": bool(same)}
-    print(out)
+    out = _report(step_times(variants, [W_d, W_e], Z1, y, epochs=args.epochs),
+                  {"this": "base"})
+    out["same values"] = bool(same)
+    print({"same values": out["same values"]})
     return out
 
 

@@ -59,3 +59,20 @@ def test_step_ab_times_every_variant_on_every_step():
     assert calls == {"a": 12, "b": 12}
     assert all(t.shape == (8,) and (t > 0).all() for t in times.values())
     assert W.grad is not None and torch.count_nonzero(W.detach()) > 0  # Adam stepped
+
+
+def test_step_ab_runs_a_variant_at_its_torch_thread_count():
+    import torch
+
+    from benchmarks import step_ab
+
+    before = torch.get_num_threads()
+    seen = []
+    try:
+        run = step_ab.at_torch_threads(1, lambda z: seen.append(torch.get_num_threads()) or z)
+        assert run(3) == 3 and seen == [1]
+    finally:
+        torch.set_num_threads(before)
+    Z1, y, W_d, W_e = step_ab._training_data()
+    assert Z1.shape == (20_000, 9) and (Z1[:, -1] == 1).all() and y.shape == (20_000,)
+    assert W_d.shape == (9, 45) and W_e.shape == (9, 44) and W_d.requires_grad
