@@ -4,9 +4,9 @@ start they had before (the count interpolated linearly over Gershgorin's interva
     python -m benchmarks.laguerre_start
 
 Each iteration is the kernels' own ``laguerre_start`` / ``laguerre_update`` driven one matrix at
-a time by the same Sturm/Laguerre recurrence as ``lanes_sturm_laguerre``; only the first point
-differs. Prints the mean passes per eigenvalue (the cluster test's counts not included) for
-several matrix sets and relative indices k / n.
+a time by the kernels' ``lanes_sturm_laguerre`` on one lane; only the first point differs.
+Prints the mean passes per eigenvalue (the cluster test's counts not included) for several
+matrix sets and relative indices k / n.
 """
 
 from __future__ import annotations
@@ -19,36 +19,25 @@ from optneuron.kernels import _compiled as K
 
 @njit(cache=False)
 def _passes(d, e, k, interpolated):
-    """Sturm passes until laguerre_update stops, for lam_k of the scaled tridiagonal (d, e)."""
+    """Sturm passes until laguerre_update stops, for lam_k of the scaled tridiagonal (d, e):
+    each pass is the kernels' own lanes_sturm_laguerre on one lane."""
     n = d.shape[0]
     gl, gu, tn, mean, sd = K.spectral_bounds(d, e, n)
     st = np.zeros(K.STATE_SIZE)
     K.laguerre_start(st, gl, gu, n, k, mean, sd)
     if interpolated:
         st[K._X] = K._interpolate(gl, gu, 0.0, float(n), k)
+    L = K.LANES
+    dT = np.zeros((n, L))
+    e2T = np.zeros((n, L))
+    dT[:, 0] = d
+    e2T[:n - 1, 0] = e * e
+    S = np.zeros(K._LROWS * L)
     for it in range(1, K.MAXIT + 1):
-        x = st[K._X]
-        q = d[0] - x
-        q = q if abs(q) >= K.PIVMIN else -K.PIVMIN
-        c = 1 if q < 0.0 else 0
-        iv = 1.0 / q
-        r = -iv
-        s = 0.0
-        g = -iv
-        h = iv * iv
-        for i in range(1, n):
-            t = e[i - 1] * e[i - 1] * iv
-            q = (d[i] - x) - t
-            q = q if abs(q) >= K.PIVMIN else -K.PIVMIN
-            c += 1 if q < 0.0 else 0
-            dq = t * r - 1.0
-            ddq = t * (s - 2.0 * r * r)
-            iv = 1.0 / q
-            r = dq * iv
-            s = ddq * iv
-            g += r
-            h += r * r - s
-        if K.laguerre_update(st, c, g, h, k, float(n), tn):
+        S[K._LX * L] = st[K._X]
+        K.lanes_sturm_laguerre(dT, e2T, n, S, 1)
+        if K.laguerre_update(st, int(S[K._LCNT * L]), S[K._LG * L], S[K._LH * L], k,
+                            float(n), tn):
             return it
     return K.MAXIT
 
