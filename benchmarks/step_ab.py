@@ -89,7 +89,6 @@ def _report(times: dict, ratios: dict) -> dict:
     med = {name: float(np.median(t)) * 1e6 for name, t in times.items()}
     out = {**{f"{name} us": round(m, 1) for name, m in med.items()},
            **{f"{a} / {b}": round(med[a] / med[b], 3) for a, b in ratios.items()}}
-    print(out)
     return out
 
 
@@ -117,8 +116,10 @@ def threads_ab(epochs: int) -> dict:
     finally:
         torch.set_num_threads(previous)
         kernels.set_num_threads(None)
-    return _report(times, {"scipy@1": "ours@1", "scipy@2": "ours@2", "ours@2": "ours@1",
-                           "floor@2": "floor@1"})
+    out = _report(times, {"scipy@1": "ours@1", "scipy@2": "ours@2", "ours@2": "ours@1",
+                          "floor@2": "floor@1"})
+    print(out)
+    return out
 
 
 def main(argv=None) -> dict:
@@ -158,7 +159,7 @@ def main(argv=None) -> dict:
     out = _report(step_times(variants, [W_d, W_e], Z1, y, epochs=args.epochs),
                   {"this": "base"})
     out["same values"] = bool(same)
-    print({"same values": out["same values"]})
+    print(out)
     return out
 
 
