@@ -136,7 +136,7 @@ def _tridiagonal_arrays(T: SymTridiagonal, lo: int, hi: int, vectors: bool, deri
         T.diag.detach().contiguous().numpy(), T.off.detach().contiguous().numpy(), lo, hi,
         vectors, derivatives, torch.get_num_threads(),
     )
-    if suspect is not None:  # some row flagged (a numpy reduction costs ~3% of a small step)
+    if suspect is not None:  # some row flagged (no numpy reduction: docs/design.md, "Training")
         fixed_Q = _relapack_flagged(T, suspect, lo, hi, values, Q, vectors=derivatives)
         if derivatives:
             for full, fixed in zip(derivs, tridiagonal_derivatives(fixed_Q)):
