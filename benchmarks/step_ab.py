@@ -1,7 +1,7 @@
 """The batch-64 training step of ``benchmarks/bench.py``'s epoch row with this checkout's layer
 against the same step with another commit's, in one process, each step timed alone.
 
-    python -m benchmarks.step_ab BASE [--epochs 3] [--threads 1]
+    python -m benchmarks.step_ab BASE [--epochs 3] [--threads 1] [--structure dense]
     python -m benchmarks.step_ab --torch-threads [--epochs 3]
 
 ``BASE`` is any commit (its package is archived and imported as ``optneuron_base``, as in
@@ -16,10 +16,12 @@ variant's finds caches and branch predictors set for other code and takes ~1.5×
 which an epoch never sees.
 
 The variants are ``this`` and ``base`` (the layer, as the epoch row calls it) and ``floor``
-(the same step without the solve). Prints the medians (µs), this / base, and whether both
-give the same values. ``--torch-threads`` instead times this step, the step without the solve
-and the SciPy approach's at one and at two torch threads (the kernels on one): what torch's
-thread count costs each, and the SciPy / ours ratio per step at each count.
+(the same step without the solve). ``--structure dense`` times ``bench.py``'s dense batch-64
+row instead (``λ_8`` of symmetrized 16 × 16 matrices ``(M + Mᵀ)/2``, ``M`` linear in the row).
+Prints the medians (µs), this / base, and whether both give the same values.
+``--torch-threads`` instead times this step, the step without the solve and the SciPy
+approach's at one and at two torch threads (the kernels on one): what torch's thread count
+costs each, and the SciPy / ours ratio per step at each count.
 """
 
 from __future__ import annotations
@@ -75,6 +77,50 @@ def _training_data():
     return torch.cat([Z, torch.ones(rows, 1)], dim=1), y, W_d, W_e
 
 
+def _dense_training_data(dim: int = 16):
+    """``bench.training_case``'s dense data: ``(Z with a ones column, y, W (9, dim²))``."""
+    g = torch.Generator().manual_seed(1)
+    rows, features = 20_000, 8
+    Z = torch.randn(rows, features, generator=g)
+    y = torch.sin(Z[:, 0]) + Z[:, 1] * Z[:, 2]
+    W = (0.3 * torch.randn(features + 1, dim * dim, generator=g)).requires_grad_(True)
+    return torch.cat([Z, torch.ones(rows, 1)], dim=1), y, W
+
+
+def _variants(packages: dict, structure: str):
+    """``({name: z -> prediction}, params, Z, y)``: each package's layer on ``structure``'s
+    step (``"tridiagonal"`` or ``"dense"``) and ``floor``, the same step without the solve."""
+    if structure == "dense":
+        Z1, y, W = _dense_training_data()
+        dim = int(W.shape[1] ** 0.5)
+
+        def matrices(z):
+            M = (z @ W).reshape(-1, dim, dim)
+            return (M + M.mT) / 2
+
+        def layer_of(package):
+            layer = package.OptLayer(package.SphereQP(dim // 2))
+            return lambda z: layer(matrices(z)).value
+
+        def floor(z):
+            return matrices(z).sum((-1, -2))
+
+        params = [W]
+    else:
+        Z1, y, W_d, W_e = _training_data()
+
+        def layer_of(package):
+            layer = package.OptLayer(package.SphereQP(W_d.shape[1] // 2))
+            return lambda z: layer(package.SymTridiagonal(z @ W_d, z @ W_e)).value
+
+        def floor(z):
+            return (z @ W_d).sum(-1) + (z @ W_e).sum(-1)
+
+        params = [W_d, W_e]
+    variants = {name: layer_of(package) for name, package in packages.items()}
+    return {**variants, "floor": floor}, params, Z1, y
+
+
 def at_torch_threads(threads: int, predict: Callable) -> Callable:
     """``predict`` run with torch on ``threads`` intra-op threads (set when it is not: a
     block's first step, which ``step_times`` does not keep)."""
@@ -128,6 +174,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1,
                         help="torch's threads; 1 also fixes both packages' kernels to one")
+    parser.add_argument("--structure", choices=("tridiagonal", "dense"), default="tridiagonal",
+                        help="the epoch row's tridiagonal step (default) or the dense one")
     parser.add_argument("--torch-threads", action="store_true",
                         help="instead of BASE: this step, the loop without the solve and the "
                              "SciPy approach's, each at one and at two torch threads")
@@ -147,17 +195,9 @@ def main(argv=None) -> dict:
         package.kernels.warm_up()
         if args.threads == 1:
             package.set_num_threads(1)
-    Z1, y, W_d, W_e = _training_data()
-
-    def layer_of(package):
-        layer = package.OptLayer(package.SphereQP(W_d.shape[1] // 2))
-        return lambda z: layer(package.SymTridiagonal(z @ W_d, z @ W_e)).value
-
-    variants = {"this": layer_of(this), "base": layer_of(base),
-                "floor": lambda z: (z @ W_d).sum(-1) + (z @ W_e).sum(-1)}
+    variants, params, Z1, y = _variants({"this": this, "base": base}, args.structure)
     same = torch.equal(variants["this"](Z1[:64]), variants["base"](Z1[:64]))
-    out = _report(step_times(variants, [W_d, W_e], Z1, y, epochs=args.epochs),
-                  {"this": "base"})
+    out = _report(step_times(variants, params, Z1, y, epochs=args.epochs), {"this": "base"})
     out["same values"] = bool(same)
     print(out)
     return out

@@ -76,3 +76,27 @@ def test_step_ab_runs_a_variant_at_its_torch_thread_count():
     Z1, y, W_d, W_e = step_ab._training_data()
     assert Z1.shape == (20_000, 9) and (Z1[:, -1] == 1).all() and y.shape == (20_000,)
     assert W_d.shape == (9, 45) and W_e.shape == (9, 44) and W_d.requires_grad
+
+
+def test_step_ab_variants_solve_each_structure_and_floor_skips_the_solve():
+    import torch
+
+    import optneuron
+    from benchmarks import step_ab
+
+    for structure, n_params in (("tridiagonal", 2), ("dense", 1)):
+        variants, params, Z1, y = step_ab._variants({"this": optneuron}, structure)
+        assert list(variants) == ["this", "floor"] and len(params) == n_params
+        assert Z1.shape == (20_000, 9) and y.shape == (20_000,)
+        z = Z1[:5]
+        value = variants["this"](z)
+        if structure == "dense":
+            (W,) = params
+            M = (z @ W).reshape(5, 16, 16).detach().double()
+            expected = torch.linalg.eigvalsh((M + M.mT) / 2)[:, 8]
+        else:
+            W_d, W_e = params
+            T = optneuron.SymTridiagonal(z @ W_d, z @ W_e).to_dense().detach().double()
+            expected = torch.linalg.eigvalsh(T)[:, 22]
+        torch.testing.assert_close(value.detach().double(), expected, rtol=1e-5, atol=1e-5)
+        assert variants["floor"](z).shape == (5,)
