@@ -22,8 +22,11 @@ def compiling(monkeypatch):
 
     from optneuron import kernels
 
-    monkeypatch.setattr(kernels, "dense_eigenpairs", fail)
-    monkeypatch.setattr(kernels, "tridiagonal_eigenpairs", fail)
+    # every kernel entry, public and the backend's checked ones
+    for name in ("dense_eigenpairs", "tridiagonal_eigenpairs", "tiny_eigenpairs",
+                 "dense_eigenvector", "checked_dense_eigenpairs", "checked_tiny_eigenpairs",
+                 "checked_tridiagonal_eigenpairs", "checked_dense_eigenvector"):
+        monkeypatch.setattr(kernels, name, fail)
     return calls
 
 

@@ -148,20 +148,25 @@ def test_sdp_large_scale_is_accurate_or_raises():
     assert torch.all((v - exact).abs() <= SDP_TOL * torch.linalg.matrix_norm(A, ord=2))
 
 
-def test_eigen_kernel_suspect_rows_fall_back_to_lapack(monkeypatch):
+@pytest.mark.parametrize("n, entry", [(4, "checked_tiny_eigenpairs"),
+                                      (12, "checked_dense_eigenpairs")])
+def test_eigen_kernel_suspect_rows_fall_back_to_lapack(monkeypatch, n, entry):
     """Rows the compiled kernels cannot vouch for (no convergence, clusters) are re-solved."""
     from optneuron import kernels
 
-    real = kernels.dense_eigenpairs
+    real = getattr(kernels, entry)
+    calls = []
 
-    def unconverged(A, lo, hi, vectors=True, max_threads=None):
-        values, Q, suspect = real(A, lo, hi, vectors)
+    def unconverged(A, lo, hi, vectors, max_threads=None):
+        calls.append(A.shape)
+        values, Q, _ = real(A, lo, hi, vectors)
         values[:] = np.nan  # what a non-converged kernel would leave behind
-        return values, Q, np.ones_like(suspect)
+        return values, Q, np.ones(A.shape[0], dtype=np.bool_)
 
-    monkeypatch.setattr(kernels, "dense_eigenpairs", unconverged)
-    A = _A4()
+    monkeypatch.setattr(kernels, entry, unconverged)
+    A = torch.from_numpy(_sym(np.random.default_rng(0), n, (2,)))
     v = OptLayer(SphereQP(1), method="kernel")(A).value
+    assert calls == [(2, n, n)]  # the backend's entry for this n was the one patched
     assert torch.allclose(v, torch.linalg.eigvalsh(A)[:, 1], rtol=0, atol=1e-12)
 
 

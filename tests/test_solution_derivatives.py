@@ -222,20 +222,21 @@ def test_eigenvector_kernel_and_torch_paths_agree(structure, n):
 
 def test_x_after_the_value_reduces_a_dense_batch_once(monkeypatch):
     # reading Solution.x after the value reuses the value's Householder reduction: one call of
-    # kernels.dense_eigenvector for both, and the same x and gradient as a fresh reduction
+    # kernels.checked_dense_eigenvector (the backend's entry) for both, and the same x and
+    # gradient as a fresh reduction
     from optneuron import kernels
     from optneuron.backends import eigen_solution
 
     A = random_symmetric(4, 12, 12, seed=23)
     D = torch.randn(4, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(24))
     calls = []
-    reduce = kernels.dense_eigenvector
+    reduce = kernels.checked_dense_eigenvector
 
     def counted(*args, **kwargs):
         calls.append(1)
         return reduce(*args, **kwargs)
 
-    monkeypatch.setattr(kernels, "dense_eigenvector", counted)
+    monkeypatch.setattr(kernels, "checked_dense_eigenvector", counted)
     results = []
     for shared in (True, False):
         if not shared:  # what the eigenvector Function does without the value's reduction

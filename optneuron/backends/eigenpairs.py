@@ -10,7 +10,6 @@ tensors that are not torch views.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from ..matrices import SymTridiagonal, require_finite
@@ -119,11 +118,12 @@ def _kernel_arrays(A, lo: int, hi: int, vectors: bool, derivatives: bool):
     kernels = _kernels()
     # n <= 8: Jacobi over lanes of matrices (kernels/tiny.py): no tridiagonal reduction
     tiny = A.shape[-1] <= kernels.TINY_MAX_N and kernel_ready("tiny", A.dtype)
-    values, Q, suspect = (kernels.tiny_eigenpairs if tiny else kernels.dense_eigenpairs)(
-        A.detach().contiguous().numpy(), lo, hi, vectors, max_threads=torch.get_num_threads()
-    )
-    # the ufunc's reduce is C alone; ndarray.any() and np.count_nonzero run numpy Python first
-    if np.logical_or.reduce(suspect):
+    # A was validated (a float tensor, (B, n, n)) and lo, hi come from a problem's eigen_range:
+    # the checked kernels skip the public functions' argument checks
+    values, Q, suspect = (
+        kernels.checked_tiny_eigenpairs if tiny else kernels.checked_dense_eigenpairs
+    )(A.detach().contiguous().numpy(), lo, hi, vectors, torch.get_num_threads())
+    if suspect is not None:  # some row flagged (no numpy reduction: docs/design.md, "Training")
         _relapack_flagged(A, suspect, lo, hi, values, Q)
     return values, Q, None
 
@@ -229,9 +229,9 @@ def dense_eigenvector(A: torch.Tensor, k: int):
     """``(λ_k (B,), q_k (B, n), reflectors)`` by ``kernels.dense_eigenvector``; rows it flags get
     ``(λ_k, q_k)`` from LAPACK (their reflectors stay valid: the reduction does not depend on
     the eigen-solve), after the finiteness check that names bad input."""
-    values, vecs, suspect, reflectors = _kernels().dense_eigenvector(
-        A.detach().contiguous().numpy(), k, max_threads=torch.get_num_threads())
-    if np.logical_or.reduce(suspect):
+    values, vecs, suspect, reflectors = _kernels().checked_dense_eigenvector(
+        A.detach().contiguous().numpy(), k, torch.get_num_threads())
+    if suspect is not None:
         _relapack_flagged(A, suspect, k, k + 1, values, vecs)
     B, n = vecs.shape[:2]
     return torch.from_numpy(values.reshape(B)), torch.from_numpy(vecs.reshape(B, n)), reflectors

@@ -34,7 +34,11 @@ within 1e-8 ||T|| of another one of the range or of lam_{lo-1} / lam_hi (then th
 an arbitrary basis choice, though the *values* stay accurate), an iteration did not converge,
 the input held inf/NaN (values NaN), or the explicit residual check ||Aq - lam q|| <=
 16 n eps ||A||_inf failed. Callers re-solve suspect rows with LAPACK. The same rule is applied
-with vectors=False, so suspect does not depend on ``vectors``.
+with vectors=False, so suspect does not depend on ``vectors``. The ``checked_*`` twins
+(``checked_dense_eigenpairs``, ``checked_tiny_eigenpairs``, ``checked_tridiagonal_eigenpairs``,
+``checked_dense_eigenvector``) skip the argument checks and give ``suspect`` None when no
+matrix was flagged (each batch kernel counts them): the eigen backend's once-per-step path,
+where a numpy reduction of the flags cost ~3% of a training step (docs/design.md, "Training").
 
 Accuracy contract (float64, rows not suspect), with ||A|| = ||A||_2, eps = 2**-52, c = 4:
     |lam - lam_LAPACK| <= c n eps ||A||,   ||A q - lam q|| <= c n eps ||A||,
@@ -76,8 +80,9 @@ tridiagonal solve) and, for dense input, ``dense_eigenvector(A, k)`` (the eigenp
 O(n^2) per matrix; both flag matrices whose lam_k ties with another eigenvalue.
 """
 
-from .dense import dense_eigenpairs
+from .dense import checked_dense_eigenpairs, dense_eigenpairs
 from .eigenvector_adjoint import (
+    checked_dense_eigenvector,
     dense_eigenvector,
     dense_eigenvector_adjoint,
     tridiagonal_eigenvector_adjoint,
@@ -86,12 +91,14 @@ from .machine_load import MachineLoad
 from .readiness import ensure_ready, is_ready, wait_until_ready, warm_up
 from .spectrum import dense_spectrum, tridiagonal_spectrum
 from .threads import get_num_threads, set_num_threads
-from .tiny import TINY_MAX_N, pencil_eigenvalue, tiny_eigenpairs
+from .tiny import TINY_MAX_N, checked_tiny_eigenpairs, pencil_eigenvalue, tiny_eigenpairs
 from .tridiagonal import checked_tridiagonal_eigenpairs, tridiagonal_eigenpairs
 
 __all__ = [
     "dense_eigenpairs",
+    "checked_dense_eigenpairs",
     "tiny_eigenpairs",
+    "checked_tiny_eigenpairs",
     "pencil_eigenvalue",
     "TINY_MAX_N",
     "tridiagonal_eigenpairs",
@@ -100,6 +107,7 @@ __all__ = [
     "tridiagonal_spectrum",
     "tridiagonal_eigenvector_adjoint",
     "dense_eigenvector",
+    "checked_dense_eigenvector",
     "dense_eigenvector_adjoint",
     "warm_up",
     "ensure_ready",

@@ -1182,9 +1182,13 @@ def back_transform(W, n, tau, z):
 
 @njit(**_JIT)
 def _dense_batch(A, lo, hi, vectors, c0, c1, nchunks, vals, vecs, suspect):
+    """Eigenvalues lo..hi-1 of the dense symmetric A[b] in chunks c0..c1-1 into vals, their
+    vectors into vecs if vectors; returns how many of these matrices it flagged in suspect
+    (as _tri_batch does, so that a caller need not reduce suspect)."""
     B = A.shape[0]
     n = A.shape[1]
     m = hi - lo
+    flagged = 0
     for c in range(c0, c1):
         b0, b1 = chunk_bounds(c, nchunks, B)
         cap = min(BLOCK, b1 - b0)
@@ -1205,6 +1209,7 @@ def _dense_batch(A, lo, hi, vectors, c0, c1, nchunks, vals, vecs, suspect):
                                     lam[i], Z)
                 if st >= 0:
                     write_row(b, n, m, vectors, st, lam[i], Z, vals, vecs, suspect)
+                    flagged += st != 0
                     continue
                 pexp[i] = scale_exponent(amax)
                 sc = math.ldexp(1.0, -pexp[i])
@@ -1235,6 +1240,8 @@ def _dense_batch(A, lo, hi, vectors, c0, c1, nchunks, vals, vecs, suspect):
                             st |= FAILED
                 unscale(lam[i], m, pexp[i])
                 write_row(b, n, m, vectors, st, lam[i], Z, vals, vecs, suspect)
+                flagged += st != 0
+    return flagged
 
 
 @njit(**_FAST)
@@ -1676,9 +1683,11 @@ def _reflect(W, n, tau, y):
 @njit(**_JIT)
 def _dense_solution_batch(A, k, c0, c1, nchunks, vals, vecs, suspect, W, tau, dT, eT, pexp):
     """_dense_batch for the one eigenpair k, keeping what the adjoint needs: the reflectors of
-    each matrix (W[b], tau[b]), its scaled tridiagonal (dT[b], eT[b]) and scale exponent."""
+    each matrix (W[b], tau[b]), its scaled tridiagonal (dT[b], eT[b]) and scale exponent.
+    Returns how many of these matrices it flagged in suspect."""
     B = A.shape[0]
     n = A.shape[1]
+    flagged = 0
     for c in range(c0, c1):
         b0, b1 = chunk_bounds(c, nchunks, B)
         cap = min(BLOCK, b1 - b0)
@@ -1702,6 +1711,7 @@ def _dense_solution_batch(A, k, c0, c1, nchunks, vals, vecs, suspect, W, tau, dT
                 st = special_matrix(chk, amax, np.float64(Ab[0, 0]), n, k, k + 1, True, lam[i], Z)
                 if st >= 0:
                     write_row(b, n, 1, True, st, lam[i], Z, vals, vecs, suspect)
+                    flagged += st != 0
                     continue
                 pex[i] = pexp[b]
                 Wi = W[b]
@@ -1733,6 +1743,8 @@ def _dense_solution_batch(A, k, c0, c1, nchunks, vals, vecs, suspect, W, tau, dT
                         st |= FAILED
                 unscale(lam[i], 1, pex[i])
                 write_row(b, n, 1, True, st, lam[i], Z, vals, vecs, suspect)
+                flagged += st != 0
+    return flagged
 
 
 @njit(**_JIT)

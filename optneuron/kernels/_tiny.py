@@ -242,10 +242,12 @@ def solve_lanes(a, a0, v, n, L, tol, t, c, s, pexp, finite):
 
 @njit(**_JIT)
 def _tiny_batch(A, lo, hi, vectors, c0, c1, nchunks, vals, vecs, suspect):
-    """Eigenpairs lo..hi-1 of the dense symmetric A[b] (b in this call's chunks); see tiny.py."""
+    """Eigenpairs lo..hi-1 of the dense symmetric A[b] (b in this call's chunks); see tiny.py.
+    Returns how many of these matrices it flagged in suspect."""
     B = A.shape[0]
     n = A.shape[1]
     m = hi - lo
+    flagged = 0
     a, a0, v, tol, t, c, s = block_scratch(n)
     pexp = np.zeros(LANES, dtype=np.int64)
     finite = np.zeros(LANES, dtype=np.bool_)
@@ -275,6 +277,8 @@ def _tiny_batch(A, lo, hi, vectors, c0, c1, nchunks, vals, vecs, suspect):
                         for i in range(n):
                             vecs[b, i, j] = z[i] if finite[l] else math.nan
                 suspect[b] = bad
+                flagged += bad
+    return flagged
 
 
 @njit(**_JIT)
@@ -359,8 +363,10 @@ def _pencil_batch(C, index, scale, n, k, c0, c1, nchunks, vals, grads, suspect):
     """lam_k of the dense symmetric matrices with coordinates C[b] (entry (i, j) is
     C[b, index[i n + j]] * scale[index[i n + j]], zero where index = size) and its gradient
     grads[b] = d lam_k / d C[b] (sum over the entries of a coordinate of scale q_i q_j).
-    Every step runs across the lanes of a block."""
+    Every step runs across the lanes of a block. Returns how many matrices it flagged in
+    suspect."""
     B, size = C.shape
+    flagged = 0
     a, a0, v, tol, t, c, s = block_scratch(n)
     pexp = np.zeros(LANES, dtype=np.int64)
     finite = np.zeros(LANES, dtype=np.bool_)
@@ -394,6 +400,7 @@ def _pencil_batch(C, index, scale, n, k, c0, c1, nchunks, vals, grads, suspect):
             for l in range(L):
                 b = s0 + l
                 suspect[b] = bad[l]
+                flagged += bad[l]
                 vals[b] = math.ldexp(lam[l], pexp[l]) if finite[l] else math.nan
                 g = grads[b]
                 for ix in range(size):
@@ -407,6 +414,7 @@ def _pencil_batch(C, index, scale, n, k, c0, c1, nchunks, vals, grads, suspect):
                         zj = z[j]
                         for l in range(L):
                             grads[s0 + l, ix] += sc * zi[l] * zj[l]
+    return flagged
 
 
 # --- the estimators' readout network around _pencil_batch (optneuron/fused.py) ---------------

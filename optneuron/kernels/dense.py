@@ -32,29 +32,48 @@ def dense_eigenpairs(A, lo, hi, vectors=True, max_threads=None):
     column convention). max_threads caps the threads of this call, as in
     ``tridiagonal_eigenpairs``.
     """
-    return run_eigenpairs(check_dense(A), lo, hi, vectors, max_threads, _dense_batch,
+    A = check_dense(A)
+    lo, hi = _check_range(A.shape[-1], lo, hi)
+    return suspect_array(checked_dense_eigenpairs(np.ascontiguousarray(A), lo, hi,
+                                                  bool(vectors), max_threads), A.shape[0])
+
+
+def checked_dense_eigenpairs(A, lo, hi, vectors, max_threads=None):
+    """``dense_eigenpairs`` on arguments that already meet its checks (C-contiguous
+    ``A (B, n, n)``, float32 or float64; ints ``0 <= lo <= hi <= n``; a bool), with ``suspect``
+    None when no matrix was flagged: the eigen backend's path, as
+    ``checked_tridiagonal_eigenpairs`` is for tridiagonal input."""
+    return run_eigenpairs(A, lo, hi, vectors, max_threads, _dense_batch,
                           lambda B, n, m: dense_work(B, n, m, vectors))
+
+
+def suspect_array(result: tuple, batch: int) -> tuple:
+    """A checked kernel's result with ``suspect`` (its third item) None made an all-False
+    ``(batch,)`` array, the public functions' form."""
+    if result[2] is not None:
+        return result
+    return (*result[:2], np.zeros(batch, dtype=np.bool_), *result[3:])
 
 
 def run_eigenpairs(A, lo, hi, vectors, max_threads, batch_kernel, work):
     """Allocate ``(values, vecs or None, suspect)`` for eigenpairs ``lo..hi-1`` of a checked
-    dense batch ``A (B, n, n)`` and fill them with ``batch_kernel`` (a chunk-range kernel with
-    ``_dense_batch``'s signature) on the threads ``work(B, n, m)`` earns."""
+    C-contiguous dense batch ``A (B, n, n)`` and fill them with ``batch_kernel`` (a chunk-range
+    kernel with ``_dense_batch``'s signature, returning the number of rows it flagged) on the
+    threads ``work(B, n, m)`` earns; ``suspect`` is None when no row was flagged."""
     B, n, _ = A.shape
-    lo, hi = _check_range(n, lo, hi)
     m = hi - lo
     dt = A.dtype
     vals = np.empty((B, m), dtype=dt)
     vecs = np.empty((B, n, m), dtype=dt) if vectors else None
-    suspect = np.zeros(B, dtype=np.bool_)
     if B == 0 or m == 0:
-        return vals, vecs, suspect
-    A = np.ascontiguousarray(A)
+        return vals, vecs, None
+    suspect = np.zeros(B, dtype=np.bool_)
     out = vecs if vectors else np.empty((0, 0, 0), dtype=dt)
-    flag = bool(vectors)
+    flag = bool(vectors)  # one compiled specialization whatever truthy value came
+    flagged = []
 
     def kernel(c0, c1, nchunks):
-        batch_kernel(A, lo, hi, flag, c0, c1, nchunks, vals, out, suspect)
+        flagged.append(batch_kernel(A, lo, hi, flag, c0, c1, nchunks, vals, out, suspect))
 
     run_planned(kernel, B, work(B, n, m), "dense", max_threads)
-    return vals, vecs, suspect
+    return vals, vecs, (suspect if sum(flagged) else None)

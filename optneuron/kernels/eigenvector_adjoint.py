@@ -32,7 +32,7 @@ are in the input dtype and do not depend on the thread count.
 import numpy as np
 
 from ._compiled import _dense_adjoint_batch, _dense_solution_batch, _tri_adjoint_batch
-from .dense import check_dense
+from .dense import check_dense, suspect_array
 from .threads import dense_work, run_planned
 from .tridiagonal import _check_range, check_tridiagonal
 
@@ -97,8 +97,16 @@ def dense_eigenvector(A, k, max_threads=None):
     the eigen-solve), so a caller that re-solves their eigenpair another way may still pass the
     new ``q`` to the adjoint; rows with non-finite entries have none."""
     A = check_dense(A)
+    k, _ = _check_range(A.shape[1], k, k + 1)
+    return suspect_array(checked_dense_eigenvector(np.ascontiguousarray(A), k, max_threads),
+                         A.shape[0])
+
+
+def checked_dense_eigenvector(A, k, max_threads=None):
+    """``dense_eigenvector`` on checked arguments (C-contiguous ``A (B, n, n)``, float32 or
+    float64; an int ``0 <= k < n``), ``suspect`` None when no matrix was flagged (as
+    ``dense.checked_dense_eigenpairs``)."""
     B, n, _ = A.shape
-    k, _ = _check_range(n, k, k + 1)
     vals = np.empty((B, 1), dtype=A.dtype)
     vecs = np.empty((B, n, 1), dtype=A.dtype)
     suspect = np.zeros(B, dtype=np.bool_)
@@ -107,15 +115,14 @@ def dense_eigenvector(A, k, max_threads=None):
     dT = np.zeros((B, n))
     eT = np.zeros((B, n))
     pexp = np.zeros(B, dtype=np.int64)
+    flagged = []
     if B:
-        A = np.ascontiguousarray(A)
-
         def kernel(c0, c1, nchunks):
-            _dense_solution_batch(A, k, c0, c1, nchunks, vals, vecs, suspect, W, tau, dT, eT,
-                                  pexp)
+            flagged.append(_dense_solution_batch(A, k, c0, c1, nchunks, vals, vecs, suspect, W,
+                                                 tau, dT, eT, pexp))
 
         run_planned(kernel, B, dense_work(B, n, 1, True), "dense_eigenvector", max_threads)
-    return vals, vecs, suspect, (W, tau, dT, eT, pexp)
+    return vals, vecs, (suspect if sum(flagged) else None), (W, tau, dT, eT, pexp)
 
 
 def dense_eigenvector_adjoint(reflectors, k, q, r, max_threads=None):

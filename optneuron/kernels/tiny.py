@@ -20,10 +20,12 @@ from ._tiny import (
     readout_output,
     softplus_offset,
 )
-from .dense import check_dense, run_eigenpairs
+from .dense import check_dense, run_eigenpairs, suspect_array
 from .threads import run_planned
+from .tridiagonal import _check_range
 
-__all__ = ["TINY_MAX_N", "tiny_eigenpairs", "pencil_eigenvalue", "pencil_eigenvalue_unchecked",
+__all__ = ["TINY_MAX_N", "tiny_eigenpairs", "checked_tiny_eigenpairs", "pencil_eigenvalue",
+           "pencil_eigenvalue_unchecked",
            "tiny_work", "softplus_offset", "readout_coordinates", "readout_output",
            "readout_gradients"]
 
@@ -45,6 +47,14 @@ def tiny_eigenpairs(A, lo, hi, vectors=True, max_threads=None):
     n = A.shape[-1]
     if not 1 <= n <= TINY_MAX_N:
         raise ValueError(f"A must have 1 <= n <= {TINY_MAX_N}, got n={n}")
+    lo, hi = _check_range(n, lo, hi)
+    return suspect_array(checked_tiny_eigenpairs(np.ascontiguousarray(A), lo, hi, bool(vectors),
+                                                 max_threads), A.shape[0])
+
+
+def checked_tiny_eigenpairs(A, lo, hi, vectors, max_threads=None):
+    """``tiny_eigenpairs`` on checked arguments, ``suspect`` None when no matrix was flagged
+    (as ``dense.checked_dense_eigenpairs``)."""
     return run_eigenpairs(A, lo, hi, vectors, max_threads, _tiny_batch,
                           lambda B, n, m: tiny_work(B, n))
 
@@ -74,21 +84,24 @@ def pencil_eigenvalue(C, index, scale, n, k, max_threads=None):
     k = int(k)
     if not 0 <= k < n:
         raise ValueError(f"k must satisfy 0 <= k < n={n}, got {k}")
-    return pencil_eigenvalue_unchecked(C, index, scale, n, k, max_threads)
+    return suspect_array(pencil_eigenvalue_unchecked(C, index, scale, n, k, max_threads), B)
 
 
 def pencil_eigenvalue_unchecked(C, index, scale, n, k, max_threads=None):
     """``pencil_eigenvalue`` for arguments already checked (contiguous float64 ``C``, int64
-    ``index``, float64 ``scale``): a training step calls it with the same layout every time."""
+    ``index``, float64 ``scale``): a training step calls it with the same layout every time.
+    ``suspect`` is None when no matrix was flagged (the kernel counts them: no reduction)."""
     B, size = C.shape
     vals = np.empty(B)
     grads = np.empty((B, size))
-    suspect = np.zeros(B, dtype=np.bool_)
     if B == 0:
-        return vals, grads, suspect
+        return vals, grads, None
+    suspect = np.zeros(B, dtype=np.bool_)
+    flagged = []
 
     def kernel(c0, c1, nchunks):
-        _pencil_batch(C, index, scale, n, k, c0, c1, nchunks, vals, grads, suspect)
+        flagged.append(_pencil_batch(C, index, scale, n, k, c0, c1, nchunks, vals, grads,
+                                     suspect))
 
     run_planned(kernel, B, tiny_work(B, n), "tiny", max_threads)
-    return vals, grads, suspect
+    return vals, grads, (suspect if sum(flagged) else None)

@@ -150,6 +150,7 @@ def test_eigen_backend_serves_small_dense_batches_from_the_tiny_kernel(monkeypat
         raise AssertionError("the Householder kernel was called for n <= 8")
 
     monkeypatch.setattr(kernels, "dense_eigenpairs", refuse)
+    monkeypatch.setattr(kernels, "checked_dense_eigenpairs", refuse)  # the backend's entry
     A = torch.from_numpy(_sym(np.random.default_rng(2), 30, 6)).requires_grad_(True)
     value = OptLayer(SphereQP(-1), method="kernel")(A).value
     (grad,) = torch.autograd.grad(value.sum(), A)
