@@ -9,7 +9,7 @@ import numpy as np
 
 from ._compiled import _dense_batch
 from .threads import dense_work, run_planned
-from .tridiagonal import _check_range
+from .tridiagonal import _check_range, suspect_array
 
 
 def check_dense(A) -> np.ndarray:
@@ -45,14 +45,6 @@ def checked_dense_eigenpairs(A, lo, hi, vectors, max_threads=None):
     ``checked_tridiagonal_eigenpairs`` is for tridiagonal input."""
     return run_eigenpairs(A, lo, hi, vectors, max_threads, _dense_batch,
                           lambda B, n, m: dense_work(B, n, m, vectors))
-
-
-def suspect_array(result: tuple, batch: int) -> tuple:
-    """A checked kernel's result with ``suspect`` (its third item) None made an all-False
-    ``(batch,)`` array, the public functions' form."""
-    if result[2] is not None:
-        return result
-    return (*result[:2], np.zeros(batch, dtype=np.bool_), *result[3:])
 
 
 def run_eigenpairs(A, lo, hi, vectors, max_threads, batch_kernel, work):

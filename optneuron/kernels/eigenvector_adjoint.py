@@ -32,9 +32,9 @@ are in the input dtype and do not depend on the thread count.
 import numpy as np
 
 from ._compiled import _dense_adjoint_batch, _dense_solution_batch, _tri_adjoint_batch
-from .dense import check_dense, suspect_array
+from .dense import check_dense
 from .threads import dense_work, run_planned
-from .tridiagonal import _check_range, check_tridiagonal
+from .tridiagonal import _check_range, check_tridiagonal, suspect_array
 
 __all__ = ["tridiagonal_eigenvector_adjoint", "dense_eigenvector", "dense_eigenvector_adjoint"]
 

@@ -20,9 +20,9 @@ from ._tiny import (
     readout_output,
     softplus_offset,
 )
-from .dense import check_dense, run_eigenpairs, suspect_array
+from .dense import check_dense, run_eigenpairs
 from .threads import run_planned
-from .tridiagonal import _check_range
+from .tridiagonal import _check_range, suspect_array
 
 __all__ = ["TINY_MAX_N", "tiny_eigenpairs", "checked_tiny_eigenpairs", "pencil_eigenvalue",
            "pencil_eigenvalue_unchecked",

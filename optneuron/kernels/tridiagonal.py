@@ -50,12 +50,17 @@ def tridiagonal_eigenpairs(diag, off, lo, hi, vectors=True, derivatives=False, m
     """
     diag, off = check_tridiagonal(diag, off)
     lo, hi = _check_range(diag.shape[1], lo, hi)
-    vals, vecs, suspect, *derivs = checked_tridiagonal_eigenpairs(
+    return suspect_array(checked_tridiagonal_eigenpairs(
         np.ascontiguousarray(diag), np.ascontiguousarray(off), lo, hi, bool(vectors),
-        bool(derivatives), max_threads)
-    if suspect is None:
-        suspect = np.zeros(diag.shape[0], dtype=np.bool_)
-    return (vals, vecs, suspect, *derivs)
+        bool(derivatives), max_threads), diag.shape[0])
+
+
+def suspect_array(result: tuple, batch: int) -> tuple:
+    """A checked kernel's result with ``suspect`` (its third item) None made an all-False
+    ``(batch,)`` array, the public functions' form."""
+    if result[2] is not None:
+        return result
+    return (*result[:2], np.zeros(batch, dtype=np.bool_), *result[3:])
 
 
 #: the kernel's unused outputs, by dtype: an empty array keeps its argument types fixed
