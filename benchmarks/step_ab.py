@@ -21,7 +21,8 @@ row instead (``λ_8`` of symmetrized 16 × 16 matrices ``(M + Mᵀ)/2``, ``M`` l
 Prints the medians (µs), this / base, and whether both give the same values.
 ``--torch-threads`` instead times this step, the step without the solve and the SciPy
 approach's at one and at two torch threads (the kernels on one): what torch's thread count
-costs each, and the SciPy / ours ratio per step at each count.
+costs each, and the SciPy / ours ratio per step at each count; then the step's two kinds of
+small matrix product alone at each count (``product_times``).
 """
 
 from __future__ import annotations
@@ -138,6 +139,29 @@ def _report(times: dict, ratios: dict) -> dict:
     return out
 
 
+def product_times(threads: int, repeats: int = 2000) -> dict[str, float]:
+    """Median µs of the epoch row's two kinds of matrix product at ``threads`` torch threads:
+    ``z @ W_d`` (64 × 9 by 9 × 45; the forward's two) and ``zᵀ g`` (9 × 64 by 64 × 45; the
+    backward's two), each call after ~10 µs of Python, as between a step's operations."""
+    Z1, _, W_d, _ = _training_data()
+    z, W, g = Z1[:64], W_d.detach(), torch.ones(64, W_d.shape[1])
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        out = {}
+        for name, product in (("z @ W", lambda: z @ W), ("z.T @ g", lambda: z.T @ g)):
+            times = []
+            for _ in range(repeats):
+                sum(range(300))  # the Python between two products of a step
+                begin = time.perf_counter()
+                product()
+                times.append(time.perf_counter() - begin)
+            out[f"{name} us @{threads}"] = round(float(np.median(times)) * 1e6, 2)
+        return out
+    finally:
+        torch.set_num_threads(previous)
+
+
 def threads_ab(epochs: int) -> dict:
     """The step at one and at two torch threads: ours, the loop without the solve, and the
     SciPy approach (``bench._ScipyTridiagonalEig``), the kernels on one thread throughout."""
@@ -164,6 +188,8 @@ def threads_ab(epochs: int) -> dict:
         kernels.set_num_threads(None)
     out = _report(times, {"scipy@1": "ours@1", "scipy@2": "ours@2", "ours@2": "ours@1",
                           "floor@2": "floor@1"})
+    for threads in (1, 2):  # what a second thread costs one small product (four per step)
+        out.update(product_times(threads))
     print(out)
     return out
 

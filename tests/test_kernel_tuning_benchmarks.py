@@ -100,3 +100,14 @@ def test_step_ab_variants_solve_each_structure_and_floor_skips_the_solve():
             expected = torch.linalg.eigvalsh(T)[:, 22]
         torch.testing.assert_close(value.detach().double(), expected, rtol=1e-5, atol=1e-5)
         assert variants["floor"](z).shape == (5,)
+
+
+def test_step_ab_times_both_small_products_and_restores_torch_threads():
+    import torch
+
+    from benchmarks import step_ab
+
+    before = torch.get_num_threads()
+    out = step_ab.product_times(1, repeats=5)
+    assert set(out) == {"z @ W us @1", "z.T @ g us @1"} and all(v > 0 for v in out.values())
+    assert torch.get_num_threads() == before
