@@ -21,8 +21,9 @@ row instead (``λ_8`` of symmetrized 16 × 16 matrices ``(M + Mᵀ)/2``, ``M`` l
 Prints the medians (µs), this / base, and whether both give the same values.
 ``--torch-threads`` instead times this step, the step without the solve and the SciPy
 approach's at one and at two torch threads (the kernels on one): what torch's thread count
-costs each, and the SciPy / ours ratio per step at each count; then the step's two kinds of
-small matrix product alone at each count (``product_times``).
+costs each, and the SciPy / ours ratio per step at each count, with each variant's mean step
+(what an epoch adds up, slow steps included); then the step's two kinds of small matrix
+product alone at each count (``product_times``).
 """
 
 from __future__ import annotations
@@ -188,6 +189,9 @@ def threads_ab(epochs: int) -> dict:
         kernels.set_num_threads(None)
     out = _report(times, {"scipy@1": "ours@1", "scipy@2": "ours@2", "ours@2": "ours@1",
                           "floor@2": "floor@1"})
+    # an epoch sums its steps: the means show the slow steps that the medians leave out
+    out.update({f"{name} mean us": round(float(np.mean(t)) * 1e6, 1)
+                for name, t in times.items()})
     for threads in (1, 2):  # what a second thread costs one small product (four per step)
         out.update(product_times(threads))
     print(out)
