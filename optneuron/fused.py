@@ -104,7 +104,7 @@ def _solve(plan: FusedPlan, C: np.ndarray):
 
     vals, grads, suspect = pencil_eigenvalue_unchecked(C, plan.index, plan.scale, plan.n, plan.k,
                                                        follow_machine_load())
-    if suspect is not None:  # a (nearly) repeated λ_k, no convergence: LAPACK, as the backend
+    if suspect is not None:  # rows flagged (λ_k nearly repeated, no convergence): LAPACK re-solves
         rows = np.flatnonzero(suspect)
         padded = np.concatenate([C[rows], np.zeros((len(rows), 1))], axis=1)
         A = (padded * np.append(plan.scale, 0.0))[:, plan.index].reshape(-1, plan.n, plan.n)
