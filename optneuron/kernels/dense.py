@@ -62,10 +62,9 @@ def run_eigenpairs(A, lo, hi, vectors, max_threads, batch_kernel, work):
     suspect = np.zeros(B, dtype=np.bool_)
     out = vecs if vectors else np.empty((0, 0, 0), dtype=dt)
     flag = bool(vectors)  # one compiled specialization whatever truthy value came
-    flagged = []
 
     def kernel(c0, c1, nchunks):
-        flagged.append(batch_kernel(A, lo, hi, flag, c0, c1, nchunks, vals, out, suspect))
+        return batch_kernel(A, lo, hi, flag, c0, c1, nchunks, vals, out, suspect)
 
-    run_planned(kernel, B, work(B, n, m), "dense", max_threads)
-    return vals, vecs, (suspect if sum(flagged) else None)
+    flagged = run_planned(kernel, B, work(B, n, m), "dense", max_threads)
+    return vals, vecs, (suspect if flagged else None)

@@ -115,14 +115,15 @@ def checked_dense_eigenvector(A, k, max_threads=None):
     dT = np.zeros((B, n))
     eT = np.zeros((B, n))
     pexp = np.zeros(B, dtype=np.int64)
-    flagged = []
+    flagged = 0
     if B:
         def kernel(c0, c1, nchunks):
-            flagged.append(_dense_solution_batch(A, k, c0, c1, nchunks, vals, vecs, suspect, W,
-                                                 tau, dT, eT, pexp))
+            return _dense_solution_batch(A, k, c0, c1, nchunks, vals, vecs, suspect, W, tau, dT,
+                                         eT, pexp)
 
-        run_planned(kernel, B, dense_work(B, n, 1, True), "dense_eigenvector", max_threads)
-    return vals, vecs, (suspect if sum(flagged) else None), (W, tau, dT, eT, pexp)
+        flagged = run_planned(kernel, B, dense_work(B, n, 1, True), "dense_eigenvector",
+                              max_threads)
+    return vals, vecs, (suspect if flagged else None), (W, tau, dT, eT, pexp)
 
 
 def dense_eigenvector_adjoint(reflectors, k, q, r, max_threads=None):

@@ -206,26 +206,32 @@ class Contention:
 contention = Contention()
 
 
-def run_planned(kernel, batch: int, work: float, kind: str, max_threads: int | None = None):
+def run_planned(kernel, batch: int, work: float, kind: str, max_threads: int | None = None) -> int:
     """``run_chunks`` on ``plan_threads(work, batch, max_threads)`` threads; under the automatic
     choice (no ``set_num_threads(n)``), on the calling thread alone while ``contention`` says
     helpers have lately been late. ``kind`` names the kernel (its time per work unit is kept
-    apart from the others')."""
+    apart from the others'). Returns the sum of the kernel calls' returns: the rows they
+    flagged, for the batch kernels that count them (0 for a kernel that returns None)."""
     threads = plan_threads(work, batch, max_threads)
     if threads <= 1:  # plan_threads gives 1 for a batch of one chunk or less
-        kernel(0, 1, 1)
-        return
+        return kernel(0, 1, 1) or 0
+    counts = []
+
+    def counted(c0, c1, nchunks):
+        counts.append(kernel(c0, c1, nchunks))  # list.append is atomic under the GIL
+
     if _user_threads is not None:  # the user's count: as many threads as it and the work allow
-        run_chunks(kernel, batch, threads)
-        return
+        run_chunks(counted, batch, threads)
+        return sum(c for c in counts if c)
     record = contention.size_class(kind, work)
     start = time.perf_counter()
     if record.run_alone():
-        kernel(0, 1, 1)
+        flagged = kernel(0, 1, 1)
         record.record_alone(time.perf_counter() - start, work)
-        return
-    own_chunks, nchunks, own_seconds = run_chunks(kernel, batch, threads)
+        return flagged or 0
+    own_chunks, nchunks, own_seconds = run_chunks(counted, batch, threads)
     record.record_parallel(time.perf_counter() - start, work, own_seconds, own_chunks, nchunks)
+    return sum(c for c in counts if c)
 
 
 def run_chunks(kernel, batch: int, threads: int) -> tuple[int, int, float]:

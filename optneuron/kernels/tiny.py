@@ -97,11 +97,9 @@ def pencil_eigenvalue_unchecked(C, index, scale, n, k, max_threads=None):
     if B == 0:
         return vals, grads, None
     suspect = np.zeros(B, dtype=np.bool_)
-    flagged = []
 
     def kernel(c0, c1, nchunks):
-        flagged.append(_pencil_batch(C, index, scale, n, k, c0, c1, nchunks, vals, grads,
-                                     suspect))
+        return _pencil_batch(C, index, scale, n, k, c0, c1, nchunks, vals, grads, suspect)
 
-    run_planned(kernel, B, tiny_work(B, n), "tiny", max_threads)
-    return vals, grads, (suspect if sum(flagged) else None)
+    flagged = run_planned(kernel, B, tiny_work(B, n), "tiny", max_threads)
+    return vals, grads, (suspect if flagged else None)

@@ -84,7 +84,7 @@ def checked_tridiagonal_eigenpairs(diag, off, lo, hi, vectors, derivatives, max_
     suspect = np.zeros(B, dtype=np.bool_)
     dd = np.empty((B, n, m), dtype=dt) if derivatives else None
     de = np.empty((B, max(n - 1, 0), m), dtype=dt) if derivatives else None
-    flagged = []
+    flagged = 0
     if B > 0 and m > 0:
         if n == 1:
             # keep the kernel's argument types fixed (a 2-D C array) for n = 1
@@ -95,10 +95,10 @@ def checked_tridiagonal_eigenpairs(diag, off, lo, hi, vectors, derivatives, max_
         de_out = de if derivatives else none
 
         def kernel(c0, c1, nchunks):
-            flagged.append(_tri_batch(diag, off, lo, hi, vectors, derivatives, c0, c1, nchunks,
-                                      vals, vecs_out, dd_out, de_out, suspect))
+            return _tri_batch(diag, off, lo, hi, vectors, derivatives, c0, c1, nchunks, vals,
+                              vecs_out, dd_out, de_out, suspect)
 
-        run_planned(kernel, B, tridiagonal_work(B, n, m, vectors or derivatives), "tridiagonal",
-                    max_threads)
-    suspect = suspect if sum(flagged) else None
+        flagged = run_planned(kernel, B, tridiagonal_work(B, n, m, vectors or derivatives),
+                              "tridiagonal", max_threads)
+    suspect = suspect if flagged else None
     return (vals, vecs, suspect, dd, de) if derivatives else (vals, vecs, suspect)

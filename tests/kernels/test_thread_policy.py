@@ -155,3 +155,25 @@ def test_a_users_thread_count_is_kept_even_when_helpers_are_late():
     pool.run_planned(_kernel_with_helpers_late(0.01, seen), 4096, 1e12, "test")
     assert pool.contention.size_class("test", 1e12).penalty == 0
     assert set(seen) - {threading.get_ident()}  # the second call used a helper too
+
+
+@pytest.mark.parametrize("user_threads", [None, 2])
+@pytest.mark.parametrize("work", [1.0, 1e12])
+def test_run_planned_returns_the_sum_of_the_kernel_calls_counts(user_threads, work):
+    # each call "flags" the rows of its chunks whose index is divisible by 7: a serial call,
+    # the user's thread count and the automatic choice with helpers all give the batch's
+    # total; a kernel that returns None (one that counts nothing) gives 0
+    from optneuron.kernels._compiled import chunk_bounds
+
+    pool.set_num_threads(user_threads)
+    batch = 4096
+
+    def kernel(c0, c1, nchunks):
+        total = 0
+        for c in range(c0, c1):
+            b0, b1 = chunk_bounds(c, nchunks, batch)
+            total += sum(1 for b in range(b0, b1) if b % 7 == 0)
+        return total
+
+    assert pool.run_planned(kernel, batch, work, "test") == len(range(0, batch, 7))
+    assert pool.run_planned(lambda c0, c1, nchunks: None, batch, work, "test") == 0
