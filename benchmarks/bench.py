@@ -197,19 +197,28 @@ def _epoch(model_value: Callable, params, Z, y, batch: int, seed: int = 0) -> No
 NO_SOLVE = "same loop without the solve"
 
 
+def training_data(structure: str, dim: int, rows: int = 20_000, features: int = 8):
+    """``(Z1, y, params)`` of ``training_case``: ``rows × features`` standard normal inputs with
+    a ones column appended, targets ``sin z_0 + z_1 z_2``, and the pencil's weights (``W_d
+    (features+1, dim)`` and ``W_e (features+1, dim-1)`` for ``"tridiagonal"``, ``W
+    (features+1, dim²)`` otherwise), float32, seeded."""
+    g = torch.Generator().manual_seed(1)
+    Z = torch.randn(rows, features, generator=g, dtype=torch.float32)
+    y = torch.sin(Z[:, 0]) + Z[:, 1] * Z[:, 2]
+    sizes = (dim, dim - 1) if structure == "tridiagonal" else (dim * dim,)
+    params = [(0.3 * torch.randn(features + 1, m, generator=g)).requires_grad_(True)
+              for m in sizes]
+    return torch.cat([Z, torch.ones(rows, 1)], dim=1), y, params
+
+
 def training_case(structure: str, dim: int, batch: int, rows: int = 20_000, features: int = 8,
                   repeats: int = 3, only: tuple[str, ...] | None = None) -> dict:
     """One Adam epoch of a middle-eigenvalue neuron ``λ_k(A_0 + Σ z_i A_i)`` on ``rows × 8``;
     ``only`` times just the named approaches (default: ours and every baseline)."""
-    g = torch.Generator().manual_seed(1)
-    Z = torch.randn(rows, features, generator=g, dtype=torch.float32)
-    y = torch.sin(Z[:, 0]) + Z[:, 1] * Z[:, 2]
+    Z1, y, params = training_data(structure, dim, rows, features)
     k = dim // 2
     if structure == "tridiagonal":
-        W_d = (0.3 * torch.randn(features + 1, dim, generator=g)).requires_grad_(True)
-        W_e = (0.3 * torch.randn(features + 1, dim - 1, generator=g)).requires_grad_(True)
-        ones = torch.ones(rows, 1)
-        Z1 = torch.cat([Z, ones], dim=1)
+        W_d, W_e = params
         layer = OptLayer(SphereQP(k))
 
         def ours(z):
@@ -223,10 +232,8 @@ def training_case(structure: str, dim: int, batch: int, rows: int = 20_000, feat
 
         fns = {"ours": ours, "scipy.eigh_tridiagonal": scipy_approach,
                NO_SOLVE: no_solve}
-        params, data = [W_d, W_e], Z1
     else:
-        W = (0.3 * torch.randn(features + 1, dim * dim, generator=g)).requires_grad_(True)
-        Z1 = torch.cat([Z, torch.ones(rows, 1)], dim=1)
+        (W,) = params
         layer = OptLayer(SphereQP(k))
 
         def matrices(z):
@@ -238,8 +245,7 @@ def training_case(structure: str, dim: int, batch: int, rows: int = 20_000, feat
             "torch.eigvalsh": lambda z: torch.linalg.eigvalsh(matrices(z))[:, k],
             NO_SOLVE: lambda z: matrices(z).sum((-1, -2)),
         }
-        params, data = [W], Z1
-    epochs = {name: (lambda fn=fn: _epoch(fn, params, data, y, batch)) for name, fn in fns.items()
+    epochs = {name: (lambda fn=fn: _epoch(fn, params, Z1, y, batch)) for name, fn in fns.items()
               if only is None or name in only}
     return {
         "structure": structure, "dim": dim, "batch": batch, "rows": rows,

@@ -35,6 +35,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from benchmarks.bench import training_data
 from benchmarks.kernel_ab import base_kernels
 
 
@@ -69,32 +70,18 @@ def step_times(variants: dict[str, Callable], params, Z, y, batch: int = 64, epo
 
 
 def _training_data():
-    """``bench.training_case``'s tridiagonal data: ``(Z with a ones column, y, W_d, W_e)``."""
-    g = torch.Generator().manual_seed(1)
-    rows, features, dim = 20_000, 8, 45
-    Z = torch.randn(rows, features, generator=g)
-    y = torch.sin(Z[:, 0]) + Z[:, 1] * Z[:, 2]
-    W_d = (0.3 * torch.randn(features + 1, dim, generator=g)).requires_grad_(True)
-    W_e = (0.3 * torch.randn(features + 1, dim - 1, generator=g)).requires_grad_(True)
-    return torch.cat([Z, torch.ones(rows, 1)], dim=1), y, W_d, W_e
-
-
-def _dense_training_data(dim: int = 16):
-    """``bench.training_case``'s dense data: ``(Z with a ones column, y, W (9, dim²))``."""
-    g = torch.Generator().manual_seed(1)
-    rows, features = 20_000, 8
-    Z = torch.randn(rows, features, generator=g)
-    y = torch.sin(Z[:, 0]) + Z[:, 1] * Z[:, 2]
-    W = (0.3 * torch.randn(features + 1, dim * dim, generator=g)).requires_grad_(True)
-    return torch.cat([Z, torch.ones(rows, 1)], dim=1), y, W
+    """``bench.training_data``'s tridiagonal data: ``(Z with a ones column, y, W_d, W_e)``."""
+    Z1, y, (W_d, W_e) = training_data("tridiagonal", 45)
+    return Z1, y, W_d, W_e
 
 
 def _variants(packages: dict, structure: str):
     """``({name: z -> prediction}, params, Z, y)``: each package's layer on ``structure``'s
     step (``"tridiagonal"`` or ``"dense"``) and ``floor``, the same step without the solve."""
     if structure == "dense":
-        Z1, y, W = _dense_training_data()
-        dim = int(W.shape[1] ** 0.5)
+        dim = 16
+        Z1, y, params = training_data("dense", dim)
+        (W,) = params
 
         def matrices(z):
             M = (z @ W).reshape(-1, dim, dim)
@@ -107,9 +94,9 @@ def _variants(packages: dict, structure: str):
         def floor(z):
             return matrices(z).sum((-1, -2))
 
-        params = [W]
     else:
-        Z1, y, W_d, W_e = _training_data()
+        Z1, y, params = training_data("tridiagonal", 45)
+        W_d, W_e = params
 
         def layer_of(package):
             layer = package.OptLayer(package.SphereQP(W_d.shape[1] // 2))
@@ -118,7 +105,6 @@ def _variants(packages: dict, structure: str):
         def floor(z):
             return (z @ W_d).sum(-1) + (z @ W_e).sum(-1)
 
-        params = [W_d, W_e]
     variants = {name: layer_of(package) for name, package in packages.items()}
     return {**variants, "floor": floor}, params, Z1, y
 
