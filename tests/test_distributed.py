@@ -56,3 +56,39 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     gap = max((ddp[k] - single[k]).abs().max().item() for k in single)
     print(f"max |DDP - single| = {gap:.2e}")
     assert gap <= 1e-6, gap
+
+
+def test_the_ddp_wrapper_is_collected_before_the_process_group_is_destroyed(monkeypatch):
+    # the DDP wrapper outlives train() in a reference cycle; left to the garbage collector it
+    # could be freed during interpreter finalization, which aborted torchrun ranks at exit.
+    # With the collector off, only the script's own gc.collect() can free it in time.
+    import gc
+    import weakref
+
+    module = _script()
+    wrappers, alive_at_destroy = [], []
+
+    class Tracked(module.DistributedDataParallel):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            wrappers.append(weakref.ref(self))
+
+    destroy = dist.destroy_process_group
+
+    def checked_destroy(*args, **kwargs):
+        alive_at_destroy.extend(ref() is not None for ref in wrappers)
+        return destroy(*args, **kwargs)
+
+    monkeypatch.setattr(module, "DistributedDataParallel", Tracked)
+    monkeypatch.setattr(module.dist, "destroy_process_group", checked_destroy)
+    for name, value in (("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", str(_free_port())),
+                        ("RANK", "0"), ("WORLD_SIZE", "1"), ("GLOO_SOCKET_IFNAME", "lo")):
+        monkeypatch.setenv(name, value)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        module.main(["--steps", "2", "--global-batch", "8"])
+    finally:
+        if enabled:
+            gc.enable()
+    assert alive_at_destroy == [False]
