@@ -149,6 +149,8 @@ def test_sdp_large_scale_is_accurate_or_raises():
 
 
 @pytest.mark.parametrize("n, entry", [(4, "checked_tiny_eigenpairs"),
+                                      (5, "checked_tiny_eigenpairs"),
+                                      (6, "checked_dense_eigenpairs"),
                                       (12, "checked_dense_eigenpairs")])
 def test_eigen_kernel_suspect_rows_fall_back_to_lapack(monkeypatch, n, entry):
     """Rows the compiled kernels cannot vouch for (no convergence, clusters) are re-solved."""

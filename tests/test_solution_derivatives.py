@@ -189,12 +189,14 @@ def test_verify_reports_solution_derivatives_with_their_gap():
     assert tie.solution_derivative.rows == 0 and tie.ok
 
 
-@pytest.mark.parametrize("structure,n", [("dense", 6), ("dense", 12), ("tridiagonal", 6)])
+@pytest.mark.parametrize("structure,n", [("dense", 5), ("dense", 6), ("dense", 12),
+                                         ("tridiagonal", 6)])
 def test_eigenvector_kernel_and_torch_paths_agree(structure, n):
     """The compiled O(n)/O(n²) adjoint (method="kernel") against the dense LU of the torch path
-    (method="lapack"), float64, several k, with a nearly repeated pair (gap 1e-6); dense n = 12
-    takes the value's Householder reduction (ReductionCache), n = 6 the tiny kernel's value."""
-    mu = torch.tensor([[-1.0, 0.0, 1e-6, 1.0, 2.0, 3.0] + [4.0 + i for i in range(n - 6)]],
+    (method="lapack"), float64, several k, with a nearly repeated pair (gap 1e-6); dense n = 6
+    and 12 take the value's Householder reduction (ReductionCache), n = 5 the tiny kernel's
+    value (kernels.JACOBI_MAX_N)."""
+    mu = torch.tensor([([-1.0, 0.0, 1e-6, 1.0, 2.0, 3.0] + [4.0 + i for i in range(n - 6)])[:n]],
                       dtype=torch.float64).expand(2, n)
     A = with_spectrum(mu, seed=20)
     if structure == "tridiagonal":

@@ -116,8 +116,9 @@ def _kernel_arrays(A, lo: int, hi: int, vectors: bool, derivatives: bool):
     if isinstance(A, SymTridiagonal):
         return _tridiagonal_arrays(A, lo, hi, vectors, derivatives)
     kernels = _kernels()
-    # n <= 8: Jacobi over lanes of matrices (kernels/tiny.py): no tridiagonal reduction
-    tiny = A.shape[-1] <= kernels.TINY_MAX_N and kernel_ready("tiny", A.dtype)
+    # n <= 5: Jacobi over lanes of matrices (kernels/tiny.py), no tridiagonal reduction; from
+    # n = 6 the reduction is faster (python -m benchmarks.tiny_cutoff)
+    tiny = A.shape[-1] <= kernels.JACOBI_MAX_N and kernel_ready("tiny", A.dtype)
     # A was validated (a float tensor, (B, n, n)) and lo, hi come from a problem's eigen_range:
     # the checked kernels skip the public functions' argument checks
     values, Q, suspect = (
@@ -215,7 +216,7 @@ def dense_eigenpair(A: torch.Tensor, k: int, method: str, reduction: bool = Fals
     reduce ``A`` a second time. The numbers agree to rounding either way (usually to the bit:
     ``kernels.dense_eigenvector``)."""
     if A.shape[0] > 0 and _choose(A, method) == "kernel":
-        if (reduction and A.shape[-1] > _kernels().TINY_MAX_N
+        if (reduction and A.shape[-1] > _kernels().JACOBI_MAX_N
                 and kernel_ready("eigenvector_adjoint", A.dtype)):
             return dense_eigenvector(A, k)
         values, Q, _ = _kernel_arrays(A, k, k + 1, True, False)

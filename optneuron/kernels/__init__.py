@@ -53,7 +53,9 @@ the outputs, contract and suspect rule of ``dense_eigenpairs`` by cyclic Jacobi 
 rotations vectorized across 64 matrices at once (kernels/_tiny.py; tests/kernels/test_tiny.py
 checks the contract above against LAPACK), and
 ``pencil_eigenvalue(C, index, scale, n, k)`` solves matrices given by packed coordinates and
-returns ``lam_k`` with its gradient in those coordinates (the estimators' fused step).
+returns ``lam_k`` with its gradient in those coordinates (the estimators' fused step). The
+eigen backend takes the Jacobi kernel only up to n = JACOBI_MAX_N = 5: from n = 6 on, the
+Householder kernel is faster (``python -m benchmarks.tiny_cutoff``).
 
 Full spectrum, for mixtures phi = <w, lam> = sum_k w_k lam_k: ``tridiagonal_spectrum(diag, off,
 weights=None)`` returns ``(values (B, n), grad_diag (B, n), grad_off (B, n-1), suspect)`` with
@@ -91,7 +93,13 @@ from .machine_load import MachineLoad
 from .readiness import ensure_ready, is_ready, wait_until_ready, warm_up
 from .spectrum import dense_spectrum, tridiagonal_spectrum
 from .threads import get_num_threads, set_num_threads
-from .tiny import TINY_MAX_N, checked_tiny_eigenpairs, pencil_eigenvalue, tiny_eigenpairs
+from .tiny import (
+    JACOBI_MAX_N,
+    TINY_MAX_N,
+    checked_tiny_eigenpairs,
+    pencil_eigenvalue,
+    tiny_eigenpairs,
+)
 from .tridiagonal import checked_tridiagonal_eigenpairs, tridiagonal_eigenpairs
 
 __all__ = [
@@ -101,6 +109,7 @@ __all__ = [
     "checked_tiny_eigenpairs",
     "pencil_eigenvalue",
     "TINY_MAX_N",
+    "JACOBI_MAX_N",
     "tridiagonal_eigenpairs",
     "checked_tridiagonal_eigenpairs",
     "dense_spectrum",

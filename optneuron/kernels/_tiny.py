@@ -20,8 +20,9 @@ from numba import njit
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 EPS = 2.220446049250313e-16
-#: largest matrix size served (Jacobi's O(n^3) per sweep and its sweep count grow with n;
-#: above this the Householder kernels of _compiled.py win)
+#: largest matrix size served. Jacobi's O(n^3) per sweep and its sweep count grow with n: the
+#: backends already prefer the Householder kernels of _compiled.py above tiny.JACOBI_MAX_N, and
+#: the estimators' fused pencil (which has no Householder counterpart) stops here
 TINY_MAX_N = 8
 #: matrices iterated together (one vectorized loop per rotation). A rotation's tangent and
 #: cosine are a chain of two roots and two divisions, and each rotation waits for the one

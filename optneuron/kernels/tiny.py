@@ -24,10 +24,15 @@ from .dense import check_dense, run_eigenpairs
 from .threads import run_planned
 from .tridiagonal import _check_range, suspect_array
 
-__all__ = ["TINY_MAX_N", "tiny_eigenpairs", "checked_tiny_eigenpairs", "pencil_eigenvalue",
-           "pencil_eigenvalue_unchecked",
+__all__ = ["TINY_MAX_N", "JACOBI_MAX_N", "tiny_eigenpairs", "checked_tiny_eigenpairs",
+           "pencil_eigenvalue", "pencil_eigenvalue_unchecked",
            "tiny_work", "softplus_offset", "readout_coordinates", "readout_output",
            "readout_gradients"]
+
+#: the largest n for which the backends take this kernel over ``dense_eigenpairs``: from n = 6
+#: on, the Householder reduction plus one tridiagonal solve beats ~6 Jacobi sweeps (one thread,
+#: B = 4096, with and without vectors: ``python -m benchmarks.tiny_cutoff``)
+JACOBI_MAX_N = 5
 
 
 def tiny_work(batch: int, n: int) -> float:
