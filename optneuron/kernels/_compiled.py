@@ -495,9 +495,11 @@ def chunk_bounds(c, nchunks, B):
 # --- eigenvalues of a block of matrices, many iterations in flight at once ---
 
 #: iterations advanced together. The Sturm recurrence is a chain of dependent divisions; across
-#: lanes the loop vectorizes, and 32 lanes (four vectors) keep several chains in flight per step.
-#: (32 was measured when the lanes' state was one array per field; not re-measured since.)
-LANES = 32
+#: lanes the loop vectorizes, several chains stay in flight per step, and each loop's entry
+#: (aliasing checks, as in householder_lanes) is paid once for more lanes. Against 32 lanes
+#: (python -m benchmarks.kernel_ab 7dc76e3, 2026-12-04, bit-equal): 64 took 0.96-1.0x as long at
+#: batch 64, 0.87x at batch 1024; 128 took 1.10x at batch 64 (half the lanes idle), 16 1.14x.
+LANES = 64
 #: matrices per block: the unit whose scaled tridiagonals (and dense reflectors) are kept at once
 BLOCK = 128
 
