@@ -290,10 +290,12 @@ def _stop_at_exit() -> None:
     finishes the load it may be in; a compile on the thread here (no child) finishes the kernel
     it is on, announced. Python ends a daemon thread still running at finalization with
     pthread_exit when it next takes the GIL, under native code it called (numba, LLVM) that
-    may be torn down at the same time; a fresh-clone test run once saw a torchrun worker abort
-    at exit ("terminate called without an active exception", SIGABRT) while the kernels were
-    compiling on a thread. Waiting costs at most one kernel's compile there (the first
-    tridiagonal one took ~15 s on 2 cores: README, "First run")."""
+    may be torn down at the same time. (A fresh-clone test run once saw a torchrun worker abort
+    at exit, "terminate called without an active exception", while the kernels were compiling
+    on a thread; the same abort was later traced to a DDP wrapper freed during finalization,
+    fixed in examples/train_distributed.py, so that sighting may not have been this hazard.)
+    Waiting costs at most one kernel's compile there (the first tridiagonal one took ~15 s on
+    2 cores: README, "First run")."""
     thread = _background
     if thread is not None and thread.is_alive():
         _stop.set()
