@@ -1565,14 +1565,21 @@ def tr_batch(diag, off, b, lam0, q0, ball, r0, r1, X, values, hard):
 
 @njit(**_JIT)
 def tr_reduce(A, W, d, e, tau, bT, r0, r1):
+    """Rows r0..r1-1: the reduction A = Q T Qᵀ (reflectors in W, tau; T in d, e; 64 matrices
+    at once for n <= HH_LANES_MAX_N, as the dense batch kernels) and bT <- Qᵀ bT."""
     n = A.shape[1]
+    p = np.empty(max(n, 1))
+    vn = np.empty(2 * max(n, 1))
     for r in range(r0, r1):
-        p = np.empty(max(n, 1))
-        vn = np.empty(2 * max(n, 1))
         for i in range(n):
             for j in range(n):
                 W[r, i, j] = A[r, i, j]
-        householder_tridiagonal(W[r], n, d[r], e[r], tau[r], p, vn)
+    lanes = n <= HH_LANES_MAX_N
+    if lanes:
+        reduce_queued(W, tau, 0, n, np.arange(r0, r1), r1 - r0, d, e, lanes_scratch(n))
+    for r in range(r0, r1):
+        if not lanes:
+            householder_tridiagonal(W[r], n, d[r], e[r], tau[r], p, vn)
         # Qᵀb = H_{n-3} ⋯ H_0 b (each H_j symmetric): the reflectors in forward order
         z = bT[r]
         for j in range(n - 2):
