@@ -13,10 +13,11 @@ the work and by ``set_num_threads``, ``OMP_NUM_THREADS`` and the caller's cap.
 ``MachineLoad`` samples the cores other processes keep busy (machine_load.py).
 
 Method: a power-of-two scaling to ||T|| ~ 1 (exact; inputs from 1e-150 to 1e150 and the zero
-matrix work), Householder reduction for dense input, then per eigenvalue, starting at the
-(k + 1/2)/n quantile of a logistic distribution with the spectrum's mean and standard
-deviation (from tr T and ||T||_F), bisection on Sturm counts until the count at x is k or k+1
-and Laguerre's cubically convergent step towards lam_k inside that bracket; eigenvectors of
+matrix work), Householder reduction for dense input (64 matrices at once up to n = 24), then
+per eigenvalue, starting at the (k + 1/2)/n quantile of a logistic distribution with the
+spectrum's mean and standard deviation (from tr T and ||T||_F), bisection on Sturm counts
+until the count at x is k or k+1 and Laguerre's cubically convergent step towards lam_k
+inside that bracket; eigenvectors of
 isolated eigenvalues (no other of the range within 1e-3 ||T||) by the twisted factorization
 (forward and backward pivots of T - lam I, the vector from the row where |gamma| is least),
 kept when its residual is below max(n, 4) eps ||T||; all others by inverse iteration with a

@@ -7,7 +7,8 @@ jitted function in this file, any edit invalidates the whole cache.
 Layout: Gershgorin bounds and Laguerre's iteration (one pass of its state machine); inverse
 iteration (pivoted tridiagonal LU); per-matrix steps; the lane engines that run many
 eigenvalue and eigenvector iterations at once; the tridiagonal batch kernel; Householder
-reduction, back-transformation and the dense batch kernel; the trust-region secular solve
+reduction (one matrix at a time, and 64 at once across lanes), back-transformation and the
+dense batch kernel; the trust-region secular solve
 (front end: trust_region.py); the adjoint solve of an eigenvector's derivative (front end:
 eigenvector_adjoint.py). The full-spectrum kernels (_spectrum.py) call nothing here.
 """
