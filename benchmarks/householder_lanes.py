@@ -33,9 +33,7 @@ def _one_at_a_time(W, dS, eS, tau):
 @njit(cache=False)
 def _in_lanes(W, dS, eS, tau):
     n = W.shape[1]
-    L = C.HH_LANES  # the kernel's lanes_scratch, at any n (it gives none above HH_LANES_MAX_N)
-    lanes = (np.zeros((n, n, L)), np.zeros((n, L)), np.zeros((n, L)), np.zeros((n, L)),
-             np.zeros((n, L)), np.zeros((n, L)), np.zeros((2, L)))
+    lanes = C.lanes_scratch(n, n)  # lane arrays at any n, above HH_LANES_MAX_N too
     C.reduce_queued(W, tau, 0, n, np.arange(W.shape[0]), W.shape[0], dS, eS, lanes)
 
 

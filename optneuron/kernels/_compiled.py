@@ -1190,9 +1190,9 @@ def back_transform(W, n, tau, z):
 #: aliasing checks and a vector body of 32 lanes: 64 lanes pay for them.
 HH_LANES = 64
 #: largest n reduced across lanes, copies into and out of the lane block included. Against one
-#: matrix at a time: 1.6-1.8x at n = 16, 1.2-1.3x at 24, 1.04-1.16x at 28, as the block (64 n^2
-#: float64, 288 KiB at 24) outgrows the cache (python -m benchmarks.householder_lanes, two
-#: runs on 2026-12-04).
+#: matrix at a time: 1.56-1.8x at n = 16, 1.16-1.27x at 24, 0.96-1.31x at 28, as the block
+#: (64 n^2 float64, 288 KiB at 24) outgrows the cache (python -m benchmarks.householder_lanes,
+#: four runs on 2026-12-04).
 HH_LANES_MAX_N = 24
 
 
@@ -1313,10 +1313,11 @@ def _lanes_update_product(W, v, p, r, vn, a0, n):
 
 
 @njit(**_JIT)
-def lanes_scratch(n):
-    """householder_lanes' arrays (W, d, e, tau, p, vn, s) for n <= HH_LANES_MAX_N, else empty
-    ones (the per-matrix reduction serves)."""
-    m = n if n <= HH_LANES_MAX_N else 0
+def lanes_scratch(n, max_n=HH_LANES_MAX_N):
+    """householder_lanes' arrays (W, d, e, tau, p, vn, s) for n <= max_n, else empty ones (the
+    per-matrix reduction serves; benchmarks.householder_lanes passes max_n = n to time lanes
+    above the cutoff)."""
+    m = n if n <= max_n else 0
     L = HH_LANES
     return (np.zeros((m, m, L)), np.zeros((m, L)), np.zeros((m, L)), np.zeros((m, L)),
             np.zeros((m, L)), np.zeros((m, L)), np.zeros((2, L)))
@@ -1401,13 +1402,12 @@ def _dense_batch(A, lo, hi, vectors, c0, c1, nchunks, vals, vecs, suspect):
                     wr = Wi[q]
                     for t in range(n):
                         wr[t] = np.float64(ar[t]) * sc
-                if n <= HH_LANES_MAX_N:
-                    queue[nq] = i
-                    nq += 1
-                    continue
-                householder_tridiagonal(Wi, n, dS[i], eS[i], tau[i], p, vn)
-                nrows = admit_row(i, nrows, dS, eS, bounds, status, rows, n)
-            reduce_queued(W, tau, 0, n, queue, nq, dS, eS, lanes)
+                queue[nq] = i
+                nq += 1
+                if n > HH_LANES_MAX_N:
+                    householder_tridiagonal(Wi, n, dS[i], eS[i], tau[i], p, vn)
+            if n <= HH_LANES_MAX_N:
+                reduce_queued(W, tau, 0, n, queue, nq, dS, eS, lanes)
             for q in range(nq):
                 nrows = admit_row(queue[q], nrows, dS, eS, bounds, status, rows, n)
             solve_block(dS, eS, bounds, status, rows, nrows, n, lo, hi, vectors, lam, Zb, pre,

@@ -46,7 +46,7 @@ def _batch(n, B, seed):
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 16, C.HH_LANES_MAX_N])
 @pytest.mark.parametrize("B", [4, C.HH_LANES + 7])  # one partial group; a full one and a partial
 def test_lanes_give_the_per_matrix_reduction(n, B):
-    A = _batch(n, max(B, 4), seed=n)
+    A = _batch(n, B, seed=n)
     W1, W2 = A.copy(), A.copy()
     d1, e1, tau1 = _per_matrix(W1)
     d2, e2, tau2 = _lanes(W2, np.arange(len(A)))
